@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WorkspacesConfig(AppConfig):
+    name = "audiencesync.workspaces"
+    label = "workspaces"
+    verbose_name = "Workspaces and profiles"

@@ -1,0 +1,27 @@
+import phonenumbers
+from django import forms
+
+from .models import Role
+
+COUNTRY_CHOICES = sorted(
+    (code, f"{code} (+{phonenumbers.country_code_for_region(code)})")
+    for code in phonenumbers.SUPPORTED_REGIONS
+)
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    default_country = forms.ChoiceField(
+        choices=COUNTRY_CHOICES,
+        initial="US",
+        help_text="Used for phone numbers written without a country code.",
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

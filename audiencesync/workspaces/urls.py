@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import profile_views, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("workspaces/new/", views.workspace_create, name="workspace_create"),
+    path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
+    path("settings/", views.workspace_settings, name="workspace_settings"),
+    path("members/", views.members, name="members"),
+    path("members/<slug:action>/", views.member_action, name="member_action"),
+    path("profiles/", profile_views.profile_list, name="profile_list"),
+    path("profiles/import/", profile_views.profile_import, name="profile_import"),
+    path("profiles/<int:profile_id>/", profile_views.profile_detail, name="profile_detail"),
+]

@@ -1,0 +1,32 @@
+import pytest
+
+from tests.factories import MembershipFactory, Role
+
+
+@pytest.fixture
+def owner(db):
+    return MembershipFactory(role=Role.OWNER)
+
+
+@pytest.fixture
+def workspace(owner):
+    return owner.workspace
+
+
+def _login(client, membership):
+    client.force_login(membership.user)
+    session = client.session
+    session["workspace_id"] = membership.workspace_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    return _login(client, owner)
+
+
+@pytest.fixture
+def login():
+    """login(client, membership) logs the member in with that workspace current."""
+    return _login
