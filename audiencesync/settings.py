@@ -174,8 +174,66 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # --- partners ------------------------------------------------------------------------------
+# With PARTNER_SANDBOX the sandbox is mounted under SITE_URL/sandbox/ and every partner URL
+# that is not set explicitly points at it; an explicit URL always wins.
 PARTNER_SANDBOX = env.bool("PARTNER_SANDBOX", default=DEBUG)
 SANDBOX_STATE_PATH = env.str("SANDBOX_STATE_PATH", default=str(VAR_DIR / "sandbox.sqlite3"))
+_SANDBOX_BASE = f"{SITE_URL}/sandbox"
+
+
+def _partner_url(name: str, real: str, sandbox: str, *, trailing_slash: bool) -> str:
+    url = env.str(name, default="") or (sandbox if PARTNER_SANDBOX else real)
+    url = url.rstrip("/")
+    return url + "/" if trailing_slash else url
+
+
+TIKTOK_API_BASE_URL = _partner_url(
+    "TIKTOK_API_BASE_URL", "https://business-api.tiktok.com/open_api/v1.3",
+    f"{_SANDBOX_BASE}/open_api/v1.3", trailing_slash=True,
+)
+TIKTOK_AUTHORIZE_URL = _partner_url(
+    "TIKTOK_AUTHORIZE_URL", "https://business-api.tiktok.com/portal/auth",
+    f"{_SANDBOX_BASE}/portal/auth", trailing_slash=False,
+)
+PINTEREST_API_BASE_URL = _partner_url(
+    "PINTEREST_API_BASE_URL", "https://api.pinterest.com/v5", f"{_SANDBOX_BASE}/v5",
+    trailing_slash=True,
+)
+PINTEREST_AUTHORIZE_URL = _partner_url(
+    "PINTEREST_AUTHORIZE_URL", "https://www.pinterest.com/oauth", f"{_SANDBOX_BASE}/oauth",
+    trailing_slash=True,
+)
+# The sandbox knows these credentials; real ones come from the partners' developer portals.
+_sandbox_creds = PARTNER_SANDBOX
+TIKTOK_APP_ID = env.str("TIKTOK_APP_ID", default="sandbox-tiktok-app" if _sandbox_creds else "")
+TIKTOK_SECRET = env.str("TIKTOK_SECRET", default="sandbox-tiktok-secret" if _sandbox_creds else "")
+PINTEREST_CLIENT_ID = env.str(
+    "PINTEREST_CLIENT_ID", default="sandbox-pinterest-app" if _sandbox_creds else ""
+)
+PINTEREST_CLIENT_SECRET = env.str(
+    "PINTEREST_CLIENT_SECRET", default="sandbox-pinterest-secret" if _sandbox_creds else ""
+)
+# Documented limits (PARTNER_APIS.md); the product aims just under the rate.
+TIKTOK_MAX_BATCH = env.int("TIKTOK_MAX_BATCH", default=10_000)
+TIKTOK_RATE_PER_S = env.float("TIKTOK_RATE_PER_S", default=50.0)
+TIKTOK_MAX_AUDIENCES = env.int("TIKTOK_MAX_AUDIENCES", default=400)
+PINTEREST_MAX_BATCH = env.int("PINTEREST_MAX_BATCH", default=1_900)
+PINTEREST_RATE_PER_S = env.float("PINTEREST_RATE_PER_S", default=7.0)
+PARTNER_HTTP_TIMEOUT = env.float("PARTNER_HTTP_TIMEOUT", default=30.0)
+
+# Fernet keys, comma-separated, newest first (MultiFernet: old keys still decrypt).
+# In DEBUG a local key is made in VAR_DIR on first use when none is set.
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=[])
+if not TOKEN_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("TOKEN_ENCRYPTION_KEYS must be set when DEBUG is false.")
+    from audiencesync.devkeys import local_token_key
+
+    TOKEN_ENCRYPTION_KEYS = [local_token_key(VAR_DIR / "token-encryption.key")]
+
+# The shared rate limiter's window is this much longer than the partner's one second,
+# so clock granularity and network jitter never push a partner over its limit.
+RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.03)
 
 LOGGING = {
     "version": 1,

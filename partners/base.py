@@ -1,0 +1,217 @@
+"""The one interface every partner module implements, and the errors the engine understands.
+
+A partner module (``partners/tiktok.py``, ``partners/pinterest.py``) holds every quirk of
+its partner; shared code never asks which partner it is talking to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Profile fields a step may choose as match fields (normalised + SHA-256 at step entry).
+MATCH_FIELDS = ("email", "phone", "idfa", "gaid")
+
+
+# --- errors: what a partner answer means for the users of a batch -----------------------
+
+
+class PartnerError(Exception):
+    """A partner call failed. ``message`` is safe to show and store: it never holds a secret."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str = "",
+        partner_code: int | str | None = None,
+        http_status: int | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.partner_code = partner_code
+        self.http_status = http_status
+
+
+class RateLimited(PartnerError):
+    """Too many requests: back off and retry; does not use up an attempt."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InvalidToken(PartnerError):
+    """Token invalid, revoked or expired, or permission lost: the connection turns invalid."""
+
+
+class AudienceGone(PartnerError):
+    """The audience no longer exists at the partner (or cannot take users): error at once."""
+
+
+class Transient(PartnerError):
+    """5xx, timeout, connection error, write conflict, audience still processing: retry."""
+
+    retryable = True
+
+
+class BatchTooLarge(PartnerError):
+    """The partner refused the batch size: a bug of ours; split the batch and resend."""
+
+
+class Permanent(PartnerError):
+    """Any other refusal (bad parameters, ...): do not resend blindly."""
+
+
+# --- values exchanged with partner modules -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a call needs to authenticate, and the connection whose rate budget it uses."""
+
+    access_token: str
+    connection_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str = ""
+    expires_at: datetime | None = None  # None: does not expire (TikTok)
+    refresh_expires_at: datetime | None = None
+    scope: str = ""
+    # Ad accounts the grant covers, when the token answer says so (TikTok advertiser_ids).
+    ad_account_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdAccountInfo:
+    id: str
+    name: str
+    currency: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class AudienceInfo:
+    id: str
+    name: str
+    size: int | None = None  # None: not shown yet (below the partner's threshold)
+    # False when the product cannot add or remove users in it, with ``reason`` in plain words
+    # (e.g. a TikTok audience that is not a streaming/partner audience).
+    syncable: bool = True
+    reason: str = ""
+    kind: str = ""  # the partner's own type label, shown to the user
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A batch the partner accepted."""
+
+    request_id: str = ""
+    accepted: int = 0
+    # Set when the call created the audience at the partner (Pinterest's first batch).
+    created_audience_id: str = ""
+    details: dict = field(default_factory=dict)
+
+
+# --- the interface --------------------------------------------------------------------------
+
+
+class Partner(ABC):
+    key: str  # "tiktok"
+    name: str  # "TikTok"
+    # "app": one rate budget for the whole product (TikTok); "connection": per connection.
+    rate_scope: str
+    # Partner id type per supported match field, e.g. {"email": "EMAIL_SHA256", ...}.
+    match_field_types: dict[str, str]
+    # Pinterest: an audience holds one identifier type, chosen when it is created.
+    one_identifier_type_per_audience: bool = False
+    # Pinterest: the audience is created at the partner with its first users.
+    creates_audience_on_first_batch: bool = False
+    max_audiences_per_ad_account: int | None = None
+
+    @property
+    @abstractmethod
+    def max_batch(self) -> int:
+        """Users per add/remove request (settings, documented default)."""
+
+    @property
+    @abstractmethod
+    def rate_per_s(self) -> float:
+        """Documented requests per second in ``rate_scope`` (settings)."""
+
+    def rate_key(self, credentials: Credentials) -> str:
+        """The shared rate-limit bucket this call counts against."""
+        if self.rate_scope == "app":
+            return f"{self.key}:app"
+        return f"{self.key}:connection-{credentials.connection_id}"
+
+    # OAuth -----------------------------------------------------------------------------
+    @abstractmethod
+    def authorize_url(self, *, state: str, redirect_uri: str) -> str: ...
+
+    @abstractmethod
+    def exchange_code(self, *, code: str, redirect_uri: str) -> TokenSet: ...
+
+    def refresh(self, *, refresh_token: str) -> TokenSet:
+        raise Permanent(f"{self.name} tokens cannot be refreshed.")
+
+    def revoke(self, *, credentials: Credentials) -> None:
+        """Best effort on disconnect; partners without a revoke endpoint do nothing."""
+
+    # Accounts and audiences ---------------------------------------------------------------
+    @abstractmethod
+    def list_ad_accounts(self, *, credentials: Credentials) -> list[AdAccountInfo]:
+        """Every ad account the grant reaches (all pages)."""
+
+    @abstractmethod
+    def list_audiences(
+        self, *, credentials: Credentials, ad_account_id: str
+    ) -> list[AudienceInfo]:
+        """Every audience of the ad account (all pages)."""
+
+    @abstractmethod
+    def create_audience(
+        self, *, credentials: Credentials, ad_account_id: str, name: str,
+        match_fields: Sequence[str],
+    ) -> AudienceInfo | None:
+        """Create it now; None when the partner creates it with the first batch (Pinterest)."""
+
+    @abstractmethod
+    def delete_audience(
+        self, *, credentials: Credentials, ad_account_id: str, audience_id: str
+    ) -> None: ...
+
+    def check(self, *, credentials: Credentials) -> None:
+        """A cheap authenticated call; raises InvalidToken when the token no longer works."""
+        self.list_ad_accounts(credentials=credentials)
+
+    # Users --------------------------------------------------------------------------------
+    @abstractmethod
+    def send_users(
+        self,
+        *,
+        credentials: Credentials,
+        ad_account_id: str,
+        audience_id: str,
+        action: str,
+        match_fields: Sequence[str],
+        rows: Sequence[dict[str, str]],
+        audience_name: str = "",
+    ) -> SendResult:
+        """Add (action "add") or remove ("remove") users.
+
+        ``rows``: one dict per user, match field -> lower-case SHA-256 hex; a field the user
+        lacks is absent. ``audience_id`` is "" for a Pinterest audience not yet created at
+        the partner: the call creates it (named ``audience_name``) with these users and
+        returns its id in ``created_audience_id``. At most ``max_batch`` rows.
+        """

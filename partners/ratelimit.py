@@ -1,0 +1,178 @@
+"""One rate limit per partner scope, shared by every worker, process and host.
+
+A sliding window over the partner's one second (made ``RATE_LIMIT_MARGIN`` longer, so a
+partner measuring its own second never sees more than its limit). The clock is the
+shared store's own (Redis TIME, PostgreSQL clock_timestamp()), not each host's, so hosts
+with drifting clocks still share one budget. Redis holds the window when REDIS_URL is
+set; otherwise the database does (one row per scope, locked while it is read and
+written).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from functools import cache
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .models import RateBucket
+
+HISTORY_S = 60  # per-second counts kept for "used in the last minute"
+
+
+def window_s() -> float:
+    return 1.0 + settings.RATE_LIMIT_MARGIN
+
+
+def allowed_in_window(limit_per_s: float) -> int:
+    return max(1, int(limit_per_s))
+
+
+def acquire(key: str, *, limit_per_s: float, max_wait_s: float | None = None) -> bool:
+    """Block until a call in ``key`` may be made now; False if ``max_wait_s`` ran out first."""
+    deadline = None if max_wait_s is None else time.monotonic() + max_wait_s
+    while True:
+        wait = try_acquire(key, limit_per_s=limit_per_s)
+        if wait <= 0:
+            return True
+        if deadline is not None and time.monotonic() + wait > deadline:
+            return False
+        time.sleep(min(wait, 1.0) + 0.001)
+
+
+def try_acquire(key: str, *, limit_per_s: float) -> float:
+    """Take a slot if one is free (returns 0), else return the seconds until one may be."""
+    return _backend().try_acquire(key, allowed_in_window(limit_per_s), window_s())
+
+
+def penalize(key: str, *, seconds: float) -> None:
+    """The partner said "too many requests": nobody calls in this scope for ``seconds``."""
+    _backend().penalize(key, seconds)
+
+
+def used_per_s(key: str, *, last_s: int = HISTORY_S) -> float:
+    """Average calls per second in the scope over the last ``last_s`` seconds."""
+    return _backend().used(key, last_s) / last_s
+
+
+@cache
+def _redis_backend(url: str) -> RedisBackend:
+    return RedisBackend(url)
+
+
+def _backend():
+    if settings.REDIS_URL:
+        return _redis_backend(settings.REDIS_URL)
+    return DatabaseBackend()
+
+
+class DatabaseBackend:
+    def _now(self) -> float:
+        if connection.vendor == "postgresql":
+            sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
+        else:
+            sql = "SELECT (julianday('now') - 2440587.5) * 86400.0"
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return float(cursor.fetchone()[0])
+
+    def _locked(self, key: str) -> RateBucket:
+        bucket = RateBucket.objects.select_for_update().filter(key=key).first()
+        if bucket is None:
+            RateBucket.objects.bulk_create([RateBucket(key=key)], ignore_conflicts=True)
+            bucket = RateBucket.objects.select_for_update().get(key=key)
+        return bucket
+
+    def try_acquire(self, key: str, allowed: int, window: float) -> float:
+        with transaction.atomic():
+            bucket = self._locked(key)
+            now = self._now()
+            if bucket.blocked_until > now:
+                return bucket.blocked_until - now
+            hits = [t for t in bucket.hits if t > now - window]
+            if len(hits) >= allowed:
+                return hits[-allowed] + window - now
+            hits.append(now)
+            second = str(int(now))
+            per_second = {
+                s: n for s, n in bucket.per_second.items() if int(s) > now - HISTORY_S
+            }
+            per_second[second] = per_second.get(second, 0) + 1
+            RateBucket.objects.filter(key=key).update(hits=hits, per_second=per_second)
+            return 0.0
+
+    def penalize(self, key: str, seconds: float) -> None:
+        with transaction.atomic():
+            bucket = self._locked(key)
+            until = self._now() + seconds
+            if until > bucket.blocked_until:
+                RateBucket.objects.filter(key=key).update(blocked_until=until)
+
+    def used(self, key: str, last_s: int) -> int:
+        bucket = RateBucket.objects.filter(key=key).first()
+        if bucket is None:
+            return 0
+        now = self._now()
+        return sum(n for s, n in bucket.per_second.items() if int(s) > now - last_s)
+
+
+# KEYS: window zset, blocked-until key, per-second counter prefix.
+# ARGV: allowed, window seconds, unique member, history seconds.
+_TRY_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
+if blocked > now then return tostring(blocked - now) end
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local allowed = tonumber(ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= allowed then
+  local edge = redis.call('ZRANGE', KEYS[1], -allowed, -allowed, 'WITHSCORES')
+  return tostring(tonumber(edge[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+local counter = KEYS[3] .. math.floor(now)
+redis.call('INCR', counter)
+redis.call('EXPIRE', counter, tonumber(ARGV[4]) + 5)
+return '0'
+"""
+
+_PENALIZE = """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ > current then
+  redis.call('SET', KEYS[1], tostring(until_), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+end
+return 1
+"""
+
+
+class RedisBackend:
+    def __init__(self, url: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self._try = self.client.register_script(_TRY_ACQUIRE)
+        self._penalize = self.client.register_script(_PENALIZE)
+
+    @staticmethod
+    def _keys(key: str) -> list[str]:
+        return [f"ratelimit:{key}:window", f"ratelimit:{key}:blocked", f"ratelimit:{key}:s:"]
+
+    def try_acquire(self, key: str, allowed: int, window: float) -> float:
+        result = self._try(keys=self._keys(key),
+                           args=[allowed, window, uuid.uuid4().hex, HISTORY_S])
+        return float(result)
+
+    def penalize(self, key: str, seconds: float) -> None:
+        self._penalize(keys=[self._keys(key)[1]], args=[seconds])
+
+    def used(self, key: str, last_s: int) -> int:
+        now = int(self.client.time()[0])
+        prefix = self._keys(key)[2]
+        values = self.client.mget([f"{prefix}{s}" for s in range(now - last_s + 1, now + 1)])
+        return sum(int(v) for v in values if v)

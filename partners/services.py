@@ -1,0 +1,194 @@
+"""Writes for partner connections: connect, refresh, check, invalidate, disconnect."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces.models import Workspace
+
+from . import registry
+from .base import Credentials, InvalidToken, Partner, PartnerError, TokenSet
+from .models import AdAccount, ConnectionStatus, PartnerConnection
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def connection_credentials(*, connection: PartnerConnection) -> Credentials:
+    return Credentials(access_token=connection.access_token, connection_id=connection.pk)
+
+
+def _apply_tokens(connection: PartnerConnection, tokens: TokenSet) -> None:
+    connection.access_token = tokens.access_token
+    connection.refresh_token = tokens.refresh_token or connection.refresh_token
+    connection.token_hint = tokens.access_token[-4:]
+    connection.scope = tokens.scope
+    connection.token_obtained_at = timezone.now()
+    connection.expires_at = tokens.expires_at
+    connection.refresh_expires_at = tokens.refresh_expires_at
+
+
+def connection_connect(
+    *, workspace: Workspace, partner: Partner, tokens: TokenSet, user
+) -> PartnerConnection:
+    """Store a fresh grant (new or reconnect) and list the ad accounts it reaches."""
+    with transaction.atomic():
+        connection, _ = PartnerConnection.objects.select_for_update().get_or_create(
+            workspace=workspace, partner=partner.key
+        )
+        _apply_tokens(connection, tokens)
+        connection.status = ConnectionStatus.ACTIVE
+        connection.connected_by = user
+        connection.connected_at = timezone.now()
+        connection.invalid_since = None
+        connection.last_error = ""
+        connection.save()
+    ad_accounts_refresh(connection=connection)
+    return connection
+
+
+def ad_accounts_refresh(*, connection: PartnerConnection) -> list[AdAccount]:
+    """Upsert the partner's list; accounts it no longer lists are marked unreachable."""
+    accounts = connection_call(
+        connection=connection,
+        call=lambda partner, creds: partner.list_ad_accounts(credentials=creds),
+    )
+    with transaction.atomic():
+        AdAccount.objects.bulk_create(
+            [
+                AdAccount(connection=connection, external_id=a.id, name=a.name,
+                          currency=a.currency, country=a.country, reachable=True)
+                for a in accounts
+            ],
+            update_conflicts=True,
+            unique_fields=["connection", "external_id"],
+            update_fields=["name", "currency", "country", "reachable"],
+        )
+        connection.ad_accounts.exclude(external_id__in=[a.id for a in accounts]).update(
+            reachable=False, selected=False
+        )
+    return list(connection.ad_accounts.all())
+
+
+def ad_accounts_select(*, connection: PartnerConnection, external_ids: list[str]) -> int:
+    """Choose which reachable ad accounts canvases may sync to."""
+    with transaction.atomic():
+        accounts = connection.ad_accounts.filter(reachable=True)
+        accounts.exclude(external_id__in=external_ids).update(selected=False)
+        return accounts.filter(external_id__in=external_ids).update(selected=True)
+
+
+def connection_mark_invalid(*, connection: PartnerConnection, error: PartnerError) -> bool:
+    """The partner refused the token: canvases using it show an error until reconnect."""
+    changed = PartnerConnection.objects.filter(
+        pk=connection.pk, status=ConnectionStatus.ACTIVE
+    ).update(
+        status=ConnectionStatus.INVALID,
+        invalid_since=timezone.now(),
+        last_error=f"{error.message} (checked {timezone.now():%Y-%m-%d %H:%M} UTC)",
+    )
+    if changed:
+        logger.warning("%s connection %s turned invalid: %s", connection.partner,
+                       connection.pk, error.message)
+    connection.refresh_from_db(fields=["status", "invalid_since", "last_error"])
+    return bool(changed)
+
+
+def _refresh_due(connection: PartnerConnection) -> bool:
+    if not connection.refresh_token or connection.expires_at is None:
+        return False
+    obtained = connection.token_obtained_at or connection.connected_at or timezone.now()
+    half_life = (connection.expires_at - obtained) / 2
+    return timezone.now() >= obtained + half_life
+
+
+def connection_refresh_if_due(*, connection: PartnerConnection, partner: Partner) -> bool:
+    """Refresh a token past half its life; one refresh even with many workers at once."""
+    if not _refresh_due(connection):
+        return False
+    with transaction.atomic():
+        locked = PartnerConnection.objects.select_for_update().get(pk=connection.pk)
+        if not _refresh_due(locked) or locked.status != ConnectionStatus.ACTIVE:
+            connection.refresh_from_db()
+            return False
+        try:
+            tokens = partner.refresh(refresh_token=locked.refresh_token)
+        except InvalidToken as error:
+            transaction.on_commit(lambda: connection_mark_invalid(connection=locked, error=error))
+            raise
+        _apply_tokens(locked, tokens)
+        locked.save()
+    connection.refresh_from_db()
+    return True
+
+
+def connection_call(
+    *, connection: PartnerConnection, call: Callable[[Partner, Credentials], T]
+) -> T:
+    """Every authenticated partner call goes through here: refresh, call, notice bad tokens."""
+    partner = registry.get(connection.partner)
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise ServiceError(
+            f"{partner.name} is not connected (status: {connection.get_status_display()}): "
+            f"reconnect on the {partner.name} partner page.",
+            code="not_connected",
+        )
+    try:
+        connection_refresh_if_due(connection=connection, partner=partner)
+        return call(partner, connection_credentials(connection=connection))
+    except InvalidToken as error:
+        connection_mark_invalid(connection=connection, error=error)
+        raise
+
+
+def connection_check(*, connection: PartnerConnection) -> PartnerConnection:
+    """One cheap authenticated call; records when, and what went wrong if anything."""
+    try:
+        connection_call(
+            connection=connection,
+            call=lambda partner, creds: partner.check(credentials=creds),
+        )
+    except InvalidToken:
+        pass  # connection_call marked it invalid, with the partner's message
+    except PartnerError as error:
+        connection.last_error = f"Check failed: {error.message}"
+        connection.save(update_fields=["last_error"])
+    else:
+        connection.last_error = ""
+        connection.save(update_fields=["last_error"])
+    PartnerConnection.objects.filter(pk=connection.pk).update(last_checked_at=timezone.now())
+    connection.refresh_from_db()
+    return connection
+
+
+def connections_check_all(*, workspace: Workspace | None = None) -> list[PartnerConnection]:
+    connections = PartnerConnection.objects.filter(status=ConnectionStatus.ACTIVE)
+    if workspace is not None:
+        connections = connections.filter(workspace=workspace)
+    return [connection_check(connection=c) for c in connections.select_related("workspace")]
+
+
+def connection_disconnect(*, connection: PartnerConnection) -> PartnerConnection:
+    """Forget the tokens (revoking them at the partner when it can); keep accounts and audiences."""
+    partner = registry.get(connection.partner)
+    if connection.access_token and connection.status == ConnectionStatus.ACTIVE:
+        try:
+            partner.revoke(credentials=connection_credentials(connection=connection))
+        except PartnerError as error:
+            logger.info("Revoking the %s token at disconnect failed: %s", partner.name,
+                        error.message)
+    connection.access_token = ""
+    connection.refresh_token = ""
+    connection.token_hint = ""
+    connection.expires_at = None
+    connection.refresh_expires_at = None
+    connection.status = ConnectionStatus.DISCONNECTED
+    connection.save()
+    return connection
+
