@@ -1,7 +1,8 @@
 """Settings, all read from the environment (django-environ); see the README's table."""
 
 import logging
-import warnings
+import os
+import sys
 from pathlib import Path
 
 import environ
@@ -20,7 +21,10 @@ SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 if SECRET_KEY == _DEV_SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
-    warnings.warn("SECRET_KEY is the development default: set SECRET_KEY in production.", stacklevel=1)
+    if not os.environ.get("AUDIENCESYNC_DEV_KEY_WARNED"):
+        # Said once: child processes (web server, workers) inherit the marker.
+        os.environ["AUDIENCESYNC_DEV_KEY_WARNED"] = "1"
+        sys.stderr.write("Warning: SECRET_KEY is the development default; set it in production.\n")
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _site_host = SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
@@ -44,6 +48,7 @@ INSTALLED_APPS = [
     "partners",
     "partners.sandbox",
     "canvas",
+    "audiencesync.sync",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +239,17 @@ if not TOKEN_ENCRYPTION_KEYS:
 # The shared rate limiter's window is this much longer than the partner's one second,
 # so clock granularity and network jitter never push a partner over its limit.
 RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.03)
+
+# --- sync engine -------------------------------------------------------------------------------
+SYNC_RETRY_WINDOW = env.int("SYNC_RETRY_WINDOW", default=13 * 3600)  # seconds
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=90)
+SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=2.0)
+SYNC_BACKOFF_MAX = env.float("SYNC_BACKOFF_MAX", default=900.0)
+# Sender loops kept running by the dispatcher; leave at least one django-q2 worker free.
+SYNC_SENDERS = env.int("SYNC_SENDERS", default=max(1, Q_CLUSTER["workers"] - 2))
+SYNC_DISPATCHER_SECONDS = env.int("SYNC_DISPATCHER_SECONDS", default=100)
+SYNC_TICK_SECONDS = env.float("SYNC_TICK_SECONDS", default=0.25)
+SYNC_ITEM_RETENTION_DAYS = env.int("SYNC_ITEM_RETENTION_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

@@ -47,6 +47,11 @@ def try_acquire(key: str, *, limit_per_s: float) -> float:
     return _backend().try_acquire(key, allowed_in_window(limit_per_s), window_s())
 
 
+def peek_wait(key: str, *, limit_per_s: float) -> float:
+    """Seconds until a slot may be free, without taking one (0: one is free now)."""
+    return _backend().peek(key, allowed_in_window(limit_per_s), window_s())
+
+
 def penalize(key: str, *, seconds: float) -> None:
     """The partner said "too many requests": nobody calls in this scope for ``seconds``."""
     _backend().penalize(key, seconds)
@@ -103,6 +108,17 @@ class DatabaseBackend:
             RateBucket.objects.filter(key=key).update(hits=hits, per_second=per_second)
             return 0.0
 
+    def peek(self, key: str, allowed: int, window: float) -> float:
+        bucket = RateBucket.objects.filter(key=key).first()
+        if bucket is None:
+            return 0.0
+        now = self._now()
+        hits = [t for t in bucket.hits if t > now - window]
+        waits = [bucket.blocked_until - now]
+        if len(hits) >= allowed:
+            waits.append(hits[-allowed] + window - now)
+        return max(0.0, *waits)
+
     def penalize(self, key: str, seconds: float) -> None:
         with transaction.atomic():
             bucket = self._locked(key)
@@ -140,6 +156,21 @@ redis.call('EXPIRE', counter, tonumber(ARGV[4]) + 5)
 return '0'
 """
 
+_PEEK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local wait = tonumber(redis.call('GET', KEYS[2]) or '0') - now
+local window = tonumber(ARGV[2])
+local allowed = tonumber(ARGV[1])
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now - window, '+inf', 'WITHSCORES')
+local count = #live / 2
+if count >= allowed then
+  local edge = tonumber(live[(count - allowed) * 2 + 2])
+  wait = math.max(wait, edge + window - now)
+end
+return tostring(math.max(wait, 0))
+"""
+
 _PENALIZE = """
 local t = redis.call('TIME')
 local until_ = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
@@ -158,6 +189,7 @@ class RedisBackend:
         self.client = redis.Redis.from_url(url)
         self._try = self.client.register_script(_TRY_ACQUIRE)
         self._penalize = self.client.register_script(_PENALIZE)
+        self._peek = self.client.register_script(_PEEK)
 
     @staticmethod
     def _keys(key: str) -> list[str]:
@@ -167,6 +199,9 @@ class RedisBackend:
         result = self._try(keys=self._keys(key),
                            args=[allowed, window, uuid.uuid4().hex, HISTORY_S])
         return float(result)
+
+    def peek(self, key: str, allowed: int, window: float) -> float:
+        return float(self._peek(keys=self._keys(key)[:2], args=[allowed, window]))
 
     def penalize(self, key: str, seconds: float) -> None:
         self._penalize(keys=[self._keys(key)[1]], args=[seconds])

@@ -1,0 +1,335 @@
+"""The sync engine: claim a batch of one step's pending users, send it, record the outcome.
+
+Per-user rows (canvas.SyncItem) are written at entry and once more when resolved; a
+batch claims an id range of one step under the step's cursor lock, and everything in
+between (lease, attempts, backoff, the partner's answers) lives on the batch row. Every
+function here does a constant number of queries per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from audiencesync.errors import ServiceError
+from canvas.models import (
+    BatchState,
+    ItemState,
+    Step,
+    SyncBatch,
+    SyncCursor,
+    SyncItem,
+    SyncRequest,
+)
+from canvas.services.entry import entries_release_due
+from canvas.services.stats import step_stats_add
+from partners import ratelimit, registry
+from partners.base import (
+    AudienceGone,
+    BatchTooLarge,
+    Credentials,
+    InvalidToken,
+    PartnerError,
+    RateLimited,
+    SendResult,
+)
+from partners.models import AudienceStatus, ConnectionStatus
+from partners.services import connection_call
+
+logger = logging.getLogger(__name__)
+
+WAITING_FOR_RECONNECT = "Waiting for reconnect: the partner token is invalid."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    batch_id: int
+    step_id: int
+    size: int
+    result: str  # synced / retry / waiting / errored / split / empty
+
+
+def _step_rate_key(step: Step) -> str:
+    partner = registry.get(step.partner)
+    return partner.rate_key(Credentials(access_token="", connection_id=step.ad_account.connection_id))
+
+
+def _step_queryset():
+    return Step.objects.select_related("ad_account__connection", "audience", "canvas")
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _due_batches(now: datetime):
+    reconnected = Q(state=BatchState.WAITING_RECONNECT,
+                    step__ad_account__connection__status=ConnectionStatus.ACTIVE)
+    return SyncBatch.objects.filter(
+        Q(state=BatchState.RETRYING, next_attempt_at__lte=now)
+        | Q(state=BatchState.SENDING, lease_until__lt=now)
+        | reconnected
+    )
+
+
+def steps_with_work(*, now: datetime | None = None) -> list[int]:
+    """Sync steps with users to send now, least recently served first."""
+    now = now or timezone.now()
+    fresh = SyncItem.objects.filter(step_id=OuterRef("step_id"), state=ItemState.PENDING,
+                                    id__gt=OuterRef("last_item_id"))
+    new_work = (SyncCursor.objects.filter(Exists(fresh))
+                .order_by(F("last_claim_at").asc(nulls_first=True))
+                .values_list("step_id", flat=True))
+    retries = set(_due_batches(now).values_list("step_id", flat=True).distinct())
+    ordered = list(new_work)
+    return ordered + [step_id for step_id in retries if step_id not in ordered]
+
+
+def batch_claim(*, step: Step, now: datetime | None = None) -> SyncBatch | None:
+    """A due retry of the step, else its next range of pending users; None if nothing."""
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    with transaction.atomic():
+        retry = (_due_batches(now).filter(step=step).order_by("first_item_id")
+                 .select_for_update(skip_locked=True, of=("self",)).first())
+        if retry is not None:
+            SyncBatch.objects.filter(pk=retry.pk).update(state=BatchState.SENDING,
+                                                         lease_until=lease)
+            retry.state, retry.lease_until = BatchState.SENDING, lease
+            return retry
+        if _first_batch_in_flight(step):
+            return None
+        cursor = (SyncCursor.objects.select_for_update(skip_locked=True)
+                  .filter(step=step).first())
+        if cursor is None:
+            return None
+        ids = list(SyncItem.objects.filter(step=step, state=ItemState.PENDING,
+                                           id__gt=cursor.last_item_id)
+                   .order_by("id").values_list("id", flat=True)[: registry.get(step.partner).max_batch])
+        if not ids:
+            return None
+        batch = SyncBatch.objects.create(
+            step=step, first_item_id=ids[0], last_item_id=ids[-1], size=len(ids),
+            state=BatchState.SENDING, lease_until=lease, first_attempt_at=now, created_at=now,
+        )
+        SyncCursor.objects.filter(pk=cursor.pk).update(last_item_id=ids[-1], last_claim_at=now)
+        return batch
+
+
+def _first_batch_in_flight(step: Step) -> bool:
+    """An audience created with its first users takes one batch at a time until it exists."""
+    audience = step.audience
+    if audience is None or audience.status != AudienceStatus.AWAITING_FIRST_USERS:
+        return False
+    return SyncBatch.objects.filter(
+        step__audience=audience, state__in=[BatchState.SENDING, BatchState.RETRYING]
+    ).exists()
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
+    """Latest intent wins: wait while an earlier add/remove of the same user is unresolved."""
+    shared = Step.objects.filter(audience_id=step.audience_id).exclude(pk=step.pk).exists()
+    if not shared:
+        return False
+    earlier = SyncItem.objects.filter(
+        audience_id=OuterRef("audience_id"), profile_id=OuterRef("profile_id"),
+        id__lt=OuterRef("id"), state=ItemState.PENDING,
+    ).exclude(step_id=step.pk)
+    return SyncItem.objects.filter(
+        step=step, id__range=(batch.first_item_id, batch.last_item_id), state=ItemState.PENDING
+    ).filter(Exists(earlier)).exists()
+
+
+def batch_send(*, batch: SyncBatch) -> Outcome:
+    step = _step_queryset().get(pk=batch.step_id)
+    rows = list(SyncItem.objects.filter(step=step, id__range=(batch.first_item_id,
+                                                               batch.last_item_id),
+                                        state=ItemState.PENDING).values_list("hashes", flat=True))
+    if not rows:
+        _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
+        return Outcome(batch.pk, step.pk, 0, "empty")
+    if _earlier_intent_pending(step, batch):
+        _reschedule(batch, delay=1.0, error="Waiting for an earlier add/remove of the same users.",
+                    use_attempt=False)
+        return Outcome(batch.pk, step.pk, len(rows), "waiting")
+    audience = step.audience
+    started = time.monotonic()
+    try:
+        result: SendResult = connection_call(
+            connection=step.ad_account.connection,
+            call=lambda partner, creds: partner.send_users(
+                credentials=creds, ad_account_id=step.ad_account.external_id,
+                audience_id=audience.external_id, action=step.action,
+                match_fields=step.match_fields, rows=rows, audience_name=audience.name),
+        )
+    except ServiceError as error:  # not connected: no call was made
+        _park_for_reconnect(batch, step, error.message)
+        return Outcome(batch.pk, step.pk, len(rows), "waiting")
+    except PartnerError as error:
+        return _failed(batch, step, len(rows), error, _elapsed_ms(started))
+    request = SyncRequest(batch=batch, step=step, size=len(rows), outcome="accepted",
+                          partner_request_id=result.request_id[:128],
+                          duration_ms=_elapsed_ms(started), created_at=timezone.now())
+    with transaction.atomic():
+        if result.created_audience_id:
+            type(audience).objects.filter(pk=audience.pk).update(
+                external_id=result.created_audience_id, status=AudienceStatus.ACTIVE)
+        _finish(batch, step, state=ItemState.SYNCED, error="", request=request)
+    return Outcome(batch.pk, step.pk, len(rows), "synced")
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
+            duration_ms: int) -> Outcome:
+    outcome = {RateLimited: "rate_limited", InvalidToken: "invalid_token",
+               AudienceGone: "audience_gone", BatchTooLarge: "too_large"}.get(
+        type(error), "transient" if error.retryable else "refused")
+    request = SyncRequest(batch=batch, step=step, size=size, outcome=outcome,
+                          http_status=error.http_status, partner_request_id=error.request_id[:128],
+                          duration_ms=duration_ms, error=error.message, created_at=timezone.now())
+    if isinstance(error, RateLimited):
+        ratelimit.penalize(_step_rate_key(step), seconds=error.retry_after or 1.0)
+        request.save()
+        _reschedule(batch, delay=error.retry_after or 1.0, error=error.message, use_attempt=False,
+                    rate_limited=True)
+        return Outcome(batch.pk, step.pk, size, "retry")
+    if isinstance(error, InvalidToken):
+        request.save()
+        _park_for_reconnect(batch, step, f"{WAITING_FOR_RECONNECT} {error.message}")
+        return Outcome(batch.pk, step.pk, size, "waiting")
+    if isinstance(error, BatchTooLarge):
+        request.save()
+        _split(batch)
+        return Outcome(batch.pk, step.pk, size, "split")
+    if error.retryable:
+        request.save()
+        delay = min(settings.SYNC_BACKOFF_BASE * 2 ** batch.attempts, settings.SYNC_BACKOFF_MAX)
+        _reschedule(batch, delay=delay * random.uniform(0.8, 1.2), error=error.message,
+                    use_attempt=True)
+        return Outcome(batch.pk, step.pk, size, "retry")
+    with transaction.atomic():
+        if isinstance(error, AudienceGone):
+            type(step.audience).objects.filter(pk=step.audience_id).update(
+                status=AudienceStatus.DELETED)
+        _finish(batch, step, state=ItemState.ERRORED, error=error.message, request=request)
+    return Outcome(batch.pk, step.pk, size, "errored")
+
+
+def _finish(batch: SyncBatch, step: Step, *, state: str, error: str,
+            request: SyncRequest | None, count_only: bool = False) -> int:
+    """Resolve the batch's pending users as ``state``, with counters, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        resolved = SyncItem.objects.filter(
+            step=step, id__range=(batch.first_item_id, batch.last_item_id),
+            state=ItemState.PENDING,
+        ).update(state=state, reason=error[:2000], batch=batch, resolved_at=now)
+        SyncBatch.objects.filter(pk=batch.pk).update(
+            state=BatchState.DONE, done_at=now, lease_until=None, last_error=error[:2000],
+            attempts=F("attempts") + (0 if count_only else 1))
+        counter = "synced" if state == ItemState.SYNCED else "errored"
+        step_stats_add(increments={step.pk: {counter: resolved}}, at=now)
+        if request is not None:
+            request.save()
+    return resolved
+
+
+def _reschedule(batch: SyncBatch, *, delay: float, error: str, use_attempt: bool,
+                rate_limited: bool = False) -> None:
+    SyncBatch.objects.filter(pk=batch.pk).update(
+        state=BatchState.RETRYING, lease_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=error[:2000],
+        attempts=F("attempts") + int(use_attempt), rate_limited=F("rate_limited") + int(rate_limited),
+    )
+
+
+def _park_for_reconnect(batch: SyncBatch, step: Step, message: str) -> None:
+    SyncBatch.objects.filter(pk=batch.pk).update(
+        state=BatchState.WAITING_RECONNECT, lease_until=None, last_error=message[:2000])
+
+
+def _split(batch: SyncBatch) -> None:
+    """The partner refused the size: send the range as two halves."""
+    ids = list(SyncItem.objects.filter(step_id=batch.step_id, state=ItemState.PENDING,
+                                       id__range=(batch.first_item_id, batch.last_item_id))
+               .order_by("id").values_list("id", flat=True))
+    half = len(ids) // 2
+    if half == 0:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        SyncBatch.objects.filter(pk=batch.pk).update(
+            last_item_id=ids[half - 1], size=half, state=BatchState.RETRYING, lease_until=None,
+            next_attempt_at=now)
+        SyncBatch.objects.create(
+            step_id=batch.step_id, first_item_id=ids[half], last_item_id=ids[-1],
+            size=len(ids) - half, state=BatchState.RETRYING, next_attempt_at=now,
+            first_attempt_at=batch.first_attempt_at, created_at=now)
+
+
+# --- the retry window ----------------------------------------------------------------------
+
+
+def batches_expire(*, now: datetime | None = None) -> int:
+    """Users still unsent when the retry window closes are errored with the last reason."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SYNC_RETRY_WINDOW)
+    expired = list(
+        SyncBatch.objects.filter(first_attempt_at__lt=cutoff)
+        .filter(Q(state__in=[BatchState.RETRYING, BatchState.WAITING_RECONNECT])
+                | Q(state=BatchState.SENDING, lease_until__lt=now))
+        .select_related("step")[:100]
+    )
+    errored = 0
+    for batch in expired:
+        reason = (f"Not synced after {settings.SYNC_RETRY_WINDOW // 3600} hours of retries. "
+                  f"Last error: {batch.last_error or 'none'}")
+        errored += _finish(batch, batch.step, state=ItemState.ERRORED, error=reason, request=None,
+                           count_only=True)
+    return errored
+
+
+# --- one pass ------------------------------------------------------------------------------
+
+
+def sync_next(*, skip_saturated: bool = True) -> Outcome | None:
+    """Claim and send one batch from the least recently served step with work."""
+    for step_id in steps_with_work():
+        step = _step_queryset().filter(pk=step_id).first()
+        if step is None or step.ad_account is None:
+            continue
+        if skip_saturated:
+            partner = registry.get(step.partner)
+            if ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s) > 0:
+                continue
+        batch = batch_claim(step=step)
+        if batch is not None:
+            return batch_send(batch=batch)
+    return None
+
+
+def sync_flush(*, deadline_s: float = 60.0) -> list[Outcome]:
+    """Send everything sendable now (one pass), for commands and tests."""
+    outcomes = []
+    end = time.monotonic() + deadline_s
+    entries_release_due()
+    batches_expire()
+    while time.monotonic() < end:
+        outcome = sync_next(skip_saturated=False)
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,80 @@
+"""`bin/run`: migrate, print the demo login, then serve the site and run the workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from audiencesync.sync.schedules import schedules_setup
+from audiencesync.workspaces.demo import demo_login_ensure
+
+
+class Command(BaseCommand):
+    help = "Run the product in the foreground: web server and django-q2 cluster (Ctrl-C stops both)."
+
+    def add_arguments(self, parser):
+        default_port = urlsplit(settings.SITE_URL).port or 8000
+        parser.add_argument("--bind", default=f"127.0.0.1:{default_port}",
+                            help="host:port for the web server (default from SITE_URL).")
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--no-cluster", action="store_true",
+                            help="Serve the site only (workers run elsewhere).")
+
+    def handle(self, *args, bind, web_workers, no_cluster, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
+        schedules_setup()
+        email, password = demo_login_ensure()
+        database = settings.DATABASES["default"]
+        self.stdout.write(self.style.SUCCESS(
+            f"\nAudience Sync is starting at {settings.SITE_URL}\n"
+            f"  log in as      {email}\n"
+            f"  password       {password}\n"
+            f"  database       {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}\n"
+            f"  partners       {'sandbox (no real partner is called)' if settings.PARTNER_SANDBOX else 'real partner hosts'}\n"
+            f"  try the demo   .venv/bin/python manage.py demo --users 2000   (in another shell)\n"
+            "Ctrl-C stops the web server and the workers.\n"
+        ))
+        children = [self._start_web(bind, web_workers)]
+        if not no_cluster:
+            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
+        self._supervise(children)
+
+    def _start_web(self, bind: str, workers: int) -> subprocess.Popen:
+        return subprocess.Popen([
+            sys.executable, "-m", "gunicorn", "audiencesync.wsgi:application",
+            "--bind", bind, "--workers", str(workers), "--threads", "8",
+            "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-",
+            "--log-level", "warning",
+        ], env=os.environ.copy())
+
+    def _supervise(self, children: list[subprocess.Popen]) -> None:
+        def stop(*_):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            exit_code = next(child.returncode for child in children if child.poll() is not None)
+            self.stderr.write(f"A process exited with status {exit_code}; stopping the others.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping ...")
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        if exit_code:
+            sys.exit(exit_code)

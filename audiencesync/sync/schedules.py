@@ -1,0 +1,20 @@
+"""The periodic django-q2 schedules the product needs, written idempotently."""
+
+from django_q.models import Schedule
+
+# name -> (task path, minutes between runs)
+SCHEDULES = {
+    "Check partner connections": ("partners.tasks.check_connections", 15),
+    "Sync dispatcher (restarts the chain if it broke)": ("audiencesync.sync.tasks.dispatch", 1),
+}
+
+
+def schedules_setup() -> list[str]:
+    """Create or update every schedule; returns the names written."""
+    for name, (func, minutes) in SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
+                      "repeats": -1},
+        )
+    return list(SCHEDULES)

@@ -1,0 +1,85 @@
+"""django-q2 entry points of the sync engine.
+
+django-q2's scheduler wakes about every 30 s and has no delayed tasks, so the sub-second
+cadence lives here: ``dispatch`` runs for a bounded time under a lease, ticking every
+SYNC_TICK_SECONDS (release due Delays, expire the retry window, keep sender loops
+alive), then enqueues its own successor. A schedule starts it every minute in case the
+chain breaks (a lost task only delays users: the outbox rows are the truth).
+``send_loop`` claims and sends batches until it has been idle for a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django_q.tasks import async_task
+
+from canvas.services.entry import entries_release_due
+
+from . import engine
+
+logger = logging.getLogger(__name__)
+
+DISPATCHER_LEASE = "sync:dispatcher"
+SENDER_SLOT = "sync:sender:{}"
+SENDER_SECONDS = 60
+SENDER_IDLE_SECONDS = 3.0
+EXPIRE_EVERY_SECONDS = 5.0
+
+
+def dispatch() -> str:
+    token = uuid.uuid4().hex
+    lease_s = settings.SYNC_DISPATCHER_SECONDS + 15
+    if not cache.add(DISPATCHER_LEASE, token, timeout=lease_s):
+        return "another dispatcher holds the lease"
+    tick = settings.SYNC_TICK_SECONDS
+    end = time.monotonic() + settings.SYNC_DISPATCHER_SECONDS
+    next_expire = 0.0
+    try:
+        while time.monotonic() < end:
+            entries_release_due()
+            if time.monotonic() >= next_expire:
+                engine.batches_expire()
+                next_expire = time.monotonic() + EXPIRE_EVERY_SECONDS
+            if engine.steps_with_work():
+                senders_ensure()
+            time.sleep(tick)
+    finally:
+        if cache.get(DISPATCHER_LEASE) == token:
+            cache.delete(DISPATCHER_LEASE)
+    async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+    return "dispatched"
+
+
+def senders_ensure() -> int:
+    """Start a sender loop in every free slot; returns how many were started."""
+    started = 0
+    for slot in range(settings.SYNC_SENDERS):
+        if cache.add(SENDER_SLOT.format(slot), 1, timeout=SENDER_SECONDS + 60):
+            async_task("audiencesync.sync.tasks.send_loop", slot, task_name=f"sync sender {slot}")
+            started += 1
+    return started
+
+
+def send_loop(slot: int) -> int:
+    """Claim and send batches (any step, fairly) until idle; returns batches handled."""
+    handled = 0
+    end = time.monotonic() + SENDER_SECONDS
+    idle_since = time.monotonic()
+    try:
+        while time.monotonic() < end:
+            outcome = engine.sync_next()
+            if outcome is not None:
+                handled += 1
+                idle_since = time.monotonic()
+                continue
+            if time.monotonic() - idle_since > SENDER_IDLE_SECONDS:
+                break
+            time.sleep(settings.SYNC_TICK_SECONDS / 2)
+    finally:
+        cache.delete(SENDER_SLOT.format(slot))
+    return handled

@@ -1,0 +1,274 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from audiencesync.workspaces.models import Profile, Workspace
+from partners.models import PARTNER_CHOICES, AdAccount, Audience
+
+
+class CanvasStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    STOPPED = "stopped", "Stopped"
+
+
+class Canvas(models.Model):
+    """A journey: an ordered list of steps every entered profile walks through."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="canvases")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=CanvasStatus.choices,
+                              default=CanvasStatus.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "canvases"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StepKind(models.TextChoices):
+    AUDIENCE_SYNC = "audience_sync", "Audience Sync"
+    DELAY = "delay", "Delay"
+
+
+class SyncAction(models.TextChoices):
+    ADD = "add", "Add users to audience"
+    REMOVE = "remove", "Remove users from audience"
+
+
+class DelayUnit(models.TextChoices):
+    SECONDS = "seconds", "seconds"
+    MINUTES = "minutes", "minutes"
+    HOURS = "hours", "hours"
+    DAYS = "days", "days"
+
+
+class Step(models.Model):
+    """One component of a canvas. Audience Sync fields are empty on a Delay and vice versa."""
+
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=StepKind.choices)
+    # Audience Sync
+    partner = models.CharField(max_length=20, choices=PARTNER_CHOICES, blank=True, default="")
+    ad_account = models.ForeignKey(AdAccount, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="steps")
+    audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="steps")
+    action = models.CharField(max_length=10, choices=SyncAction.choices, default=SyncAction.ADD)
+    match_fields = models.JSONField(default=list, blank=True)
+    respect_ad_tracking = models.BooleanField(
+        "Respect ad-tracking consent", default=True,
+        help_text="Users without ad-tracking consent are not synced.",
+    )
+    # Delay
+    delay_value = models.PositiveIntegerField(null=True, blank=True)
+    delay_unit = models.CharField(max_length=10, choices=DelayUnit.choices, blank=True,
+                                  default="")
+
+    class Meta:
+        ordering = ["canvas", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["canvas", "position"], name="step_unique_position",
+                                    deferrable=models.Deferrable.DEFERRED),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.canvas} · {self.position + 1}. {self.get_kind_display()}"
+
+    @property
+    def is_sync(self) -> bool:
+        return self.kind == StepKind.AUDIENCE_SYNC
+
+    @property
+    def delay(self) -> timedelta:
+        return timedelta(**{self.delay_unit or "seconds": self.delay_value or 0})
+
+
+class CanvasEntry(models.Model):
+    """A profile's walk through a canvas: where it is, since when, and when it left."""
+
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="entries")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="canvas_entries")
+    current_step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    # When the Delay it waits in is over (null when it waits for nothing).
+    resume_at = models.DateTimeField(null=True, blank=True)
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "canvas entries"
+        constraints = [
+            # A profile is in a canvas at most once at a time; it may enter again after exiting.
+            models.UniqueConstraint(fields=["canvas", "profile"], condition=Q(exited_at__isnull=True),
+                                    name="entry_unique_while_in_canvas"),
+        ]
+        indexes = [
+            models.Index(fields=["resume_at"], condition=Q(exited_at__isnull=True),
+                         name="entry_resume_idx"),
+        ]
+
+
+class ItemState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SYNCED = "synced", "Synced"
+    NOT_SYNCED = "not_synced", "Not synced"
+    ERRORED = "errored", "Errored"
+
+
+class SyncItem(models.Model):
+    """The outbox: one row per profile reaching a sync step, written once at entry.
+
+    Identifiers are normalised and hashed at entry (``hashes``: match field -> SHA-256), so
+    nothing but hashes is ever read for sending. Batches claim id ranges of a step; an item
+    is written again only when it is resolved (synced / errored).
+    """
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="items")
+    profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL,
+                                related_name="sync_items")
+    # Copied from the step: "latest intent wins" is per (audience, profile).
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="items")
+    action = models.CharField(max_length=10, choices=SyncAction.choices)
+    hashes = models.JSONField(default=dict)
+    state = models.CharField(max_length=12, choices=ItemState.choices, default=ItemState.PENDING)
+    # Why it was not synced or errored: reason codes per field, or the partner's message.
+    reason = models.TextField(blank=True, default="")
+    batch = models.ForeignKey("SyncBatch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["step", "state", "id"], name="item_step_state_idx"),
+            models.Index(fields=["audience", "profile"], name="item_audience_profile_idx"),
+            models.Index(fields=["created_at"], name="item_created_idx"),
+        ]
+
+
+class SyncCursor(models.Model):
+    """Per sync step: the last item id handed to a batch.
+
+    Inserting a step's items and claiming a range both lock this row, so item ids are
+    committed in the order claims see them and no item is ever skipped.
+    """
+
+    step = models.OneToOneField(Step, on_delete=models.CASCADE, primary_key=True,
+                                related_name="cursor")
+    last_item_id = models.BigIntegerField(default=0)
+    last_claim_at = models.DateTimeField(null=True, blank=True)
+
+
+class BatchState(models.TextChoices):
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Waiting to retry"
+    WAITING_RECONNECT = "waiting_reconnect", "Waiting for reconnect"
+    DONE = "done", "Done"
+
+
+class SyncBatch(models.Model):
+    """A range of one step's items sent together, retried together, resolved together."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="batches")
+    first_item_id = models.BigIntegerField()
+    last_item_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=BatchState.choices,
+                             default=BatchState.SENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="batch_due_idx",
+                         condition=~Q(state="done")),
+        ]
+
+
+class SyncRequest(models.Model):
+    """The sync log: one row per partner call made for a batch. Never holds a secret."""
+
+    batch = models.ForeignKey(SyncBatch, null=True, on_delete=models.SET_NULL,
+                              related_name="requests")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="requests")
+    size = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20)  # accepted / rate_limited / invalid_token / ...
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    partner_request_id = models.CharField(max_length=128, blank=True, default="")
+    duration_ms = models.PositiveIntegerField()
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["step", "-created_at"], name="request_step_idx"),
+                   models.Index(fields=["created_at"], name="request_created_idx")]
+
+
+class StepStats(models.Model):
+    """Counters per step per UTC minute. Pending is a level: entered minus the outcomes."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="stats")
+    bucket = models.DateTimeField()
+    entered = models.PositiveIntegerField(default=0)
+    proceeded = models.PositiveIntegerField(default=0)
+    synced = models.PositiveIntegerField(default=0)
+    not_synced = models.PositiveIntegerField(default=0)
+    errored = models.PositiveIntegerField(default=0)
+    exited = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step", "bucket"], name="stats_unique_bucket")
+        ]
+
+
+class ApiKey(models.Model):
+    """A workspace's key for the entries API; only its SHA-256 is stored."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotentResponse(models.Model):
+    """The first answer to an entries call with an Idempotency-Key, replayed on repeats."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
+        ]

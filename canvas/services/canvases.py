@@ -1,0 +1,298 @@
+"""Canvas lifecycle and the step editor: create, edit steps, create audiences, launch, stop."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces.models import Workspace
+from partners import registry
+from partners.base import PartnerError
+from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
+from partners.services import connection_call
+
+from canvas.models import (
+    Canvas,
+    CanvasEntry,
+    CanvasStatus,
+    DelayUnit,
+    Step,
+    StepKind,
+    SyncAction,
+    SyncCursor,
+)
+
+
+def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
+    name = name.strip()
+    if not name:
+        raise ServiceError("A canvas needs a name.", field="name")
+    return Canvas.objects.create(workspace=workspace, name=name, created_by=user)
+
+
+def _require_draft(canvas: Canvas) -> None:
+    if canvas.status != CanvasStatus.DRAFT:
+        raise ServiceError(
+            f"{canvas.name!r} is {canvas.get_status_display().lower()}: its steps cannot be "
+            "added, removed or reordered. Stop it, or duplicate it as a new draft.",
+            code="conflict",
+        )
+
+
+def step_add(*, canvas: Canvas, kind: str) -> Step:
+    _require_draft(canvas)
+    if kind not in StepKind.values:
+        raise ServiceError(f"Unknown step kind {kind!r}.")
+    last = canvas.steps.aggregate(last=Max("position"))["last"]
+    step = Step(canvas=canvas, kind=kind, position=0 if last is None else last + 1)
+    if kind == StepKind.DELAY:
+        step.delay_value, step.delay_unit = 1, DelayUnit.HOURS
+    step.save()
+    return step
+
+
+def step_remove(*, step: Step) -> None:
+    _require_draft(step.canvas)
+    with transaction.atomic():
+        canvas, position = step.canvas, step.position
+        step.delete()
+        for later in canvas.steps.filter(position__gt=position).order_by("position"):
+            later.position -= 1
+            later.save(update_fields=["position"])
+
+
+def step_move(*, step: Step, offset: int) -> None:
+    _require_draft(step.canvas)
+    with transaction.atomic():
+        other = step.canvas.steps.filter(position=step.position + offset).first()
+        if other is None:
+            return
+        other.position, step.position = step.position, other.position
+        other.save(update_fields=["position"])
+        step.save(update_fields=["position"])
+
+
+def step_update_delay(*, step: Step, value: int, unit: str) -> Step:
+    _require_draft(step.canvas)
+    if unit not in DelayUnit.values or value is None or value < 1:
+        raise ServiceError("A delay needs a whole number of at least 1 and a unit.")
+    step.delay_value, step.delay_unit = value, unit
+    step.save(update_fields=["delay_value", "delay_unit"])
+    return step
+
+
+def _ad_account_for(*, workspace: Workspace, partner_key: str, ad_account_id: int | None):
+    if ad_account_id is None:
+        return None
+    account = AdAccount.objects.filter(
+        pk=ad_account_id, connection__workspace=workspace, connection__partner=partner_key,
+        selected=True, reachable=True,
+    ).select_related("connection").first()
+    if account is None:
+        raise ServiceError("That ad account is not a selected account of this partner.",
+                           field="ad_account")
+    return account
+
+
+def _check_match_fields(partner_key: str, match_fields: list[str]) -> list[str]:
+    partner = registry.get(partner_key)
+    unknown = [f for f in match_fields if f not in partner.match_field_types]
+    if unknown:
+        raise ServiceError(f"{partner.name} cannot match on {', '.join(unknown)}.",
+                           field="match_fields")
+    if partner.one_identifier_type_per_audience:
+        types = {partner.match_field_types[f] for f in match_fields}
+        if len(types) > 1:
+            raise ServiceError(
+                f"A {partner.name} audience holds one identifier type: choose email, or the "
+                "mobile advertising ids (IDFA/GAID), not both.", field="match_fields")
+    order = list(partner.match_field_types)
+    return sorted(set(match_fields), key=order.index)
+
+
+def step_update_sync(
+    *, step: Step, partner_key: str, ad_account_id: int | None, audience_id: int | None,
+    action: str, match_fields: list[str], respect_ad_tracking: bool,
+) -> Step:
+    """Save the Audience Sync settings of a draft step (incomplete settings are allowed)."""
+    _require_draft(step.canvas)
+    if partner_key and partner_key not in dict(registry.choices()):
+        raise ServiceError(f"Unknown partner {partner_key!r}.", field="partner")
+    if action not in SyncAction.values:
+        raise ServiceError("Choose add or remove.", field="action")
+    workspace = step.canvas.workspace
+    account = _ad_account_for(workspace=workspace, partner_key=partner_key,
+                              ad_account_id=ad_account_id)
+    audience = None
+    if audience_id is not None:
+        audience = Audience.objects.filter(pk=audience_id, ad_account=account).first()
+        if audience is None:
+            raise ServiceError("That audience does not belong to the chosen ad account.",
+                               field="audience")
+    step.partner = partner_key
+    step.ad_account = account
+    step.audience = audience
+    step.action = action
+    step.match_fields = _check_match_fields(partner_key, match_fields) if partner_key else []
+    step.respect_ad_tracking = respect_ad_tracking
+    step.save()
+    return step
+
+
+def audience_create(
+    *, step: Step, name: str, match_fields: list[str], user
+) -> Audience:
+    """Create a new audience at the partner now (Pinterest: with its first users)."""
+    _require_draft(step.canvas)
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the new audience a name.", field="name")
+    if step.ad_account is None:
+        raise ServiceError("Choose an ad account first.", field="ad_account")
+    partner = registry.get(step.partner)
+    match_fields = _check_match_fields(step.partner, match_fields)
+    if not match_fields:
+        raise ServiceError("Choose at least one match field to sync.", field="match_fields")
+    account = step.ad_account
+    limit = partner.max_audiences_per_ad_account
+    if limit is not None:
+        existing = connection_call(
+            connection=account.connection,
+            call=lambda p, creds: p.list_audiences(credentials=creds,
+                                                   ad_account_id=account.external_id),
+        )
+        if len(existing) >= limit:
+            raise ServiceError(f"{partner.name} allows at most {limit} audiences per ad account; "
+                               f"{account.name} has {len(existing)}. Delete an unused one first.")
+    try:
+        info = connection_call(
+            connection=account.connection,
+            call=lambda p, creds: p.create_audience(
+                credentials=creds, ad_account_id=account.external_id, name=name,
+                match_fields=match_fields),
+        )
+    except PartnerError as error:
+        raise ServiceError(f"{partner.name} did not create the audience: {error.message}") from error
+    with transaction.atomic():
+        audience = Audience.objects.create(
+            ad_account=account,
+            external_id=info.id if info else "",
+            name=info.name if info else name,
+            match_fields=match_fields,
+            status=AudienceStatus.ACTIVE if info else AudienceStatus.AWAITING_FIRST_USERS,
+            created_here=True,
+            created_by=user,
+        )
+        step.audience = audience
+        step.action = SyncAction.ADD
+        step.match_fields = match_fields
+        step.save(update_fields=["audience", "action", "match_fields"])
+    return audience
+
+
+def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
+    """Every reason the canvas cannot launch, in words for the marketer."""
+    problems = []
+    steps = list(canvas.steps.select_related("ad_account__connection", "audience")
+                 .order_by("position"))
+    if not any(step.is_sync for step in steps):
+        problems.append("Add at least one Audience Sync step.")
+    for number, step in enumerate(steps, start=1):
+        where = f"Step {number} ({step.get_kind_display()})"
+        if not step.is_sync:
+            if not step.delay_value:
+                problems.append(f"{where}: set how long to wait.")
+            continue
+        if not step.partner:
+            problems.append(f"{where}: choose a partner (TikTok or Pinterest).")
+            continue
+        name = registry.get(step.partner).name
+        connection = canvas.workspace.connections.filter(partner=step.partner).first()
+        if connection is None or connection.status == ConnectionStatus.DISCONNECTED:
+            problems.append(f"{where}: {name} is not connected. Connect it on the {name} "
+                            "partner page.")
+        elif connection.status == ConnectionStatus.INVALID:
+            problems.append(f"{where}: the {name} token is invalid. Disconnect and reconnect "
+                            f"on the {name} partner page.")
+        if step.ad_account is None:
+            problems.append(f"{where}: choose an ad account.")
+        elif not (step.ad_account.selected and step.ad_account.reachable):
+            problems.append(f"{where}: ad account {step.ad_account.name} is no longer selected "
+                            "for this workspace.")
+        if step.audience is None:
+            problems.append(f"{where}: no audience. Give a new audience a name and press "
+                            "Create Audience, or choose an existing audience.")
+        elif step.audience.status == AudienceStatus.DELETED:
+            problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
+        if not step.match_fields:
+            problems.append(f"{where}: choose at least one match field to sync.")
+    return problems
+
+
+def canvas_launch(*, canvas: Canvas) -> Canvas:
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status != CanvasStatus.DRAFT:
+            raise ServiceError(f"{canvas.name!r} is already {canvas.get_status_display().lower()}.",
+                               code="conflict")
+        problems = canvas_launch_problems(canvas=canvas)
+        if problems:
+            raise ServiceError("Launch refused: " + " ".join(problems), code="launch_refused")
+        SyncCursor.objects.bulk_create(
+            [SyncCursor(step=step) for step in canvas.steps.filter(kind=StepKind.AUDIENCE_SYNC)],
+            ignore_conflicts=True,
+        )
+        canvas.status = CanvasStatus.ACTIVE
+        canvas.launched_at = timezone.now()
+        canvas.save(update_fields=["status", "launched_at"])
+    return canvas
+
+
+def canvas_stop(*, canvas: Canvas) -> Canvas:
+    """No new entries; users waiting in a Delay leave; pending syncs still finish."""
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status != CanvasStatus.ACTIVE:
+            raise ServiceError("Only an active canvas can be stopped.", code="conflict")
+        now = timezone.now()
+        CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True).update(
+            exited_at=now, resume_at=None)
+        canvas.status = CanvasStatus.STOPPED
+        canvas.stopped_at = now
+        canvas.save(update_fields=["status", "stopped_at"])
+    return canvas
+
+
+def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
+    with transaction.atomic():
+        copy = Canvas.objects.create(workspace=canvas.workspace, name=f"{canvas.name} (copy)",
+                                     created_by=user)
+        steps = list(canvas.steps.order_by("position"))
+        for step in steps:
+            step.pk = None
+            step.canvas = copy
+        Step.objects.bulk_create(steps)
+    return copy
+
+
+def audience_delete(*, audience: Audience) -> None:
+    """Delete an audience this product created, at the partner, if no canvas uses it."""
+    if audience.steps.exists():
+        raise ServiceError(f"{audience.name} is used by a canvas; it cannot be deleted.")
+    if not audience.created_here:
+        raise ServiceError("Only audiences created here can be deleted here.")
+    account = audience.ad_account
+    if audience.external_id:
+        try:
+            connection_call(
+                connection=account.connection,
+                call=lambda p, creds: p.delete_audience(credentials=creds,
+                                                        ad_account_id=account.external_id,
+                                                        audience_id=audience.external_id),
+            )
+        except PartnerError as error:
+            raise ServiceError(f"The partner did not delete it: {error.message}") from error
+    audience.status = AudienceStatus.DELETED
+    audience.save(update_fields=["status"])

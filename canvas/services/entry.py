@@ -1,0 +1,244 @@
+"""Entry of profiles into an active canvas, and their walk from step to step.
+
+Work per call is a constant number of queries whatever the number of users: profiles
+are upserted and read in bulk, the path through the canvas is computed once per group
+of users standing at the same step, and items, entries and counters are written with one
+statement each.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces import identifiers
+from audiencesync.workspaces.models import Profile
+from canvas.models import (
+    Canvas,
+    CanvasEntry,
+    CanvasStatus,
+    ItemState,
+    Step,
+    SyncCursor,
+    SyncItem,
+)
+
+from .stats import step_stats_add
+
+PROFILE_FIELDS = ("email", "phone", "idfa", "gaid", "ad_tracking_enabled")
+NO_CONSENT = "no_ad_tracking_consent"
+NO_CONSENT_TEXT = "The user has not consented to ad tracking, and this step respects consent."
+
+
+@dataclass
+class EntryResult:
+    entered: int = 0
+    already_in_canvas: int = 0
+    rejected: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"entered": self.entered, "already_in_canvas": self.already_in_canvas,
+                "rejected": self.rejected, "errors": self.errors}
+
+    def add(self, other: EntryResult) -> None:
+        self.entered += other.entered
+        self.already_in_canvas += other.already_in_canvas
+        self.rejected += other.rejected
+        self.errors += other.errors
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Where users starting at some step end up: the sync steps they pass, then a stop."""
+
+    sync_steps: list[Step]
+    delay_step: Step | None  # they wait here; None: they leave the canvas
+
+
+def canvas_walk(*, steps: list[Step], start: int) -> Walk:
+    passed = []
+    for step in steps[start:]:
+        if step.is_sync:
+            passed.append(step)
+        else:
+            return Walk(sync_steps=passed, delay_step=step)
+    return Walk(sync_steps=passed, delay_step=None)
+
+
+def _lock_active_canvas(canvas_id: int) -> Canvas:
+    canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
+              .filter(pk=canvas_id).first())
+    if canvas is None:
+        raise ServiceError("No such canvas.", code="not_found")
+    if canvas.status != CanvasStatus.ACTIVE:
+        raise ServiceError(
+            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
+            "canvas takes entries.", code="conflict",
+        )
+    return canvas
+
+
+def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryResult:
+    """Enter existing profiles (by id) into an active canvas; ones still in it are skipped."""
+    with transaction.atomic():
+        canvas = _lock_active_canvas(canvas.pk)
+        profiles = list(
+            Profile.objects.filter(workspace_id=canvas.workspace_id, pk__in=profile_ids)
+            .only("id", *PROFILE_FIELDS)
+        )
+        return _enter(canvas=canvas, profiles=profiles)
+
+
+def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
+    """Upsert profiles from ``users`` (already validated dicts with ``external_id``), enter them.
+
+    Only the fields a user carries are written: a user sent without ``phone`` keeps the
+    phone the profile already has.
+    """
+    with transaction.atomic():
+        canvas = _lock_active_canvas(canvas.pk)
+        _profiles_upsert(workspace_id=canvas.workspace_id, users=users)
+        profiles = list(
+            Profile.objects.filter(
+                workspace_id=canvas.workspace_id, external_id__in=[u["external_id"] for u in users]
+            ).only("id", *PROFILE_FIELDS)
+        )
+        return _enter(canvas=canvas, profiles=profiles)
+
+
+def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
+    by_fields: dict[tuple[str, ...], list[Profile]] = defaultdict(list)
+    for user in users:
+        present = tuple(sorted(f for f in PROFILE_FIELDS if f in user))
+        by_fields[present].append(Profile(workspace_id=workspace_id, **user))
+    now = timezone.now()
+    for present, profiles in by_fields.items():
+        for profile in profiles:
+            profile.created_at = profile.updated_at = now
+        Profile.objects.bulk_create(
+            profiles,
+            update_conflicts=True,
+            unique_fields=["workspace", "external_id"],
+            update_fields=[*present, "updated_at"],
+        )
+
+
+def _enter(*, canvas: Canvas, profiles: list[Profile]) -> EntryResult:
+    in_canvas = set(
+        CanvasEntry.objects.filter(
+            canvas=canvas, exited_at__isnull=True, profile_id__in=[p.pk for p in profiles]
+        ).values_list("profile_id", flat=True)
+    )
+    newcomers = [p for p in profiles if p.pk not in in_canvas]
+    result = EntryResult(entered=len(newcomers), already_in_canvas=len(profiles) - len(newcomers))
+    if not newcomers:
+        return result
+    steps = list(canvas.steps.order_by("position"))
+    now = timezone.now()
+    walk = canvas_walk(steps=steps, start=0)
+    entries = [CanvasEntry(canvas=canvas, profile=p, entered_at=now) for p in newcomers]
+    _place(entries, walk, now)
+    CanvasEntry.objects.bulk_create(entries)
+    _pass_sync_steps(canvas=canvas, steps=steps, walk=walk, profiles=newcomers, now=now)
+    return result
+
+
+def _place(entries: list[CanvasEntry], walk: Walk, now: datetime) -> None:
+    for entry in entries:
+        if walk.delay_step is None:
+            entry.current_step = None
+            entry.resume_at = None
+            entry.exited_at = now
+        else:
+            entry.current_step = walk.delay_step
+            entry.resume_at = now + walk.delay_step.delay
+
+
+def _pass_sync_steps(
+    *, canvas: Canvas, steps: list[Step], walk: Walk, profiles: list[Profile], now: datetime
+) -> None:
+    """Write the outbox items and counters of users passing ``walk.sync_steps`` right now."""
+    if not walk.sync_steps:
+        return
+    country = canvas.workspace.default_country
+    last_position = steps[-1].position
+    items = []
+    increments = {}
+    for step in walk.sync_steps:
+        not_synced = 0
+        for profile in profiles:
+            item = _item_for(step=step, profile=profile, country=country, now=now)
+            not_synced += item.state == ItemState.NOT_SYNCED
+            items.append(item)
+        is_last = step.position == last_position
+        increments[step.pk] = {
+            "entered": len(profiles), "not_synced": not_synced,
+            "proceeded": 0 if is_last else len(profiles), "exited": len(profiles) if is_last else 0,
+        }
+    # Locking the cursors orders these inserts before any later claim of the steps.
+    list(SyncCursor.objects.select_for_update()
+         .filter(step_id__in=sorted(increments)).values_list("pk", flat=True))
+    SyncItem.objects.bulk_create(items, batch_size=10_000)
+    step_stats_add(increments=increments, at=now)
+
+
+def _item_for(*, step: Step, profile: Profile, country: str, now: datetime) -> SyncItem:
+    item = SyncItem(step=step, profile=profile, audience_id=step.audience_id, action=step.action,
+                    created_at=now)
+    if step.respect_ad_tracking and not profile.ad_tracking_enabled:
+        item.state, item.reason, item.resolved_at = ItemState.NOT_SYNCED, NO_CONSENT, now
+        return item
+    judged = identifiers.profile_identifiers(profile=profile, default_country=country,
+                                             fields=step.match_fields)
+    item.hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
+    if not item.hashes:
+        item.state, item.resolved_at = ItemState.NOT_SYNCED, now
+        item.reason = ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
+    return item
+
+
+def entries_release_due(*, limit: int = 10_000) -> int:
+    """Move users whose Delay is over on to their next steps; returns how many moved."""
+    now = timezone.now()
+    due = list(
+        CanvasEntry.objects.filter(exited_at__isnull=True, resume_at__lte=now)
+        .order_by("resume_at").values_list("pk", "canvas_id", "current_step_id")[:limit]
+    )
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for entry_id, canvas_id, step_id in due:
+        groups[(canvas_id, step_id)].append(entry_id)
+    moved = 0
+    for (canvas_id, step_id), entry_ids in groups.items():
+        moved += _release_group(canvas_id=canvas_id, delay_step_id=step_id, entry_ids=entry_ids)
+    return moved
+
+
+def _release_group(*, canvas_id: int, delay_step_id: int, entry_ids: list[int]) -> int:
+    with transaction.atomic():
+        canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
+                  .get(pk=canvas_id))
+        entries = list(
+            CanvasEntry.objects.filter(pk__in=entry_ids, exited_at__isnull=True,
+                                       current_step_id=delay_step_id)
+            .select_related("profile").only("id", "profile_id", *[f"profile__{f}" for f in PROFILE_FIELDS])
+        )
+        if not entries:
+            return 0
+        now = timezone.now()
+        steps = list(canvas.steps.order_by("position"))
+        index = next(i for i, s in enumerate(steps) if s.pk == delay_step_id)
+        walk = canvas_walk(steps=steps, start=index + 1)
+        _place(entries, walk, now)
+        CanvasEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+            current_step=entries[0].current_step, resume_at=entries[0].resume_at,
+            exited_at=entries[0].exited_at,
+        )
+        _pass_sync_steps(canvas=canvas, steps=steps, walk=walk,
+                         profiles=[e.profile for e in entries], now=now)
+        return len(entries)
