@@ -1,0 +1,148 @@
+"""Reads for canvases, steps, audiences and step analytics; always workspace-scoped."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from audiencesync.workspaces.models import Workspace
+from partners import registry
+from partners.base import AudienceInfo
+from partners.models import AdAccount, Audience, ConnectionStatus
+from partners.services import connection_call
+
+from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepStats, SyncItem
+
+AUDIENCE_LIST_CACHE_S = 60
+
+
+def canvases_for(*, workspace: Workspace) -> QuerySet[Canvas]:
+    return Canvas.objects.filter(workspace=workspace).annotate(step_count=Count("steps"))
+
+
+def canvas_for(*, workspace: Workspace, canvas_id: int) -> Canvas | None:
+    return Canvas.objects.filter(workspace=workspace, pk=canvas_id).first()
+
+
+def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
+    """Canvas id -> banners for partner connections its sync steps use that are not healthy."""
+    steps = (Step.objects.filter(canvas__workspace=workspace, kind="audience_sync")
+             .exclude(partner="").values_list("canvas_id", "partner").distinct())
+    connections = {c.partner: c for c in workspace.connections.all()}
+    problems: dict[int, list[str]] = defaultdict(list)
+    for canvas_id, partner_key in steps:
+        connection = connections.get(partner_key)
+        name = registry.get(partner_key).name
+        if connection is not None and connection.status == ConnectionStatus.INVALID:
+            problems[canvas_id].append(
+                f"{name} token is invalid: reconnect on the {name} partner page.")
+        elif connection is None or connection.status == ConnectionStatus.DISCONNECTED:
+            problems[canvas_id].append(f"{name} is not connected.")
+    return dict(problems)
+
+
+def partner_audiences(*, ad_account: AdAccount, refresh: bool = False) -> list[AudienceInfo]:
+    """The ad account's audiences as the partner lists them, cached briefly."""
+    key = f"partner-audiences:{ad_account.pk}"
+    cached = None if refresh else cache.get(key)
+    if cached is None:
+        cached = connection_call(
+            connection=ad_account.connection,
+            call=lambda partner, creds: partner.list_audiences(
+                credentials=creds, ad_account_id=ad_account.external_id),
+        )
+        cache.set(key, cached, AUDIENCE_LIST_CACHE_S)
+    return cached
+
+
+def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
+    return (Audience.objects.filter(ad_account=ad_account, created_here=True)
+            .prefetch_related("steps__canvas"))
+
+
+# --- analytics -----------------------------------------------------------------------------
+
+METRICS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
+
+
+@dataclass
+class StepMetrics:
+    step: Step
+    entered: int = 0
+    proceeded: int = 0
+    synced: int = 0
+    not_synced: int = 0
+    errored: int = 0
+    exited: int = 0
+    oldest_pending_at: datetime | None = None
+
+    @property
+    def pending(self) -> int:
+        return self.entered - self.synced - self.not_synced - self.errored
+
+    @property
+    def oldest_pending_s(self) -> float | None:
+        if self.oldest_pending_at is None:
+            return None
+        return round((timezone.now() - self.oldest_pending_at).total_seconds(), 1)
+
+
+def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
+    """The seven metrics per sync step, from the counters (two queries for any number)."""
+    totals = {
+        row["step_id"]: row
+        for row in StepStats.objects.filter(step__in=steps).values("step_id").annotate(
+            **{name: Sum(name) for name in
+               ("entered", "proceeded", "synced", "not_synced", "errored", "exited")})
+    }
+    oldest = dict(
+        SyncItem.objects.filter(step__in=steps, state=ItemState.PENDING)
+        .values("step_id").annotate(oldest=Min("created_at")).values_list("step_id", "oldest")
+    )
+    result = []
+    for step in steps:
+        row = totals.get(step.pk, {})
+        result.append(StepMetrics(step=step, oldest_pending_at=oldest.get(step.pk),
+                                  **{k: row.get(k) or 0 for k in
+                                     ("entered", "proceeded", "synced", "not_synced", "errored",
+                                      "exited")}))
+    return result
+
+
+def step_series(*, step: Step, since: datetime) -> list[dict]:
+    """Per-minute cumulative synced / pending / errored of a step since ``since``."""
+    before = StepStats.objects.filter(step=step, bucket__lt=since).aggregate(
+        entered=Sum("entered"), synced=Sum("synced"), not_synced=Sum("not_synced"),
+        errored=Sum("errored"))
+    running = {k: v or 0 for k, v in before.items()}
+    series = []
+    for row in StepStats.objects.filter(step=step, bucket__gte=since).order_by("bucket").values():
+        for name in running:
+            running[name] += row[name]
+        series.append({
+            "at": row["bucket"], "synced": running["synced"], "errored": running["errored"],
+            "pending": running["entered"] - running["synced"] - running["not_synced"]
+            - running["errored"],
+        })
+    return series
+
+
+def sync_items_recount(*, step_ids: list[int]) -> dict[int, dict[str, int]]:
+    """From the outbox itself: users per state per step (for reconciliation)."""
+    counts: dict[int, dict[str, int]] = {s: {state: 0 for state in ItemState.values}
+                                         for s in step_ids}
+    for row in (SyncItem.objects.filter(step_id__in=step_ids).values("step_id", "state")
+                .annotate(n=Count("id"))):
+        counts[row["step_id"]][row["state"]] = row["n"]
+    return counts
+
+
+def active_sync_steps() -> QuerySet[Step]:
+    return Step.objects.filter(kind="audience_sync").filter(
+        Q(canvas__status=CanvasStatus.ACTIVE) | Q(items__state=ItemState.PENDING)
+    ).distinct()

@@ -1,0 +1,24 @@
+"""Audiences listed at the partner, recorded here when a step picks one."""
+
+from audiencesync.errors import ServiceError
+from partners.models import AdAccount, Audience
+
+from canvas.selectors import partner_audiences
+
+
+def audience_pick_existing(*, ad_account: AdAccount, external_id: str) -> Audience:
+    """Record (or refresh) a partner-listed audience so a step can sync to it."""
+    known = Audience.objects.filter(ad_account=ad_account, external_id=external_id).first()
+    if known is not None and known.created_here:
+        return known
+    listed = {a.id: a for a in partner_audiences(ad_account=ad_account)}
+    info = listed.get(external_id)
+    if info is None:
+        raise ServiceError("That audience is not in the ad account's list any more.",
+                           field="audience")
+    if not info.syncable:
+        raise ServiceError(info.reason or "Users cannot be synced to that audience.",
+                           field="audience")
+    audience, _ = Audience.objects.update_or_create(
+        ad_account=ad_account, external_id=external_id, defaults={"name": info.name})
+    return audience
