@@ -126,6 +126,12 @@ class ItemState(models.TextChoices):
     ERRORED = "errored", "Errored"
 
 
+class ItemPurpose(models.TextChoices):
+    JOURNEY = "journey", "Journey"
+    # A remove queued when a profile is erased; not a journey event, so not in step stats.
+    ERASURE = "erasure", "Erasure"
+
+
 class SyncItem(models.Model):
     """The outbox: one row per profile reaching a sync step, written once at entry.
 
@@ -140,6 +146,8 @@ class SyncItem(models.Model):
     # Copied from the step: "latest intent wins" is per (audience, profile).
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="items")
     action = models.CharField(max_length=10, choices=SyncAction.choices)
+    purpose = models.CharField(max_length=10, choices=ItemPurpose.choices,
+                               default=ItemPurpose.JOURNEY)
     hashes = models.JSONField(default=dict)
     state = models.CharField(max_length=12, choices=ItemState.choices, default=ItemState.PENDING)
     # Why it was not synced or errored: reason codes per field, or the partner's message.
@@ -181,6 +189,10 @@ class SyncBatch(models.Model):
     """A range of one step's items sent together, retried together, resolved together."""
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="batches")
+    # Every item of a batch shares its step, action and purpose.
+    action = models.CharField(max_length=10, choices=SyncAction.choices)
+    purpose = models.CharField(max_length=10, choices=ItemPurpose.choices,
+                               default=ItemPurpose.JOURNEY)
     first_item_id = models.BigIntegerField()
     last_item_id = models.BigIntegerField()
     size = models.PositiveIntegerField()

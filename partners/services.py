@@ -117,11 +117,8 @@ def connection_refresh_if_due(*, connection: PartnerConnection, partner: Partner
         if not _refresh_due(locked) or locked.status != ConnectionStatus.ACTIVE:
             connection.refresh_from_db()
             return False
-        try:
-            tokens = partner.refresh(refresh_token=locked.refresh_token)
-        except InvalidToken as error:
-            transaction.on_commit(lambda: connection_mark_invalid(connection=locked, error=error))
-            raise
+        # An InvalidToken here propagates to connection_call, which marks the connection.
+        tokens = partner.refresh(refresh_token=locked.refresh_token)
         _apply_tokens(locked, tokens)
         locked.save()
     connection.refresh_from_db()

@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import takewhile
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,7 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 from canvas.models import (
     BatchState,
+    ItemPurpose,
     ItemState,
     Step,
     SyncBatch,
@@ -110,14 +112,19 @@ def batch_claim(*, step: Step, now: datetime | None = None) -> SyncBatch | None:
                   .filter(step=step).first())
         if cursor is None:
             return None
-        ids = list(SyncItem.objects.filter(step=step, state=ItemState.PENDING,
-                                           id__gt=cursor.last_item_id)
-                   .order_by("id").values_list("id", flat=True)[: registry.get(step.partner).max_batch])
-        if not ids:
+        rows = list(SyncItem.objects.filter(step=step, state=ItemState.PENDING,
+                                            id__gt=cursor.last_item_id)
+                    .order_by("id").values_list("id", "action", "purpose")
+                    [: registry.get(step.partner).max_batch])
+        if not rows:
             return None
+        # A batch is one action and purpose: cut the range where they change.
+        kind = rows[0][1:]
+        ids = [item_id for item_id, *_ in takewhile(lambda row: tuple(row[1:]) == kind, rows)]
         batch = SyncBatch.objects.create(
-            step=step, first_item_id=ids[0], last_item_id=ids[-1], size=len(ids),
-            state=BatchState.SENDING, lease_until=lease, first_attempt_at=now, created_at=now,
+            step=step, action=kind[0], purpose=kind[1], first_item_id=ids[0],
+            last_item_id=ids[-1], size=len(ids), state=BatchState.SENDING, lease_until=lease,
+            first_attempt_at=now, created_at=now,
         )
         SyncCursor.objects.filter(pk=cursor.pk).update(last_item_id=ids[-1], last_claim_at=now)
         return batch
@@ -137,14 +144,19 @@ def _first_batch_in_flight(step: Step) -> bool:
 
 
 def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
-    """Latest intent wins: wait while an earlier add/remove of the same user is unresolved."""
-    shared = Step.objects.filter(audience_id=step.audience_id).exclude(pk=step.pk).exists()
-    if not shared:
+    """Latest intent wins: wait while an earlier opposite action on the same user is unresolved.
+
+    Only the opposite action can change the outcome, and comparing item ids per
+    (audience, profile) means the earliest intent never waits, so nothing deadlocks.
+    """
+    if batch.purpose == ItemPurpose.JOURNEY and not (
+        Step.objects.filter(audience_id=step.audience_id).exclude(pk=step.pk).exists()
+    ):
         return False
     earlier = SyncItem.objects.filter(
         audience_id=OuterRef("audience_id"), profile_id=OuterRef("profile_id"),
         id__lt=OuterRef("id"), state=ItemState.PENDING,
-    ).exclude(step_id=step.pk)
+    ).exclude(action=batch.action)
     return SyncItem.objects.filter(
         step=step, id__range=(batch.first_item_id, batch.last_item_id), state=ItemState.PENDING
     ).filter(Exists(earlier)).exists()
@@ -169,7 +181,7 @@ def batch_send(*, batch: SyncBatch) -> Outcome:
             connection=step.ad_account.connection,
             call=lambda partner, creds: partner.send_users(
                 credentials=creds, ad_account_id=step.ad_account.external_id,
-                audience_id=audience.external_id, action=step.action,
+                audience_id=audience.external_id, action=batch.action,
                 match_fields=step.match_fields, rows=rows, audience_name=audience.name),
         )
     except ServiceError as error:  # not connected: no call was made
@@ -240,8 +252,9 @@ def _finish(batch: SyncBatch, step: Step, *, state: str, error: str,
         SyncBatch.objects.filter(pk=batch.pk).update(
             state=BatchState.DONE, done_at=now, lease_until=None, last_error=error[:2000],
             attempts=F("attempts") + (0 if count_only else 1))
-        counter = "synced" if state == ItemState.SYNCED else "errored"
-        step_stats_add(increments={step.pk: {counter: resolved}}, at=now)
+        if batch.purpose == ItemPurpose.JOURNEY:
+            counter = "synced" if state == ItemState.SYNCED else "errored"
+            step_stats_add(increments={step.pk: {counter: resolved}}, at=now)
         if request is not None:
             request.save()
     return resolved
@@ -275,7 +288,8 @@ def _split(batch: SyncBatch) -> None:
             last_item_id=ids[half - 1], size=half, state=BatchState.RETRYING, lease_until=None,
             next_attempt_at=now)
         SyncBatch.objects.create(
-            step_id=batch.step_id, first_item_id=ids[half], last_item_id=ids[-1],
+            step_id=batch.step_id, action=batch.action, purpose=batch.purpose,
+            first_item_id=ids[half], last_item_id=ids[-1],
             size=len(ids) - half, state=BatchState.RETRYING, next_attempt_at=now,
             first_attempt_at=batch.first_attempt_at, created_at=now)
 
