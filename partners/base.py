@@ -165,7 +165,7 @@ class Partner(ABC):
     def refresh(self, *, refresh_token: str) -> TokenSet:
         raise Permanent(f"{self.name} tokens cannot be refreshed.")
 
-    def revoke(self, *, credentials: Credentials) -> None:
+    def revoke(self, *, credentials: Credentials) -> None:  # noqa: B027 (optional hook)
         """Best effort on disconnect; partners without a revoke endpoint do nothing."""
 
     # Accounts and audiences ---------------------------------------------------------------

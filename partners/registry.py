@@ -1,28 +1,31 @@
 """The explicit list of partners the product speaks to."""
 
-from functools import cache
-from importlib import import_module
-
 from .base import Partner
+from .pinterest import Pinterest
+from .tiktok import TikTok
 
-# key -> "module.Class"; loaded on first use so that importing the registry stays cheap.
-_PARTNERS = {
-    "tiktok": "partners.tiktok.TikTok",
-    "pinterest": "partners.pinterest.Pinterest",
-}
+PARTNERS: dict[str, Partner] = {"tiktok": TikTok(), "pinterest": Pinterest()}
 
 
-@cache
+class UnknownPartner(KeyError):
+    def __str__(self) -> str:
+        # KeyError's own str() shows the message in quotes.
+        return str(self.args[0])
+
+
 def get(key: str) -> Partner:
-    if key not in _PARTNERS:
-        raise KeyError(f"Unknown partner {key!r}; known: {', '.join(_PARTNERS)}.")
-    module_name, class_name = _PARTNERS[key].rsplit(".", 1)
-    return getattr(import_module(module_name), class_name)()
+    try:
+        return PARTNERS[key]
+    except KeyError:
+        raise UnknownPartner(
+            f"Unknown partner {key!r}; known: {', '.join(PARTNERS)}."
+        ) from None
 
 
 def all_partners() -> list[Partner]:
-    return [get(key) for key in _PARTNERS]
+    return list(PARTNERS.values())
 
 
 def choices() -> list[tuple[str, str]]:
-    return [(partner.key, partner.name) for partner in all_partners()]
+    """(key, name) pairs for model and form fields."""
+    return [(partner.key, partner.name) for partner in PARTNERS.values()]

@@ -1,0 +1,35 @@
+"""The explicit partner registry."""
+
+import pytest
+
+from partners import registry
+from partners.base import Partner
+from partners.models import PARTNER_CHOICES
+from partners.pinterest import Pinterest
+from partners.tiktok import TikTok
+
+
+def test_get_returns_the_partner_for_its_key():
+    assert isinstance(registry.get("tiktok"), TikTok)
+    assert isinstance(registry.get("pinterest"), Pinterest)
+    assert registry.get("tiktok") is registry.get("tiktok")
+
+
+def test_an_unknown_key_is_a_clear_key_error():
+    with pytest.raises(KeyError) as caught:
+        registry.get("snapchat")
+
+    assert str(caught.value) == "Unknown partner 'snapchat'; known: tiktok, pinterest."
+
+
+def test_every_partner_is_listed_under_its_own_key():
+    partners = registry.all_partners()
+
+    assert [p.key for p in partners] == ["tiktok", "pinterest"]
+    assert all(isinstance(p, Partner) for p in partners)
+    assert all(registry.PARTNERS[p.key] is p for p in partners)
+
+
+def test_choices_match_the_model_field():
+    assert registry.choices() == [("tiktok", "TikTok"), ("pinterest", "Pinterest")]
+    assert registry.choices() == PARTNER_CHOICES
