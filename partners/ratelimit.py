@@ -17,8 +17,6 @@ from functools import cache
 from django.conf import settings
 from django.db import connection, transaction
 
-from .models import RateBucket
-
 HISTORY_S = 60  # per-second counts kept for "used in the last minute"
 
 
@@ -74,6 +72,8 @@ def _backend():
 
 
 class DatabaseBackend:
+    # Models are imported where used: logging setup imports this module (through the HTTP
+    # client's log filter) before Django's apps are ready.
     def _now(self) -> float:
         if connection.vendor == "postgresql":
             sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
@@ -83,7 +83,9 @@ class DatabaseBackend:
             cursor.execute(sql)
             return float(cursor.fetchone()[0])
 
-    def _locked(self, key: str) -> RateBucket:
+    def _locked(self, key: str):
+        from .models import RateBucket
+
         bucket = RateBucket.objects.select_for_update().filter(key=key).first()
         if bucket is None:
             RateBucket.objects.bulk_create([RateBucket(key=key)], ignore_conflicts=True)
@@ -91,6 +93,8 @@ class DatabaseBackend:
         return bucket
 
     def try_acquire(self, key: str, allowed: int, window: float) -> float:
+        from .models import RateBucket
+
         with transaction.atomic():
             bucket = self._locked(key)
             now = self._now()
@@ -109,6 +113,8 @@ class DatabaseBackend:
             return 0.0
 
     def peek(self, key: str, allowed: int, window: float) -> float:
+        from .models import RateBucket
+
         bucket = RateBucket.objects.filter(key=key).first()
         if bucket is None:
             return 0.0
@@ -120,6 +126,8 @@ class DatabaseBackend:
         return max(0.0, *waits)
 
     def penalize(self, key: str, seconds: float) -> None:
+        from .models import RateBucket
+
         with transaction.atomic():
             bucket = self._locked(key)
             until = self._now() + seconds
@@ -127,6 +135,8 @@ class DatabaseBackend:
                 RateBucket.objects.filter(key=key).update(blocked_until=until)
 
     def used(self, key: str, last_s: int) -> int:
+        from .models import RateBucket
+
         bucket = RateBucket.objects.filter(key=key).first()
         if bucket is None:
             return 0
