@@ -1,0 +1,186 @@
+"""The engine end to end below HTTP: real entry, outbox, batches, TikTok client, counters."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audiencesync.sync import engine
+from canvas.models import BatchState, ItemState, SyncBatch, SyncItem, SyncRequest
+from canvas.selectors import step_metrics, sync_items_recount
+from canvas.services.entry import canvas_enter_users
+from partners.models import AudienceStatus, ConnectionStatus
+from tests import builders
+
+from .conftest import MAPPING, mapping_bodies, tiktok_answer
+
+pytestmark = pytest.mark.django_db
+
+
+def metrics(step):
+    return step_metrics(steps=[step])[0]
+
+
+def assert_conserved(step):
+    """Counters and the outbox agree, and entered = synced + not_synced + pending + errored."""
+    m = metrics(step)
+    counted = sync_items_recount(step_ids=[step.pk])[step.pk]
+    assert m.entered == sum(counted.values())
+    assert (m.synced, m.not_synced, m.errored, m.pending) == (
+        counted["synced"], counted["not_synced"], counted["errored"], counted["pending"])
+    assert m.entered == m.synced + m.not_synced + m.pending + m.errored
+
+
+def test_batch_is_sent_hashed_and_counted(tiktok_api, tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(request_id="rid-42"))
+    users = builders.users(20)
+    users += [{"external_id": "noid"}, {"external_id": "bad", "email": "not-an-email"},
+              {"external_id": "phone-only", "phone": "+1 415 555 0123"},
+              {"external_id": "no-consent", "email": "x@example.com",
+               "ad_tracking_enabled": False}]
+    result = canvas_enter_users(canvas=canvas, users=users)
+    assert result.entered == 24
+
+    outcomes = engine.sync_flush()
+
+    assert [o.result for o in outcomes] == ["synced"]
+    body = mapping_bodies(tiktok_api)[0]
+    assert body["id_schema"] == ["EMAIL_SHA256", "PHONE_SHA256"]
+    assert body["action"] == "add" and body["advertiser_ids"] == ["7000000000000000001"]
+    assert len(body["batch_data"]) == 21
+    phone_row = next(r for r in body["batch_data"] if r[0] == {})
+    assert phone_row[1]["id"] == (
+        "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4")
+    assert "user0@example.com" not in str(body)
+    m = metrics(step)
+    assert (m.entered, m.synced, m.not_synced, m.pending, m.exited) == (24, 21, 3, 0, 24)
+    reasons = dict(SyncItem.objects.filter(state=ItemState.NOT_SYNCED)
+                   .values_list("profile__external_id", "reason"))
+    assert reasons["noid"] == "email: missing, phone: missing"
+    assert reasons["bad"] == "email: invalid_email, phone: missing"
+    assert reasons["no-consent"] == "no_ad_tracking_consent"
+    assert SyncRequest.objects.get().partner_request_id == "rid-42"
+    assert_conserved(step)
+
+
+def test_rate_limited_answer_retries_without_using_an_attempt(tiktok_api, tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40100, "Too many requests"))
+    canvas_enter_users(canvas=canvas, users=builders.users(5))
+    assert [o.result for o in engine.sync_flush()] == ["retry"]
+    batch = SyncBatch.objects.get()
+    assert (batch.state, batch.attempts, batch.rate_limited) == (BatchState.RETRYING, 0, 1)
+    assert metrics(step).pending == 5
+    assert_conserved(step)
+
+    tiktok_api.replace("POST", MAPPING, **tiktok_answer())
+    SyncBatch.objects.update(next_attempt_at=timezone.now())
+    assert [o.result for o in engine.sync_flush()] == ["synced"]
+    assert metrics(step).synced == 5
+
+
+def test_transient_failures_back_off_then_error_when_the_window_closes(
+        tiktok_api, tiktok_canvas, settings):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(50000, "System error"))
+    canvas_enter_users(canvas=canvas, users=builders.users(4))
+    engine.sync_flush()
+    batch = SyncBatch.objects.get()
+    assert batch.state == BatchState.RETRYING and batch.attempts == 1
+    assert batch.next_attempt_at > timezone.now() + timedelta(seconds=1)
+    assert metrics(step).pending == 4
+
+    SyncBatch.objects.update(first_attempt_at=timezone.now() - timedelta(hours=14))
+    assert engine.batches_expire() == 4
+    m = metrics(step)
+    assert (m.pending, m.errored) == (0, 4)
+    reason = SyncItem.objects.first().reason
+    assert "13 hours" in reason and "System error" in reason
+    assert_conserved(step)
+
+
+def test_invalid_token_pauses_users_until_reconnect(tiktok_api, tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40105, "Access token is invalid or revoked"))
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+    engine.sync_flush()
+    connection_row = step.ad_account.connection
+    connection_row.refresh_from_db()
+    assert connection_row.status == ConnectionStatus.INVALID
+    assert "revoked" in connection_row.last_error
+    assert SyncBatch.objects.get().state == BatchState.WAITING_RECONNECT
+    canvas_enter_users(canvas=canvas, users=builders.users(2, start=100))
+    engine.sync_flush()  # no call while the token is known to be bad
+    assert len(mapping_bodies(tiktok_api)) == 1
+    assert metrics(step).pending == 5
+
+    connection_row.status = ConnectionStatus.ACTIVE  # what reconnecting does
+    connection_row.save()
+    tiktok_api.replace("POST", MAPPING, **tiktok_answer())
+    engine.sync_flush()
+    assert metrics(step).synced == 5
+    assert_conserved(step)
+
+
+def test_audience_deleted_at_the_partner_errors_users_at_once(tiktok_api, tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40007, "Audience does not exist"))
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+    assert [o.result for o in engine.sync_flush()] == ["errored"]
+    assert metrics(step).errored == 3
+    assert "audience does not exist" in SyncItem.objects.first().reason
+    step.audience.refresh_from_db()
+    assert step.audience.status == AudienceStatus.DELETED
+    assert_conserved(step)
+
+
+def test_batch_refused_for_size_is_split_and_resent(tiktok_api, tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40011, "Too many ids"))
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    canvas_enter_users(canvas=canvas, users=builders.users(6))
+    engine.sync_flush()
+    sizes = [len(b["batch_data"]) for b in mapping_bodies(tiktok_api)]
+    assert sizes == [6, 3, 3]
+    assert metrics(step).synced == 6
+
+
+def test_remove_waits_for_a_pending_add_of_the_same_user(tiktok_api, workspace):
+    account = builders.connected_account(workspace)
+    target = builders.audience(account)
+    canvas = builders.active_canvas(workspace)
+    add = builders.sync_step(canvas, account=account, target=target, action="add")
+    remove = builders.sync_step(canvas, account=account, target=target, action="remove")
+    tiktok_api.post(MAPPING, **tiktok_answer(40100, "Too many requests"))
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+
+    results = [o.result for o in engine.sync_flush()]
+    assert results == ["retry", "waiting"]  # the add is throttled; the remove must not pass it
+    assert [b["action"] for b in mapping_bodies(tiktok_api)] == ["add"]
+
+    tiktok_api.replace("POST", MAPPING, **tiktok_answer())
+    for _ in range(3):  # retries are due at once here, as if their backoff had passed
+        SyncBatch.objects.update(next_attempt_at=timezone.now())
+        engine.sync_flush()
+    assert [b["action"] for b in mapping_bodies(tiktok_api)] == ["add", "add", "delete"]
+    assert metrics(add).synced == 3 and metrics(remove).synced == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_queries_per_batch_do_not_grow_with_its_size(tiktok_api, tiktok_canvas, settings):
+    settings.REDIS_URL = ""
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    counts = []
+    for n, start in ((10, 0), (10_000, 100)):
+        canvas_enter_users(canvas=canvas, users=builders.users(n, start=start))
+        with CaptureQueriesContext(connection) as queries:
+            outcome = engine.sync_next(skip_saturated=False)
+        assert outcome.size == n and outcome.result == "synced"
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
