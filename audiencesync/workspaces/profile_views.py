@@ -1,21 +1,71 @@
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
+from audiencesync.errors import ServiceError
+
+from . import profile_selectors
 from .decorators import workspace_required
+from .identifiers import profile_identifiers
+from .imports import REPORT_LIST_LIMIT, csv_text_stream, profiles_import
 from .models import Profile
+from .profile_forms import ProfileImportForm
+
+PROFILES_PER_PAGE = 50
 
 
 @workspace_required
 def profile_list(request):
-    profiles = Profile.objects.filter(workspace=request.workspace)[:50]
-    return render(request, "workspaces/profile_list.html", {"profiles": profiles})
+    workspace = request.workspace
+    query = request.GET.get("q", "").strip()
+    profiles = profile_selectors.profile_search(workspace=workspace, query=query)
+    page = Paginator(profiles, PROFILES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "workspaces/profile_list.html",
+        {
+            "page": page,
+            "query": query,
+            "total": profile_selectors.profile_count(workspace=workspace)
+            if query else page.paginator.count,
+        },
+    )
 
 
 @workspace_required
 def profile_detail(request, profile_id: int):
     profile = get_object_or_404(Profile, pk=profile_id, workspace=request.workspace)
-    return render(request, "workspaces/profile_detail.html", {"profile": profile})
+    judged = profile_identifiers(
+        profile=profile, default_country=request.workspace.default_country
+    )
+    return render(
+        request,
+        "workspaces/profile_detail.html",
+        {
+            "profile": profile,
+            "identifiers": [
+                (Profile._meta.get_field(field).verbose_name, getattr(profile, field), normalized)
+                for field, normalized in judged.items()
+            ],
+            "attributes": sorted(profile.attributes.items()),
+        },
+    )
 
 
 @workspace_required
 def profile_import(request):
-    return render(request, "workspaces/profile_import.html", {})
+    form = ProfileImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = profiles_import(
+                workspace=request.workspace, rows_source=csv_text_stream(upload.file)
+            )
+        except ServiceError as error:
+            form.add_error("file", error.message)
+    return render(
+        request,
+        "workspaces/profile_import.html",
+        {"form": form, "report": report, "file_name": request.FILES.get("file"),
+         "list_limit": REPORT_LIST_LIMIT},
+    )

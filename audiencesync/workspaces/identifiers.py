@@ -1,0 +1,137 @@
+"""The one place where match identifiers are normalised and hashed.
+
+Every part of the product that reads an email, phone or advertising id goes through
+here: the profile import (to warn about values a partner cannot use), the profile
+pages, and the sync engine (to hash what leaves the product). The rules are pinned by
+``shared/data/identifiers.csv``.
+
+Two levels, because "absent" and "unusable" are different answers to a user:
+
+- ``normalize`` judges one value. A blank value is not an identifier of that kind, so it
+  gets the field's ``invalid_*`` reason (the test vectors say so for email; phones and
+  advertising ids follow the same rule).
+- ``profile_identifiers`` judges a profile's fields. A blank field is ``missing`` and an
+  advertising id of a profile that refused ad tracking is ``ad_tracking_disabled``;
+  everything else is ``normalize``. The sync engine uses this one to say why a user
+  was not synced.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+EMAIL = "email"
+PHONE = "phone"
+IDFA = "idfa"
+GAID = "gaid"
+FIELDS = (EMAIL, PHONE, IDFA, GAID)
+ADVERTISING_ID_FIELDS = (IDFA, GAID)
+
+INVALID_EMAIL = "invalid_email"
+INVALID_PHONE = "invalid_phone"
+INVALID_ADVERTISING_ID = "invalid_advertising_id"
+ZEROED_ADVERTISING_ID = "zeroed_advertising_id"
+MISSING = "missing"
+AD_TRACKING_DISABLED = "ad_tracking_disabled"
+
+REASON_TEXT = {
+    INVALID_EMAIL: "Not an email address (expected name@domain.tld).",
+    INVALID_PHONE: "Not a phone number that can be written in international form "
+    "(add the country code, or check the workspace's default country).",
+    INVALID_ADVERTISING_ID: "Not a mobile advertising id (expected a UUID such as "
+    "6d92078a-8246-4ba4-ae5b-76104861e7dc).",
+    ZEROED_ADVERTISING_ID: "All-zero advertising id: the device refused ad tracking.",
+    MISSING: "No value.",
+    AD_TRACKING_DISABLED: "Ad tracking is turned off for this user, so the advertising id "
+    "is not shared.",
+}
+
+# Partners accept identifiers their sender already hashed; such a value passes through.
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Any characters but "@" and spaces, then a domain of at least two labels with a TLD of
+# two or more: Unicode is allowed on both sides (internationalised addresses are real).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]{2,}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ZEROED_UUID = "00000000-0000-0000-0000-000000000000"
+_E164 = phonenumbers.PhoneNumberFormat.E164
+# Parsing a phone number is by far the slowest step (~25 us); the engine sees the same
+# numbers again on every step a user enters, so recent answers are kept.
+_PHONE_CACHE_SIZE = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A usable identifier (``value`` and its ``sha256``) or the ``reason`` it is not."""
+
+    field: str
+    value: str | None = None
+    sha256: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @property
+    def reason_text(self) -> str:
+        return REASON_TEXT[self.reason] if self.reason else ""
+
+
+def normalize(*, field: str, raw: str, default_country: str = "") -> Normalized:
+    """Normalise one raw value of ``field``; ``default_country`` matters for phones only."""
+    value = raw.strip()
+    lowered = value.lower()
+    if _SHA256_HEX.fullmatch(lowered):
+        return Normalized(field=field, value=lowered, sha256=lowered)
+    if field == EMAIL:
+        value = lowered
+        if not _EMAIL.fullmatch(value):
+            return Normalized(field=field, reason=INVALID_EMAIL)
+    elif field == PHONE:
+        value = _e164(value, default_country.upper() or None)
+        if value is None:
+            return Normalized(field=field, reason=INVALID_PHONE)
+    elif field in ADVERTISING_ID_FIELDS:
+        value = lowered
+        if value == _ZEROED_UUID:
+            return Normalized(field=field, reason=ZEROED_ADVERTISING_ID)
+        if not _UUID.fullmatch(value):
+            return Normalized(field=field, reason=INVALID_ADVERTISING_ID)
+    else:
+        raise ValueError(f"{field!r} is not an identifier field; expected one of {FIELDS}.")
+    return Normalized(field=field, value=value, sha256=_sha256(value))
+
+
+def profile_identifiers(
+    *, profile, default_country: str, fields: Iterable[str] = FIELDS
+) -> dict[str, Normalized]:
+    """Each of ``fields`` of a profile (anything with those attributes), judged for sync."""
+    judged = {}
+    for field in fields:
+        raw = getattr(profile, field)
+        if not raw or raw.isspace():
+            judged[field] = Normalized(field=field, reason=MISSING)
+        elif field in ADVERTISING_ID_FIELDS and not profile.ad_tracking_enabled:
+            judged[field] = Normalized(field=field, reason=AD_TRACKING_DISABLED)
+        else:
+            judged[field] = normalize(field=field, raw=raw, default_country=default_country)
+    return judged
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@lru_cache(maxsize=_PHONE_CACHE_SIZE)
+def _e164(value: str, region: str | None) -> str | None:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, _E164)

@@ -1,0 +1,292 @@
+"""Profile import from CSV: one service shared by the ``import_profiles`` command and the page.
+
+The file is streamed row by row and written in batches, each in its own transaction,
+so memory stays flat (apart from the set of external ids already seen, which finds
+duplicates) and a long import never holds the database's write lock for long. A row
+that cannot be stored is rejected with its line number; a row whose identifier a
+partner cannot use is stored anyway, with a warning, because the other fields still
+serve the journeys.
+
+Columns in the file are the truth for the profiles in the file; columns the file does
+not have are left as they are. So a file of ``external_id,email`` updates emails and
+keeps phones, and an attribute column with an empty cell removes that attribute.
+"""
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
+
+from django.db import transaction
+
+from audiencesync.errors import ServiceError
+
+from . import identifiers
+from .models import Profile, Workspace
+
+EXTERNAL_ID = "external_id"
+AD_TRACKING = "ad_tracking_enabled"
+KNOWN_COLUMNS = (EXTERNAL_ID, *identifiers.FIELDS, AD_TRACKING)
+# Reports keep this many rejected rows and warnings to show; their counts stay exact.
+REPORT_LIST_LIMIT = 1000
+
+_TRUE = frozenset({"", "true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+_MAX_LENGTH = {name: Profile._meta.get_field(name).max_length
+               for name in (EXTERNAL_ID, *identifiers.FIELDS)}
+
+
+@dataclass
+class ImportReport:
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected_count: int = 0
+    warning_count: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str, str]] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < REPORT_LIST_LIMIT:
+            self.rejected.append((line, reason))
+
+    def warn(self, line: int, column: str, reason: str) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < REPORT_LIST_LIMIT:
+            self.warnings.append((line, column, reason))
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated
+
+    @property
+    def rejected_not_listed(self) -> int:
+        return self.rejected_count - len(self.rejected)
+
+    @property
+    def warnings_not_listed(self) -> int:
+        return self.warning_count - len(self.warnings)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+
+def csv_text_stream(binary: BinaryIO) -> TextIO:
+    """The text stream ``profiles_import`` expects, over a file opened in binary.
+
+    ``utf-8-sig`` drops the byte-order mark spreadsheet programs put first; ``newline=""``
+    is what the csv module needs to read quoted line breaks and count lines right.
+    """
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+def profiles_import(
+    *,
+    workspace: Workspace,
+    rows_source: TextIO,
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Create or update the workspace's profiles from a CSV with a header row.
+
+    ``progress`` is called with the number of rows read so far after each batch.
+    """
+    started = time.monotonic()
+    report = ImportReport()
+    reader = csv.reader(rows_source)
+    parser = _RowParser(workspace=workspace, header=_header(reader))
+    seen_ids: set[str] = set()
+    batch: list[Profile] = []
+    try:
+        for line, row in _records(reader, report):
+            profile = parser.profile(row=row, line=line, seen_ids=seen_ids, report=report)
+            if profile is not None:
+                batch.append(profile)
+                if len(batch) >= batch_size:
+                    _upsert(batch=batch, parser=parser, report=report)
+                    batch = []
+                    if progress is not None:
+                        progress(report.rows_read)
+    except UnicodeDecodeError:
+        _upsert(batch=batch, parser=parser, report=report)
+        raise ServiceError(
+            f"Line {reader.line_num + 1} or one soon after is not UTF-8 text, so the import "
+            f"stopped there; the {report.imported:,} good rows before it were imported. Save "
+            "the file as CSV UTF-8 and import it again: profiles already imported are "
+            "updated, not duplicated.",
+            field="file",
+        ) from None
+    _upsert(batch=batch, parser=parser, report=report)
+    if progress is not None:
+        progress(report.rows_read)
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _records(reader, report: ImportReport):
+    """(line where the row starts, row) for each row that is not blank.
+
+    A row the csv module cannot split is rejected here, and reading goes on after it.
+    """
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            report.rows_read += 1
+            report.reject(line, f"unreadable CSV: {error}")
+            continue
+        # Spreadsheets save trailing rows of empty cells; they are not profiles.
+        if any(row):
+            report.rows_read += 1
+            yield line, row
+
+
+def _header(reader) -> list[str]:
+    """The column names, known ones lower-cased; ServiceError unless there is a usable header."""
+    try:
+        header = next(reader, None)
+    except UnicodeDecodeError:
+        raise ServiceError(
+            "The file is not UTF-8 text. Save it as CSV UTF-8 and import it again.",
+            field="file",
+        ) from None
+    except csv.Error as error:
+        raise ServiceError(f"The header line cannot be read as CSV: {error}.",
+                           field="file") from None
+    if not header:
+        raise ServiceError("The file is empty: it needs a header line, then one line per "
+                           "profile.", field="file")
+    names = [name.strip() for name in header]
+    columns = [name.lower() if name.lower() in KNOWN_COLUMNS else name for name in names]
+    if EXTERNAL_ID not in columns:
+        shown = ", ".join(repr(name) for name in names[:6]) + (", ..." if len(names) > 6 else "")
+        raise ServiceError(
+            "The first line must be a header naming the columns, with an external_id column "
+            f"(the first line has {shown}).",
+            field="file",
+        )
+    if "" in columns:
+        raise ServiceError(f"Column {columns.index('') + 1} of the header has no name.",
+                           field="file")
+    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicates:
+        raise ServiceError(f"The header names {', '.join(duplicates)} more than once.",
+                           field="file")
+    return columns
+
+
+class _RowParser:
+    """Turns one CSV row into an unsaved Profile, or rejects it in the report."""
+
+    def __init__(self, *, workspace: Workspace, header: list[str]):
+        self.workspace = workspace
+        self.default_country = workspace.default_country
+        self.width = len(header)
+        self.id_index = header.index(EXTERNAL_ID)
+        self.identifier_indexes = [
+            (index, name) for index, name in enumerate(header) if name in identifiers.FIELDS
+        ]
+        self.ad_tracking_index = header.index(AD_TRACKING) if AD_TRACKING in header else None
+        self.attribute_indexes = [
+            (index, name) for index, name in enumerate(header) if name not in KNOWN_COLUMNS
+        ]
+        self.attribute_names = {name for _, name in self.attribute_indexes}
+        present = [name for name in header if name in KNOWN_COLUMNS and name != EXTERNAL_ID]
+        self.update_fields = [*present, *(["attributes"] if self.attribute_indexes else []),
+                              "updated_at"]
+
+    def profile(
+        self, *, row: list[str], line: int, seen_ids: set[str], report: ImportReport
+    ) -> Profile | None:
+        if len(row) != self.width:
+            report.reject(line, f"has {len(row)} columns, the header has {self.width}")
+            return None
+        external_id = row[self.id_index].strip()
+        if not external_id:
+            report.reject(line, "external_id is empty")
+            return None
+        if external_id in seen_ids:
+            report.reject(line, f"external_id {external_id!r} is on an earlier line too")
+            return None
+        seen_ids.add(external_id)
+        # PostgreSQL refuses NUL in text; checked once per row, not per cell.
+        if "\x00" in "".join(row):
+            report.reject(line, "contains a NUL character")
+            return None
+        if len(external_id) > _MAX_LENGTH[EXTERNAL_ID]:
+            report.reject(line, f"external_id is longer than {_MAX_LENGTH[EXTERNAL_ID]} "
+                          "characters")
+            return None
+
+        profile = Profile(workspace=self.workspace, external_id=external_id)
+        if self.ad_tracking_index is not None:
+            flag = row[self.ad_tracking_index].strip().lower()
+            if flag in _TRUE:
+                profile.ad_tracking_enabled = True
+            elif flag in _FALSE:
+                profile.ad_tracking_enabled = False
+            else:
+                report.reject(line, f"ad_tracking_enabled is {row[self.ad_tracking_index]!r}; "
+                              "expected true/false, yes/no, 1/0 or empty (true)")
+                return None
+        # Warnings are reported only once the row is known to be imported.
+        warnings = []
+        for index, name in self.identifier_indexes:
+            value = row[index].strip()
+            if value:
+                normalized = identifiers.normalize(
+                    field=name, raw=value, default_country=self.default_country
+                )
+                if normalized.ok:
+                    value = normalized.value
+                else:
+                    warnings.append((name, normalized.reason_text))
+                if len(value) > _MAX_LENGTH[name]:
+                    report.reject(line, f"{name} is longer than {_MAX_LENGTH[name]} characters")
+                    return None
+            setattr(profile, name, value)
+        profile.attributes = {
+            name: value for index, name in self.attribute_indexes if (value := row[index].strip())
+        }
+        for name, reason in warnings:
+            report.warn(line, name, reason)
+        return profile
+
+
+def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport) -> None:
+    """Write one batch: one SELECT to tell updates from creations, then one upsert."""
+    if not batch:
+        return
+    with transaction.atomic():
+        existing = Profile.objects.filter(
+            workspace=parser.workspace, external_id__in=[p.external_id for p in batch]
+        )
+        if parser.attribute_indexes:
+            # Keep the attributes this file says nothing about.
+            kept = {
+                external_id: {k: v for k, v in attributes.items()
+                              if k not in parser.attribute_names}
+                for external_id, attributes in existing.values_list("external_id", "attributes")
+            }
+            for profile in batch:
+                if kept.get(profile.external_id):
+                    profile.attributes = kept[profile.external_id] | profile.attributes
+            existing_count = len(kept)
+        else:
+            existing_count = existing.count()
+        Profile.objects.bulk_create(
+            batch,
+            update_conflicts=True,
+            unique_fields=["workspace", "external_id"],
+            update_fields=parser.update_fields,
+        )
+    report.created += len(batch) - existing_count
+    report.updated += existing_count

@@ -1,0 +1,89 @@
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces.imports import ImportReport, csv_text_stream, profiles_import
+from audiencesync.workspaces.models import Workspace
+
+# Up to this many workspaces, an unknown slug is answered with the list of them all.
+_SLUGS_LISTED = 20
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update a workspace's profiles from a CSV file with a header line "
+        "(external_id, email, phone, idfa, gaid, ad_tracking_enabled; other columns become "
+        "attributes). Profiles are matched by external_id, so importing again updates them. "
+        "Exits with status 1 when some rows were rejected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspace", required=True, metavar="SLUG",
+                            help="Slug of the workspace to import into.")
+        parser.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV file to import.")
+        parser.add_argument("--batch-size", type=int, default=5000,
+                            help="Rows written per transaction (default 5000).")
+
+    def handle(self, *args, workspace: str, file: str, batch_size: int, **options):
+        target = _workspace(workspace)
+        path = Path(file)
+        try:
+            binary = path.open("rb")
+        except OSError as error:
+            raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
+        with binary, tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc=f"Importing {path.name}",
+            file=sys.stderr, disable=None,
+        ) as bar:
+            def show_progress(rows_read: int) -> None:
+                bar.update(binary.tell() - bar.n)
+                bar.set_postfix(rows=f"{rows_read:,}", refresh=False)
+
+            try:
+                report = profiles_import(
+                    workspace=target, rows_source=csv_text_stream(binary),
+                    batch_size=batch_size, progress=show_progress,
+                )
+            except ServiceError as error:
+                raise CommandError(error.message) from None
+        self._print(report)
+        if report.rejected_count:
+            raise CommandError(
+                f"{report.rejected_count:,} of {report.rows_read:,} rows were rejected "
+                "(listed above); the other rows were imported."
+            )
+
+    def _print(self, report: ImportReport) -> None:
+        for line, reason in report.rejected:
+            self.stdout.write(f"line {line}: rejected: {reason}")
+        if report.rejected_not_listed:
+            self.stdout.write(f"... and {report.rejected_not_listed:,} more rejected rows")
+        for line, column, reason in report.warnings:
+            self.stdout.write(f"line {line}: warning: {column}: {reason}")
+        if report.warnings_not_listed:
+            self.stdout.write(f"... and {report.warnings_not_listed:,} more warnings")
+        summary = (
+            f"{report.rows_read:,} rows read: {report.created:,} created, "
+            f"{report.updated:,} updated, {report.rejected_count:,} rejected, "
+            f"{report.warning_count:,} warnings, in {report.elapsed_seconds:.1f} s "
+            f"({report.rows_per_second:,.0f} rows/s)."
+        )
+        self.stdout.write(self.style.SUCCESS(summary) if not report.rejected_count else summary)
+
+
+def _workspace(slug: str) -> Workspace:
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is not None:
+        return workspace
+    slugs = list(Workspace.objects.order_by("slug").values_list("slug", flat=True)
+                 [:_SLUGS_LISTED + 1])
+    if not slugs:
+        hint = "There are no workspaces yet."
+    elif len(slugs) <= _SLUGS_LISTED:
+        hint = f"Workspaces: {', '.join(slugs)}."
+    else:
+        hint = "See the workspace slugs in Django admin."
+    raise CommandError(f"No workspace with slug {slug!r}. {hint}")

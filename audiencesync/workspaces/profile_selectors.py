@@ -1,0 +1,72 @@
+"""Reads for the profile pages."""
+
+import re
+import sys
+
+import phonenumbers
+from django.db.models import Q, QuerySet
+
+from . import identifiers
+from .models import Profile, Workspace
+
+# What people type around the digits of a phone number.
+_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+_PHONE_DIGITS = re.compile(r"\+?\d{3,}")
+
+
+def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
+    """The workspace's profiles whose external id, email or phone starts with ``query``.
+
+    Emails and phones are stored normalised (see ``imports``), so the query is normalised
+    the same way: an email is matched in lower case, and a phone number typed the way a
+    person writes it (national, with spaces or dashes) is matched in E.164.
+    """
+    profiles = Profile.objects.filter(workspace=workspace)
+    query = query.strip()
+    if not query:
+        return profiles
+    if "@" in query:
+        return profiles.filter(_starts_with("email", query.lower()))
+    condition = _starts_with("external_id", query)
+    phone_prefix = _phone_prefix(query, default_country=workspace.default_country)
+    if phone_prefix:
+        condition |= _starts_with("phone", phone_prefix)
+    return profiles.filter(condition)
+
+
+def profile_count(*, workspace: Workspace) -> int:
+    return Profile.objects.filter(workspace=workspace).count()
+
+
+def _starts_with(field: str, prefix: str) -> Q:
+    """A prefix match that a B-tree index on ``field`` can serve.
+
+    ``LIKE 'x%'`` alone reads every row of the workspace on SQLite (its LIKE ignores case,
+    the index does not) and on PostgreSQL without pattern operator classes; the range
+    bounds let the index find the rows, the LIKE keeps the match exact under any collation.
+    """
+    bounds = {f"{field}__gte": prefix, f"{field}__startswith": prefix}
+    last = ord(prefix[-1])
+    if last < sys.maxunicode:
+        bounds[f"{field}__lt"] = prefix[:-1] + chr(last + 1)
+    return Q(**bounds)
+
+
+def _phone_prefix(query: str, *, default_country: str) -> str | None:
+    """The E.164 prefix a phone-like query stands for, or None when it is not phone-like."""
+    digits = _PHONE_PUNCTUATION.sub("", query)
+    if not _PHONE_DIGITS.fullmatch(digits):
+        return None
+    whole = identifiers.normalize(field="phone", raw=query, default_country=default_country)
+    if whole.ok:
+        return whole.value
+    if digits.startswith("+"):
+        return digits
+    # A national fragment: behind the country code, without the trunk prefix (JP "090" is
+    # "+8190"), which E.164 drops.
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(default_country.upper())
+    if metadata is None:
+        return None
+    trunk = metadata.national_prefix or ""
+    national = digits.removeprefix(trunk) if trunk else digits
+    return f"+{metadata.country_code}{national}"
