@@ -162,8 +162,9 @@ def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
     ).filter(Exists(earlier)).exists()
 
 
-def batch_send(*, batch: SyncBatch) -> Outcome:
-    step = _step_queryset().get(pk=batch.step_id)
+def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
+    if step is None or step.pk != batch.step_id:
+        step = _step_queryset().get(pk=batch.step_id)
     rows = list(SyncItem.objects.filter(step=step, id__range=(batch.first_item_id,
                                                                batch.last_item_id),
                                         state=ItemState.PENDING).values_list("hashes", flat=True))
@@ -331,7 +332,7 @@ def sync_next(*, skip_saturated: bool = True) -> Outcome | None:
                 continue
         batch = batch_claim(step=step)
         if batch is not None:
-            return batch_send(batch=batch)
+            return batch_send(batch=batch, step=step)
     return None
 
 
