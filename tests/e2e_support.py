@@ -1,0 +1,15 @@
+"""Point the product's partner settings at the sandbox mounted in a live test server."""
+
+import pytest
+
+
+@pytest.fixture
+def live_partners(live_server, settings, tmp_path):
+    base = live_server.url
+    settings.SITE_URL = base
+    settings.TIKTOK_API_BASE_URL = f"{base}/sandbox/open_api/v1.3/"
+    settings.TIKTOK_AUTHORIZE_URL = f"{base}/sandbox/portal/auth"
+    settings.PINTEREST_API_BASE_URL = f"{base}/sandbox/v5/"
+    settings.PINTEREST_AUTHORIZE_URL = f"{base}/sandbox/oauth/"
+    settings.SANDBOX_STATE_PATH = str(tmp_path / "sandbox.sqlite3")
+    return base
