@@ -1,0 +1,174 @@
+"""The headless demo: the whole product, started here, driven from the outside.
+
+Server and workers are real processes; partners are connected through the consent
+pages; users enter through the public API; the demo only watches the numbers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django_q.tasks import async_task
+from tqdm import tqdm
+
+from audiencesync.sync.selectors import sync_status_report
+from audiencesync.workspaces.models import Membership, Role, Workspace
+from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
+from canvas.services import canvases as canvas_services
+from canvas.services.apikeys import api_key_create
+from partners.selectors import ad_accounts_selectable
+
+from .browser import Browser
+from .connect import partner_connect, sign_in
+from .processes import Processes, wait_until_serving
+from .synthetic import synthetic_users
+
+ENTRIES_PER_CALL = 10_000
+DELAY_SECONDS = 3
+
+
+def _demo_login() -> tuple[Workspace, str, str]:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    email = f"demo-{stamp}-{secrets.token_hex(2)}@audiencesync.local"
+    password = secrets.token_urlsafe(12)
+    user = get_user_model().objects.create_user(email, password)
+    workspace = Workspace.objects.create(name=f"Demo {stamp}", slug=f"demo-{stamp}-{user.pk}",
+                                         created_by=user)
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    return workspace, email, password
+
+
+def _sync_step(canvas, *, partner_key: str, user, audience_name: str, fields: list[str]):
+    step = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
+    account = ad_accounts_selectable(workspace=canvas.workspace, partner_key=partner_key).first()
+    canvas_services.step_update_sync(step=step, partner_key=partner_key,
+                                     ad_account_id=account.pk, audience_id=None,
+                                     action=SyncAction.ADD, match_fields=fields,
+                                     respect_ad_tracking=True)
+    step.refresh_from_db()
+    canvas_services.audience_create(step=step, name=audience_name, match_fields=fields,
+                                    user=user)
+    step.refresh_from_db()
+    return step
+
+
+def build_canvas(*, workspace: Workspace, partners: list[str], user):
+    """TikTok add -> Pinterest add (email) -> Delay -> TikTok remove (as partners allow)."""
+    canvas = canvas_services.canvas_create(workspace=workspace, name="Demo journey", user=user)
+    first_tiktok = None
+    if "tiktok" in partners:
+        first_tiktok = _sync_step(canvas, partner_key="tiktok", user=user,
+                                  audience_name="Demo high-value", fields=["email", "phone"])
+    if "pinterest" in partners:
+        _sync_step(canvas, partner_key="pinterest", user=user, audience_name="Demo pinners",
+                   fields=["email"])
+    if first_tiktok is not None:
+        delay = canvas_services.step_add(canvas=canvas, kind=StepKind.DELAY)
+        canvas_services.step_update_delay(step=delay, value=DELAY_SECONDS,
+                                          unit=DelayUnit.SECONDS)
+        remove = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
+        canvas_services.step_update_sync(
+            step=remove, partner_key="tiktok", ad_account_id=first_tiktok.ad_account_id,
+            audience_id=first_tiktok.audience_id, action=SyncAction.REMOVE,
+            match_fields=first_tiktok.match_fields, respect_ad_tracking=True)
+    return canvas_services.canvas_launch(canvas=canvas)
+
+
+def _enter(*, site_url: str, canvas_id: int, key: str, users: list[dict]) -> dict:
+    totals = {"entered": 0, "already_in_canvas": 0, "rejected": 0}
+    for start in range(0, len(users), ENTRIES_PER_CALL):
+        response = requests.post(
+            f"{site_url}/api/v1/canvases/{canvas_id}/entries",
+            json={"users": users[start:start + ENTRIES_PER_CALL]},
+            headers={"Authorization": f"Bearer {key}"}, timeout=300,
+        )
+        response.raise_for_status()
+        for name in totals:
+            totals[name] += response.json()[name]
+    return totals
+
+
+def _canvas_steps(canvas_id: int) -> list[dict]:
+    return [s for s in sync_status_report()["steps"] if s["canvas_id"] == canvas_id]
+
+
+def sandbox_record(site_url: str) -> dict | None:
+    """What the partners received, when they are a sandbox that says so; else None."""
+    origins = {f"{site_url}/sandbox"}
+    for url in (settings.TIKTOK_API_BASE_URL, settings.PINTEREST_API_BASE_URL):
+        parts = urlsplit(url)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    records = []
+    for origin in sorted(origins):
+        try:
+            response = requests.get(f"{origin}/__sandbox__/record", timeout=10)
+        except requests.RequestException:
+            continue
+        if response.ok:
+            records.append(response.json())
+    return records[0] if len(records) == 1 else (records and _merge(records)) or None
+
+
+def _merge(records: list[dict]) -> dict:
+    merged = {"audiences": [], "requests": 0, "duplicate_receipts": 0,
+              "rate_limited_responses": 0, "oversize_rejections": 0, "max_requests_per_s": {}}
+    for record in records:
+        merged["audiences"] += record["audiences"]
+        for name in ("requests", "duplicate_receipts", "rate_limited_responses",
+                     "oversize_rejections"):
+            merged[name] += record[name]
+        merged["max_requests_per_s"].update(record["max_requests_per_s"])
+    return merged
+
+
+def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
+             timeout_s: float | None = None) -> dict:
+    site_url = settings.SITE_URL
+    started = time.monotonic()
+    with Processes() as processes:
+        processes.web(port=urlsplit(site_url).port)
+        processes.cluster()
+        wait_until_serving(f"{site_url}/accounts/login/")
+        async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+
+        workspace, email, password = _demo_login()
+        browser = Browser()
+        sign_in(browser=browser, site_url=site_url, email=email, password=password)
+        for partner_key in partners:
+            partner_connect(browser=browser, site_url=site_url, partner_key=partner_key)
+        owner = workspace.memberships.get().user
+        canvas = build_canvas(workspace=workspace, partners=partners, user=owner)
+        key = api_key_create(workspace=workspace, name="demo", created_by=owner).secret
+        entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key,
+                       users=synthetic_users(users))
+
+        deadline = time.monotonic() + (timeout_s or 300 + users / 200)
+        with tqdm(total=entry["entered"] * len(_canvas_steps(canvas.pk)), unit="user",
+                  disable=not show_progress, desc="syncing") as bar:
+            while True:
+                processes.check_alive()
+                steps = _canvas_steps(canvas.pk)
+                in_canvas = CanvasEntry.objects.filter(canvas=canvas,
+                                                       exited_at__isnull=True).count()
+                done = sum(s["synced"] + s["not_synced"] + s["errored"] for s in steps)
+                bar.n = done
+                bar.set_postfix(synced=sum(s["synced"] for s in steps),
+                                pending=sum(s["pending"] for s in steps),
+                                errored=sum(s["errored"] for s in steps), in_canvas=in_canvas)
+                bar.refresh()
+                if in_canvas == 0 and all(s["pending"] == 0 for s in steps) and all(
+                        s["entered"] for s in steps):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("The demo did not finish in time; see sync_status.")
+                time.sleep(0.5)
+        record = sandbox_record(site_url)
+    return {"steps": steps, "sandbox": record, "in_canvas": in_canvas,
+            "entry": entry, "login": {"email": email, "password": password},
+            "wall_s": round(time.monotonic() - started, 1)}

@@ -1,0 +1,79 @@
+"""Start the product's own processes (web server, django-q2 cluster) and stop them again."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, *, timeout_s: float = 60.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"Nothing answered at {url} within {timeout_s:.0f} s.")
+
+
+class Processes:
+    """Children started here, stopped together (also when the parent fails)."""
+
+    def __init__(self, *, quiet: bool = True):
+        self.children: list[subprocess.Popen] = []
+        self.quiet = quiet
+
+    def start(self, args: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen:
+        output = subprocess.DEVNULL if self.quiet else None
+        child = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=output,
+                                 stderr=output, cwd=settings.BASE_DIR)
+        self.children.append(child)
+        return child
+
+    def web(self, *, port: int, workers: int = 2, env: dict[str, str] | None = None):
+        return self.start([sys.executable, "-m", "gunicorn", "audiencesync.wsgi:application",
+                           "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                           "--threads", "8", "--worker-class", "gthread", "--timeout", "120",
+                           "--log-level", "warning"], env=env)
+
+    def cluster(self, *, env: dict[str, str] | None = None):
+        return self.start([sys.executable, MANAGE, "qcluster"], env=env)
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if child.poll() is not None:
+                raise RuntimeError(f"{' '.join(child.args[:4])} exited with {child.returncode}.")
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.children.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
