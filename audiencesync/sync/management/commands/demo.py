@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from audiencesync.proofs.processes import free_port
+from audiencesync.sync.schedules import schedules_setup
 
 CHILD_MARK = "AUDIENCESYNC_DEMO_PORT"
 PARTNERS = ("tiktok", "pinterest")
@@ -39,7 +40,7 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
-        call_command("setup_schedules", verbosity=0, stdout=open(os.devnull, "w"))
+        schedules_setup()
         try:
             result = demo_run(users=users, partners=chosen, show_progress=not json)
         except (RuntimeError, TimeoutError) as error:

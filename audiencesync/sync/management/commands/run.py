@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django_q.tasks import async_task
 
 from audiencesync.sync.schedules import schedules_setup
 from audiencesync.workspaces.demo import demo_login_ensure
 
 
 class Command(BaseCommand):
-    help = "Run the product in the foreground: web server and django-q2 cluster (Ctrl-C stops both)."
+    help = "Serve the site and run the django-q2 cluster in the foreground (Ctrl-C stops both)."
 
     def add_arguments(self, parser):
         default_port = urlsplit(settings.SITE_URL).port or 8000
@@ -32,18 +33,22 @@ class Command(BaseCommand):
         schedules_setup()
         email, password = demo_login_ensure()
         database = settings.DATABASES["default"]
+        partners = ("sandbox (no real partner is called)" if settings.PARTNER_SANDBOX
+                    else "real partner hosts")
         self.stdout.write(self.style.SUCCESS(
             f"\nAudience Sync is starting at {settings.SITE_URL}\n"
             f"  log in as      {email}\n"
             f"  password       {password}\n"
             f"  database       {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}\n"
-            f"  partners       {'sandbox (no real partner is called)' if settings.PARTNER_SANDBOX else 'real partner hosts'}\n"
+            f"  partners       {partners}\n"
             f"  try the demo   .venv/bin/python manage.py demo --users 2000   (in another shell)\n"
             "Ctrl-C stops the web server and the workers.\n"
         ))
         children = [self._start_web(bind, web_workers)]
         if not no_cluster:
             children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
+            # Start the sync dispatcher now rather than at the scheduler's next tick.
+            async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
         self._supervise(children)
 
     def _start_web(self, bind: str, workers: int) -> subprocess.Popen:

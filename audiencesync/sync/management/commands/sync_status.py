@@ -1,0 +1,45 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from audiencesync.sync.selectors import sync_status_report
+
+COLUMNS = ("id", "canvas", "partner", "action", "audience", "entered", "proceeded", "synced",
+           "not_synced", "pending", "errored", "exited", "oldest_pending_s")
+
+
+class Command(BaseCommand):
+    help = ("Per Audience Sync step of active canvases (and any step with pending users): the "
+            "step metrics; then each partner rate scope in use with its recent use.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", dest="as_json",
+                            help="Print exactly one JSON object instead of tables.")
+
+    def handle(self, *args, as_json: bool, **options):
+        report = sync_status_report()
+        if as_json:
+            self.stdout.write(json.dumps(report, ensure_ascii=False))
+            return
+        if not report["steps"]:
+            self.stdout.write("No Audience Sync step is active or has pending users.")
+        else:
+            self._table([{**s, "canvas": f"{s['canvas']} ({s['canvas_id']})"}
+                         for s in report["steps"]], COLUMNS)
+        if report["rate"]:
+            self.stdout.write("")
+            self._table(report["rate"], ("scope", "limit_per_s", "used_per_s_last_60s"))
+
+    def _table(self, rows: list[dict], columns: tuple[str, ...]) -> None:
+        cells = [[_cell(row[c]) for c in columns] for row in rows]
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        self.stdout.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in cells:
+            self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
