@@ -97,8 +97,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # A file, not memory: the workers a test starts are other processes.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory: the workers a test starts are other processes. One per test run,
+    # so two runs on one machine never share (and destroy) each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -122,7 +123,8 @@ else:
 # The outbox rows own retries (see the README), so django-q2 never re-runs a task on
 # its own: max_attempts 1. timeout < retry, as django-q2 requires.
 Q_CLUSTER = {
-    "name": "audiencesync",
+    # Clusters sharing a broker must share the name; a separate deployment picks its own.
+    "name": env.str("Q_NAME", default="audiencesync"),
     "workers": max(2, env.int("Q_WORKERS", default=4)),
     "timeout": env.int("Q_TIMEOUT", default=120),
     "retry": env.int("Q_TIMEOUT", default=120) + 60,
