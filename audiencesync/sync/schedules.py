@@ -6,6 +6,8 @@ from django_q.models import Schedule
 SCHEDULES = {
     "Check partner connections": ("partners.tasks.check_connections", 15),
     "Sync dispatcher (restarts the chain if it broke)": ("audiencesync.sync.tasks.dispatch", 1),
+    "Reconcile step counters with the outbox": ("audiencesync.sync.tasks.reconcile", 10),
+    "Purge sync history past retention": ("audiencesync.sync.tasks.purge_history", 60),
 }
 
 

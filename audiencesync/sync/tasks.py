@@ -20,7 +20,7 @@ from django_q.tasks import async_task
 
 from canvas.services.entry import entries_release_due
 
-from . import engine
+from . import engine, services
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +83,13 @@ def send_loop(slot: int) -> int:
     finally:
         cache.delete(SENDER_SLOT.format(slot))
     return handled
+
+
+def reconcile() -> dict:
+    """Compare step counters with the outbox; drift is logged and returned, never rewritten."""
+    return services.stats_reconcile()
+
+
+def purge_history() -> dict:
+    """Forget resolved users, done batches and sync log rows past the retention period."""
+    return vars(services.sync_history_purge())

@@ -1,0 +1,152 @@
+"""Operators' view of canvases, the outbox, batches, the sync log and counters.
+
+These models belong to ``canvas``, but their admin lives here, at the engine's floor: its
+actions (erase a profile) call the engine's services, which canvas and workspaces must not
+import. Everything is read-only: counters, items and batches change only through services
+that keep entered = synced + not_synced + pending + errored. No row shown here holds a
+secret; item hashes (pseudonymous personal data) are left out as well.
+"""
+
+from django.contrib import admin
+from django.db.models import Count
+from django.template.response import TemplateResponse
+
+from audiencesync.workspaces.admin import ProfileAdmin
+from audiencesync.workspaces.models import Profile
+from canvas.models import Canvas, Step, StepStats, SyncBatch, SyncItem, SyncRequest
+
+from .selectors import sync_item_status
+from .services import profile_erase
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    fields = ["position", "kind", "partner", "ad_account", "audience", "action", "match_fields",
+              "respect_ad_tracking", "delay_value", "delay_unit"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Canvas)
+class CanvasAdmin(ReadOnlyAdmin):
+    list_display = ["name", "workspace", "status", "step_count", "launched_at", "stopped_at",
+                    "created_at"]
+    list_filter = ["status", "workspace"]
+    search_fields = ["name", "workspace__name", "workspace__slug"]
+    list_select_related = ["workspace"]
+    inlines = [StepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(step_count=Count("steps"))
+
+    @admin.display(description="steps", ordering="step_count")
+    def step_count(self, obj: Canvas) -> int:
+        return obj.step_count
+
+
+@admin.register(Step)
+class StepAdmin(ReadOnlyAdmin):
+    list_display = ["id", "canvas", "position", "kind", "partner", "audience", "action",
+                    "match_fields"]
+    list_filter = ["kind", "partner", "action", "canvas__status"]
+    search_fields = ["canvas__name", "audience__name"]
+    list_select_related = ["canvas", "audience"]
+
+
+@admin.register(StepStats)
+class StepStatsAdmin(ReadOnlyAdmin):
+    list_display = ["step", "bucket", "entered", "proceeded", "synced", "not_synced", "errored",
+                    "exited"]
+    list_filter = ["step__canvas"]
+    search_fields = ["step__canvas__name"]
+    date_hierarchy = "bucket"
+    list_select_related = ["step__canvas"]
+    show_full_result_count = False
+
+
+@admin.register(SyncItem)
+class SyncItemAdmin(ReadOnlyAdmin):
+    list_display = ["id", "profile_external_id", "step", "audience", "action", "purpose",
+                    "state", "status", "created_at", "resolved_at"]
+    list_filter = ["state", "purpose", "step"]
+    search_fields = ["=profile__external_id"]
+    list_select_related = ["profile", "step__canvas", "audience"]
+    fields = ["profile", "step", "audience", "action", "purpose", "state", "status", "batch",
+              "created_at", "resolved_at"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="profile", ordering="profile__external_id")
+    def profile_external_id(self, obj: SyncItem) -> str:
+        return obj.profile.external_id if obj.profile else "—"
+
+    @admin.display(description="status")
+    def status(self, obj: SyncItem) -> str:
+        return sync_item_status(item=obj)
+
+
+@admin.register(SyncBatch)
+class SyncBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "step", "action", "purpose", "first_item_id", "last_item_id", "size",
+                    "state", "attempts", "rate_limited", "next_attempt_at", "first_attempt_at",
+                    "last_error"]
+    list_filter = ["state", "purpose", "action"]
+    search_fields = ["=step__id", "last_error"]
+    list_select_related = ["step__canvas"]
+    show_full_result_count = False
+
+
+@admin.register(SyncRequest)
+class SyncRequestAdmin(ReadOnlyAdmin):
+    """The sync log: one row per partner call."""
+
+    list_display = ["created_at", "step", "batch_id", "size", "outcome", "http_status",
+                    "duration_ms", "partner_request_id", "error"]
+    list_filter = ["outcome", "step__partner", "http_status"]
+    search_fields = ["=partner_request_id", "=step__id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["step__canvas"]
+    show_full_result_count = False
+
+
+admin.site.unregister(Profile)
+
+
+@admin.register(Profile)
+class ErasableProfileAdmin(ProfileAdmin):
+    """The workspaces' profile admin, plus erasure (which needs the engine's services)."""
+
+    actions = ["erase"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a plain delete would leave the person in partner audiences: erase
+
+
+    @admin.action(description="Erase selected profiles (deletion request)")
+    def erase(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/sync/erase_confirm.html", {
+                **self.admin_site.each_context(request),
+                "title": "Erase profiles?", "profiles": queryset,
+                "opts": self.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            })
+        removes = sum(profile_erase(profile=profile).removes_queued for profile in queryset)
+        self.message_user(request, f"{len(queryset)} profile(s) erased; {removes} removal(s) "
+                                   "from partner audiences queued.")
+        return None
