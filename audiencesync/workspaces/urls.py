@@ -1,5 +1,7 @@
 from django.urls import path
 
+from canvas import api_key_views
+
 from . import profile_views, views
 
 urlpatterns = [
@@ -7,6 +9,7 @@ urlpatterns = [
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
     path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
     path("settings/", views.workspace_settings, name="workspace_settings"),
+    path("settings/api-keys/", api_key_views.api_keys, name="api_keys"),
     path("members/", views.members, name="members"),
     path("members/<slug:action>/", views.member_action, name="member_action"),
     path("profiles/", profile_views.profile_list, name="profile_list"),

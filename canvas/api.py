@@ -1,0 +1,65 @@
+"""The public entries API: ``POST /api/v1/canvases/<id>/entries`` with a workspace API key.
+
+Every answer is JSON; every error is ``{"error": "..."}`` with a status that says whose
+move it is (401 the key, 400/413 the body, 404/409 the canvas).
+"""
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from audiencesync.errors import ServiceError
+from canvas.services.apikeys import api_key_authenticate
+from canvas.services.entries_api import (
+    MAX_BODY_BYTES,
+    MAX_USERS_PER_CALL,
+    canvas_entries_submit,
+)
+
+_STATUS_BY_CODE = {"unauthorized": 401, "invalid": 400, "not_found": 404, "conflict": 409,
+                   "too_large": 413}
+
+
+@csrf_exempt
+@login_not_required
+def canvas_entries(request, canvas_id: int):
+    if request.method != "POST":
+        response = _error(405, "Use POST to enter users into a canvas.")
+        response["Allow"] = "POST"
+        return response
+    try:
+        api_key = api_key_authenticate(authorization=request.headers.get("Authorization", ""))
+        body = _read_body(request)
+        answer = canvas_entries_submit(
+            api_key=api_key, canvas_id=canvas_id, body=body,
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+        )
+    except ServiceError as error:
+        response = _error(_STATUS_BY_CODE.get(error.code, 400), error.message)
+        if error.code == "unauthorized":
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    response = JsonResponse(answer.body, status=answer.status)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _read_body(request) -> bytes:
+    """The body, refused before it is read when it says it is too large, or as it grows so."""
+    too_large = ServiceError(f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB; "
+                             f"send at most {MAX_USERS_PER_CALL:,} users a call.", code="too_large")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise too_large
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    return body
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)

@@ -1,0 +1,224 @@
+"""The entries API: validation of its payload (shared with CSV rows) and its idempotent entry.
+
+One set of rules for both ways in, so a user the API rejects is rejected by
+``enter_canvas --csv`` for the same reason. A user breaking a rule is rejected on their
+own, with an error naming its place and field; the other users still enter. Only a
+payload that cannot be read at all (malformed JSON, no ``users`` list) is refused whole.
+
+Values are stored as sent, trimmed: identifiers are normalised when they are hashed, and
+a value a partner cannot use makes the user "not synced" at the step, which is where the
+product explains it, rather than an error here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from django.db import IntegrityError, transaction
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces import identifiers
+from audiencesync.workspaces.models import Profile
+from canvas.models import ApiKey, Canvas, IdempotentResponse
+
+from .entry import canvas_enter_users
+
+# TikTok's largest batch: a call never holds more users than one partner request.
+MAX_USERS_PER_CALL = 10_000
+# A user with every field at its longest is about 1 KB of JSON, 3 KB when non-ASCII text is
+# escaped; this leaves room for MAX_USERS_PER_CALL of them and refuses absurd bodies unread.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+EXTERNAL_ID = "external_id"
+AD_TRACKING = "ad_tracking_enabled"
+USER_FIELDS = (EXTERNAL_ID, *identifiers.FIELDS, AD_TRACKING)
+_MAX_LENGTH = {name: Profile._meta.get_field(name).max_length
+               for name in (EXTERNAL_ID, *identifiers.FIELDS)}
+_FIELDS_TEXT = ", ".join(USER_FIELDS)
+IDEMPOTENCY_KEY_MAX_LENGTH = IdempotentResponse._meta.get_field("key").max_length
+
+
+@dataclass
+class ValidatedUsers:
+    """The users that passed (as dicts for ``canvas_enter_users``) and the errors of the rest."""
+
+    users: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    rejected: int = 0
+
+
+class UserValidator:
+    """Checks users one at a time, remembering external ids to refuse a second occurrence.
+
+    A second occurrence is refused rather than merged: which of two differing records
+    should win is the sender's call, and the error tells them.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def clean(self, *, user: object, where: str) -> tuple[dict | None, list[tuple[str | None, str]]]:
+        """(the user to enter, []) or (None, [(field, message), ...]); ``where`` names its place."""
+        if not isinstance(user, dict):
+            return None, [(None, f"Each user must be a JSON object, not {_json_type(user)}.")]
+        errors = [(name, f"Unknown field {name!r}; a user has {_FIELDS_TEXT}.")
+                  for name in user if name not in USER_FIELDS]
+        clean: dict = {}
+        for name, value in user.items():
+            if name == AD_TRACKING:
+                if isinstance(value, bool):
+                    clean[name] = value
+                else:
+                    errors.append((name, f"Must be true or false, not {_json_type(value)}."))
+            elif name in _MAX_LENGTH:
+                text, message = _text(name, value)
+                if message:
+                    errors.append((name, message))
+                else:
+                    clean[name] = text
+        if EXTERNAL_ID not in user:
+            errors.append((EXTERNAL_ID, "Missing: every user needs an external_id."))
+        elif EXTERNAL_ID in clean and not clean[EXTERNAL_ID]:
+            errors.append((EXTERNAL_ID, "Blank: every user needs an external_id."))
+        if errors:
+            return None, errors
+        first = self._seen.setdefault(clean[EXTERNAL_ID], where)
+        if first != where:
+            return None, [(EXTERNAL_ID, f"The same external_id is at {first} already; "
+                           "send each user once.")]
+        return clean, []
+
+
+def users_validate(*, users: list) -> ValidatedUsers:
+    """Validate the ``users`` list of one API call; errors name each user by its index."""
+    validator = UserValidator()
+    result = ValidatedUsers()
+    for index, user in enumerate(users):
+        clean, errors = validator.clean(user=user, where=f"index {index}")
+        if clean is None:
+            result.rejected += 1
+            result.errors += [{"index": index, "field": name, "message": message}
+                              for name, message in errors]
+        else:
+            result.users.append(clean)
+    return result
+
+
+def entries_payload_parse(*, body: bytes) -> ValidatedUsers:
+    """Parse and validate an entries API body.
+
+    ServiceError ``invalid`` when the body cannot be read as ``{"users": [...]}`` at all,
+    ``too_large`` when it holds more than MAX_USERS_PER_CALL users.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ServiceError(
+            f"The body is not valid JSON: {error.msg} at line {error.lineno}, column "
+            f"{error.colno}.", code="invalid",
+        ) from None
+    if not isinstance(payload, dict):
+        raise ServiceError(f'The body must be a JSON object {{"users": [...]}}, not '
+                           f"{_json_type(payload)}.", code="invalid")
+    unknown = sorted(name for name in payload if name != "users")
+    if unknown:
+        raise ServiceError(f"Unknown top-level field(s) {', '.join(map(repr, unknown))}; the "
+                           'body is {"users": [...]}.', code="invalid")
+    if "users" not in payload:
+        raise ServiceError('The body must have a "users" list.', code="invalid")
+    users = payload["users"]
+    if not isinstance(users, list):
+        raise ServiceError(f'"users" must be a list of users, not {_json_type(users)}.',
+                           code="invalid")
+    if len(users) > MAX_USERS_PER_CALL:
+        raise ServiceError(
+            f"{len(users):,} users in one call; the most is {MAX_USERS_PER_CALL:,}. Split them "
+            "over several calls.", code="too_large",
+        )
+    return users_validate(users=users)
+
+
+@dataclass(frozen=True)
+class EntriesAnswer:
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def canvas_entries_submit(
+    *, api_key: ApiKey, canvas_id: int, body: bytes, idempotency_key: str = ""
+) -> EntriesAnswer:
+    """Enter the users of an entries API call into a canvas of the key's workspace.
+
+    With an ``idempotency_key``, the first successful answer is stored with the entry, in
+    its transaction, and any repeat of the key returns it and enters nobody, whatever the
+    repeat's body or canvas (a key names one intended call). Failed calls entered nobody
+    and store nothing, so they can be retried with the same key.
+    ServiceError codes: ``invalid``, ``too_large``, ``not_found``, ``conflict``.
+    """
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ServiceError(f"The Idempotency-Key header has at most "
+                           f"{IDEMPOTENCY_KEY_MAX_LENGTH} characters.", code="invalid")
+    if idempotency_key and (stored := _stored_answer(api_key, idempotency_key)):
+        return stored
+    # Another workspace's canvas is "not found" too: its existence is not this key's business.
+    canvas = Canvas.objects.filter(pk=canvas_id, workspace_id=api_key.workspace_id).first()
+    if canvas is None:
+        raise ServiceError(f"No canvas {canvas_id} in this workspace.", code="not_found")
+    validated = entries_payload_parse(body=body)
+    try:
+        with transaction.atomic():
+            result = canvas_enter_users(canvas=canvas, users=validated.users)
+            result.rejected += validated.rejected
+            result.errors += validated.errors
+            answer = EntriesAnswer(status=200, body=result.as_dict())
+            if idempotency_key:
+                IdempotentResponse.objects.create(api_key=api_key, key=idempotency_key,
+                                                  status=answer.status, body=answer.body)
+    except IntegrityError:
+        # A concurrent call with the same key committed first (the unique constraint made
+        # this insert wait for it): this call's work is rolled back and the first answer
+        # is returned, as for any repeat.
+        stored = _stored_answer(api_key, idempotency_key) if idempotency_key else None
+        if stored is None:
+            raise
+        return stored
+    return answer
+
+
+def _stored_answer(api_key: ApiKey, idempotency_key: str) -> EntriesAnswer | None:
+    stored = (IdempotentResponse.objects.filter(api_key=api_key, key=idempotency_key)
+              .only("status", "body").first())
+    if stored is None:
+        return None
+    return EntriesAnswer(status=stored.status, body=stored.body, replayed=True)
+
+
+def _text(name: str, value: object) -> tuple[str, str]:
+    """(trimmed value, "") or ("", why it is refused)."""
+    if not isinstance(value, str):
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        hint = f' (send it as "{value}")' if is_number else ""
+        return "", f"Must be a string, not {_json_type(value)}{hint}."
+    text = value.strip()
+    if len(text) > _MAX_LENGTH[name]:
+        return "", f"Longer than {_MAX_LENGTH[name]} characters."
+    # PostgreSQL refuses NUL in text; caught here so one user cannot fail the whole call.
+    if "\x00" in text:
+        return "", "Contains a NUL character."
+    return text, ""
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

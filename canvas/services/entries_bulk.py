@@ -1,0 +1,235 @@
+"""Entering many users at once: from a CSV file, or every profile of the workspace.
+
+Both go in chunks of at most CHUNK_SIZE, each chunk in its own transaction through the
+same entry service as the API: memory stays flat, and a long run holds the canvas lock
+(which API calls wait on) for one chunk at a time. Chunks already entered stay entered
+if a later one fails, and running again is safe: users still in the canvas are counted
+as already in it, not entered twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces.models import Profile
+from canvas.models import Canvas, CanvasStatus
+
+from .entries_api import AD_TRACKING, EXTERNAL_ID, MAX_USERS_PER_CALL, USER_FIELDS, UserValidator
+from .entry import EntryResult, canvas_enter_profiles, canvas_enter_users
+
+CHUNK_SIZE = MAX_USERS_PER_CALL
+# Errors listed in a result; the ``rejected`` count stays exact beyond it.
+ERRORS_LISTED = 1000
+
+# The profile import's spelling of a boolean cell; an empty cell means consent, as there.
+_TRUE = frozenset({"", "true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+@dataclass
+class CsvEntry:
+    result: EntryResult
+    rows_read: int
+    ignored_columns: list[str]
+
+
+@dataclass
+class AllProfilesRun:
+    result: EntryResult
+    last_profile_id: int
+    finished: bool  # False when ``seconds`` ran out first: go on after ``last_profile_id``
+
+
+def canvas_for_entry(*, canvas_id: int) -> Canvas:
+    """The canvas, if it takes entries; ServiceError ``not_found`` or ``conflict`` if not."""
+    canvas = Canvas.objects.select_related("workspace").filter(pk=canvas_id).first()
+    if canvas is None:
+        raise ServiceError(f"No canvas with id {canvas_id}.", code="not_found")
+    if canvas.status != CanvasStatus.ACTIVE:
+        raise ServiceError(
+            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
+            "canvas takes entries. Launch it first.", code="conflict",
+        )
+    return canvas
+
+
+def canvas_enter_all_profiles(
+    *,
+    canvas_id: int,
+    after_id: int = 0,
+    seconds: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AllProfilesRun:
+    """Enter the workspace's profiles with an id above ``after_id``, in chunks by id.
+
+    With ``seconds``, stops after the chunk that passes that time (a background task
+    must end before its timeout). ``progress(done, total)`` is called after each chunk.
+    """
+    canvas = canvas_for_entry(canvas_id=canvas_id)
+    profiles = Profile.objects.filter(workspace_id=canvas.workspace_id)
+    total = profiles.filter(pk__gt=after_id).count() if progress else 0
+    started = time.monotonic()
+    run = AllProfilesRun(result=EntryResult(), last_profile_id=after_id, finished=False)
+    done = 0
+    with _telling_how_far(run.result):
+        while True:
+            ids = list(profiles.filter(pk__gt=run.last_profile_id).order_by("pk")
+                       .values_list("pk", flat=True)[:CHUNK_SIZE])
+            if not ids:
+                run.finished = True
+                return run
+            run.result.add(canvas_enter_profiles(canvas=canvas, profile_ids=ids))
+            run.last_profile_id = ids[-1]
+            done += len(ids)
+            if progress:
+                progress(done, total)
+            if seconds is not None and time.monotonic() - started >= seconds:
+                return run
+
+
+def canvas_enter_csv(
+    *, canvas_id: int, rows_source: TextIO, progress: Callable[[int], None] | None = None
+) -> CsvEntry:
+    """Enter the users of a CSV with a header line (the profile import's columns).
+
+    A malformed row is rejected with its line number and the others are entered.
+    Columns other than the import's identifier columns are ignored (and listed): entering
+    writes no attributes. ``progress(rows_read)`` is called after each chunk.
+    """
+    canvas = canvas_for_entry(canvas_id=canvas_id)
+    reader = csv.reader(rows_source)
+    columns = _csv_columns(reader)
+    entry = CsvEntry(result=EntryResult(), rows_read=0, ignored_columns=columns.ignored)
+    validator = UserValidator()
+    chunk: list[dict] = []
+
+    def enter_chunk() -> None:
+        if chunk:
+            entry.result.add(canvas_enter_users(canvas=canvas, users=chunk))
+            chunk.clear()
+        if progress:
+            progress(entry.rows_read)
+
+    with _telling_how_far(entry.result):
+        try:
+            for line, row in _csv_records(reader, entry):
+                user, errors = _csv_user(row=row, line=line, columns=columns,
+                                         validator=validator)
+                if user is None:
+                    _reject(entry.result, [{"line": line, "field": name, "message": message}
+                                           for name, message in errors])
+                    continue
+                chunk.append(user)
+                if len(chunk) == CHUNK_SIZE:
+                    enter_chunk()
+        except UnicodeDecodeError:
+            enter_chunk()
+            raise ServiceError(
+                f"Line {reader.line_num + 1} or one soon after is not UTF-8 text, so entry "
+                "stopped there. Save the file as CSV UTF-8 and run again: users already in "
+                "the canvas are not entered twice.", code="invalid",
+            ) from None
+        enter_chunk()
+    return entry
+
+
+@contextmanager
+def _telling_how_far(result: EntryResult) -> Iterator[None]:
+    """A run that fails midway (the canvas was stopped, the file is broken) says what it did."""
+    try:
+        yield
+    except ServiceError as error:
+        raise ServiceError(
+            f"{error.message} Before that, {result.entered:,} users were entered "
+            f"({result.already_in_canvas:,} already in the canvas, {result.rejected:,} "
+            "rejected).", code=error.code,
+        ) from None
+
+
+def _reject(result: EntryResult, errors: list[dict]) -> None:
+    result.rejected += 1
+    result.errors += errors[:max(0, ERRORS_LISTED - len(result.errors))]
+
+
+@dataclass(frozen=True)
+class _CsvColumns:
+    indexes: dict[str, int]  # user field -> column index
+    width: int
+    ignored: list[str]
+
+
+def _csv_columns(reader) -> _CsvColumns:
+    """The header's columns, by the profile import's rules (case-insensitive names)."""
+    try:
+        header = next(reader, None)
+    except UnicodeDecodeError:
+        raise ServiceError("The file is not UTF-8 text. Save it as CSV UTF-8 and run again.",
+                           code="invalid") from None
+    except csv.Error as error:
+        raise ServiceError(f"The header line cannot be read as CSV: {error}.",
+                           code="invalid") from None
+    if not header:
+        raise ServiceError("The file is empty: it needs a header line, then one line per user.",
+                           code="invalid")
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    if EXTERNAL_ID not in lowered:
+        raise ServiceError(
+            f"The first line must be a header with an external_id column (it has "
+            f"{', '.join(repr(name) for name in names[:6])}).", code="invalid",
+        )
+    duplicates = sorted({name for name in lowered
+                         if name in USER_FIELDS and lowered.count(name) > 1})
+    if duplicates:
+        raise ServiceError(f"The header names {', '.join(duplicates)} more than once.",
+                           code="invalid")
+    return _CsvColumns(
+        indexes={name: index for index, name in enumerate(lowered) if name in USER_FIELDS},
+        width=len(header),
+        ignored=[name for name in names if name.lower() not in USER_FIELDS],
+    )
+
+
+def _csv_records(reader, entry: CsvEntry) -> Iterator[tuple[int, list[str]]]:
+    """(line where the row starts, row) for each row that is not blank.
+
+    A row the csv module cannot split is rejected here, and reading goes on after it.
+    """
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            entry.rows_read += 1
+            _reject(entry.result, [{"line": line, "field": None,
+                                    "message": f"Unreadable CSV: {error}."}])
+            continue
+        # Spreadsheets save trailing rows of empty cells; they are not users.
+        if any(row):
+            entry.rows_read += 1
+            yield line, row
+
+
+def _csv_user(
+    *, row: list[str], line: int, columns: _CsvColumns, validator: UserValidator
+) -> tuple[dict | None, list[tuple[str | None, str]]]:
+    if len(row) != columns.width:
+        return None, [(None, f"Has {len(row)} columns, the header has {columns.width}.")]
+    user: dict = {name: row[index] for name, index in columns.indexes.items()
+                  if name != AD_TRACKING}
+    if AD_TRACKING in columns.indexes:
+        cell = row[columns.indexes[AD_TRACKING]]
+        flag = cell.strip().lower()
+        if flag not in _TRUE and flag not in _FALSE:
+            return None, [(AD_TRACKING, f"Is {cell!r}; expected true/false, yes/no, 1/0 or "
+                           "empty (true).")]
+        user[AD_TRACKING] = flag in _TRUE
+    return validator.clean(user=user, where=f"line {line}")

@@ -1,0 +1,33 @@
+"""django-q2 entry points of canvases. Tasks take ids and call one service."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+from audiencesync.errors import ServiceError
+from canvas.services.entries_bulk import canvas_enter_all_profiles
+
+logger = logging.getLogger(__name__)
+
+
+def enter_all_profiles(canvas_id: int, after_id: int = 0) -> dict | str:
+    """Enter every profile of the canvas's workspace (the "Enter all profiles" button).
+
+    Works for half the cluster's task timeout, then hands the rest to a successor task, so
+    a workspace of any size is entered without the cluster killing the task midway.
+    """
+    try:
+        run = canvas_enter_all_profiles(canvas_id=canvas_id, after_id=after_id,
+                                        seconds=settings.Q_CLUSTER["timeout"] / 2)
+    except ServiceError as error:
+        # Expected when the canvas was stopped or deleted after the button was pressed.
+        logger.warning("Entering all profiles into canvas %s stopped: %s", canvas_id,
+                       error.message)
+        return error.message
+    if not run.finished:
+        async_task("canvas.tasks.enter_all_profiles", canvas_id, run.last_profile_id,
+                   task_name=f"enter all profiles into canvas {canvas_id}")
+    return run.result.as_dict()
