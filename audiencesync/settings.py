@@ -240,7 +240,7 @@ if not TOKEN_ENCRYPTION_KEYS:
 
 # The shared rate limiter's window is this much longer than the partner's one second,
 # so clock granularity and network jitter never push a partner over its limit.
-RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.03)
+RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.05)
 
 # --- sync engine -------------------------------------------------------------------------------
 SYNC_RETRY_WINDOW = env.int("SYNC_RETRY_WINDOW", default=13 * 3600)  # seconds

@@ -93,7 +93,7 @@ class Browser:
 
     def submit(
         self, page: requests.Response, *, button: str, fill: dict[str, str] | None = None,
-        check_all: str | None = None,
+        check_all: str | None = None, follow_redirects: bool = True,
     ) -> requests.Response:
         """Submit the form of ``page`` that has a button labelled ``button`` (or with that value).
 
@@ -114,8 +114,10 @@ class Browser:
         url = urljoin(page.url, form.action or page.url)
         headers = {"Referer": page.url}
         if form.method == "post":
-            response = self.session.post(url, data=data, headers=headers, timeout=self.timeout)
+            response = self.session.post(url, data=data, headers=headers, timeout=self.timeout,
+                                         allow_redirects=follow_redirects)
         else:
-            response = self.session.get(url, params=data, headers=headers, timeout=self.timeout)
+            response = self.session.get(url, params=data, headers=headers, timeout=self.timeout,
+                                        allow_redirects=follow_redirects)
         response.raise_for_status()
         return response

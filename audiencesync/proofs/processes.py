@@ -40,10 +40,13 @@ class Processes:
         self.children: list[subprocess.Popen] = []
         self.quiet = quiet
 
-    def start(self, args: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(self, args: list[str], *, env: dict[str, str] | None = None,
+              own_group: bool = False) -> subprocess.Popen:
+        """``own_group``: the child leads a process group, so it can be killed whole."""
         output = subprocess.DEVNULL if self.quiet else None
         child = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=output,
-                                 stderr=output, cwd=settings.BASE_DIR)
+                                 stderr=output, cwd=settings.BASE_DIR,
+                                 start_new_session=own_group)
         self.children.append(child)
         return child
 
@@ -54,7 +57,7 @@ class Processes:
                            "--log-level", "warning"], env=env)
 
     def cluster(self, *, env: dict[str, str] | None = None):
-        return self.start([sys.executable, MANAGE, "qcluster"], env=env)
+        return self.start([sys.executable, MANAGE, "qcluster"], env=env, own_group=True)
 
     def check_alive(self) -> None:
         for child in self.children:

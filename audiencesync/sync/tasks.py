@@ -29,18 +29,22 @@ SENDER_SLOT = "sync:sender:{}"
 SENDER_SECONDS = 60
 SENDER_IDLE_SECONDS = 3.0
 EXPIRE_EVERY_SECONDS = 5.0
+LEASE_SECONDS = 5
 
 
 def dispatch() -> str:
     token = uuid.uuid4().hex
-    lease_s = settings.SYNC_DISPATCHER_SECONDS + 15
-    if not cache.add(DISPATCHER_LEASE, token, timeout=lease_s):
+    if not _lease_take(token):
         return "another dispatcher holds the lease"
     tick = settings.SYNC_TICK_SECONDS
     end = time.monotonic() + settings.SYNC_DISPATCHER_SECONDS
     next_expire = 0.0
     try:
         while time.monotonic() < end:
+            # A short lease, renewed every tick: a dispatcher that died is replaced quickly.
+            if cache.get(DISPATCHER_LEASE) != token:
+                return "lost the lease"
+            cache.touch(DISPATCHER_LEASE, LEASE_SECONDS)
             entries_release_due()
             if time.monotonic() >= next_expire:
                 engine.batches_expire()
@@ -55,11 +59,30 @@ def dispatch() -> str:
     return "dispatched"
 
 
+def _lease_take(token: str) -> bool:
+    """Take the dispatcher lease, waiting out one that a dead dispatcher left behind.
+
+    A live dispatcher renews its lease every tick, so waiting one lease period tells a
+    lapsed lease from a held one.
+    """
+    end = time.monotonic() + LEASE_SECONDS + 1
+    while not cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _sender_lease_s() -> float:
+    # Renewed after every batch; one send may take the whole HTTP timeout.
+    return settings.PARTNER_HTTP_TIMEOUT + 15
+
+
 def senders_ensure() -> int:
     """Start a sender loop in every free slot; returns how many were started."""
     started = 0
     for slot in range(settings.SYNC_SENDERS):
-        if cache.add(SENDER_SLOT.format(slot), 1, timeout=SENDER_SECONDS + 60):
+        if cache.add(SENDER_SLOT.format(slot), 1, timeout=_sender_lease_s()):
             async_task("audiencesync.sync.tasks.send_loop", slot, task_name=f"sync sender {slot}")
             started += 1
     return started
@@ -72,6 +95,7 @@ def send_loop(slot: int) -> int:
     idle_since = time.monotonic()
     try:
         while time.monotonic() < end:
+            cache.touch(SENDER_SLOT.format(slot), _sender_lease_s())
             outcome = engine.sync_next()
             if outcome is not None:
                 handled += 1

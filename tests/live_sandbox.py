@@ -1,0 +1,58 @@
+"""A standalone partner sandbox process for tests that run real workers against it."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from audiencesync.proofs.browser import Browser
+from audiencesync.proofs.processes import Processes, free_port, wait_until_serving
+from partners import registry
+
+CALLBACK = "http://127.0.0.1:9/callback/"
+
+
+@dataclass
+class LiveSandbox:
+    url: str
+    processes: Processes
+
+    @property
+    def tiktok_api(self) -> str:
+        return f"{self.url}/open_api/v1.3/"
+
+    def control(self, **body) -> dict:
+        response = requests.post(f"{self.url}/__sandbox__/control", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def record(self) -> dict:
+        return requests.get(f"{self.url}/__sandbox__/record", timeout=10).json()
+
+    def members(self, partner: str, audience_id: str) -> list[str]:
+        return requests.get(f"{self.url}/__sandbox__/audiences/{partner}/{audience_id}/members",
+                            timeout=10).json()["members"]
+
+    def grant(self, partner_key: str):
+        """Approve the consent page like a browser and exchange the code: a real token."""
+        partner = registry.get(partner_key)
+        browser = Browser()
+        consent = browser.get(partner.authorize_url(state="test-state", redirect_uri=CALLBACK))
+        back = browser.submit(consent, button="Confirm", follow_redirects=False)
+        query = parse_qs(urlsplit(back.headers["Location"]).query)
+        code = (query.get("auth_code") or query["code"])[0]
+        return partner.exchange_code(code=code, redirect_uri=CALLBACK)
+
+
+def start_sandbox(tmp_path, **limits) -> LiveSandbox:
+    port = free_port()
+    processes = Processes()
+    env = {f"SANDBOX_{name.upper()}": str(value) for name, value in limits.items()}
+    processes.start([sys.executable, "manage.py", "run_sandbox", "--port", str(port),
+                     "--state", str(tmp_path / "sandbox.sqlite3")], env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(f"{url}/__sandbox__/record")
+    return LiveSandbox(url=url, processes=processes)
