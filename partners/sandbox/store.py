@@ -1,9 +1,9 @@
 """The sandbox's own SQLite file, shared by every process and thread that serves it.
 
 WAL lets readers run beside the one writer; ``BEGIN IMMEDIATE`` takes the write lock at the
-start, so concurrent writers queue on the busy timeout instead of failing half-way. Each
-thread keeps one connection, reopened when the configured path changes (tests point every
-test at a file of its own).
+start, so concurrent writers queue (on a lock file, see ``_Handle``, and SQLite's busy
+timeout) instead of failing half-way. Each thread keeps one connection, reopened when the
+configured path changes (tests point every test at a file of its own).
 """
 
 from __future__ import annotations
@@ -150,9 +150,9 @@ def _open(path: str) -> _Handle:
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the module's.
+    # timeout is SQLite's busy timeout, for writers that do not take the lock file.
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA busy_timeout = 30000")
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     # Full batches insert thousands of index entries at random places: keep the index cached.

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from partners.sandbox import control as sandbox_control
 from partners.sandbox.serve import free_port, server_wait
@@ -236,3 +236,9 @@ def test_no_sandbox_module_imports_the_product():
                 and not name.startswith("partners.sandbox")
             ]
     assert offending == []
+
+
+@pytest.mark.parametrize("args", [["--port", "0"], ["--port", "8100", "--workers", "0"]])
+def test_run_sandbox_refuses_bad_arguments(args):
+    with pytest.raises(CommandError):
+        call_command("run_sandbox", *args)
