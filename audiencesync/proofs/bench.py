@@ -1,0 +1,324 @@
+"""The benchmark: the product's real processes against a standalone sandbox, measured.
+
+Each phase gets its own canvas and step, so no phase inherits another's backlog. The
+figures are reported, never asserted: they depend on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Max, Min
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from audiencesync.sync import engine
+from audiencesync.workspaces.models import Membership, Role, Workspace
+from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepKind, SyncCursor, SyncItem, SyncRequest
+from canvas.selectors import step_metrics
+from canvas.services.apikeys import api_key_create
+from canvas.services.entry import canvas_enter_users
+from partners import registry
+from partners.models import Audience, AudienceStatus
+from partners.sandbox.bench import bench_run as sandbox_bench_run
+from partners.services import connection_call
+
+from .processes import Processes, free_port, wait_until_serving
+from .sandbox import LiveSandbox, start_sandbox, workspace_connect
+
+PINTEREST_CEILING = 7 * 1900
+
+
+@dataclass(frozen=True)
+class Sizes:
+    entry: int
+    raw_batches: int
+    adherence: int
+    adherence_workers: tuple[int, ...]
+    latency_rate: int
+    latency_seconds: int
+    memory: tuple[int, int]
+
+
+FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
+             adherence_workers=(1, 2, 4), latency_rate=2000, latency_seconds=60,
+             memory=(10_000, 1_000_000))
+QUICK = Sizes(entry=20_000, raw_batches=4, adherence=20_000,
+              adherence_workers=(1, 2), latency_rate=2000, latency_seconds=10,
+              memory=(10_000, 100_000))
+
+
+def _users(count: int, *, prefix: str) -> list[dict]:
+    return [{"external_id": f"{prefix}-{i}", "email": f"{prefix}.{i}@example.com",
+             "phone": f"+1415{i % 10_000_000:07d}"} for i in range(count)]
+
+
+class Bench:
+    def __init__(self, *, sizes: Sizes, say):
+        self.sizes = sizes
+        self.say = say
+        self.processes = Processes()
+        self.run_id = timezone.now().strftime("%H%M%S")
+        self.sandbox: LiveSandbox | None = None
+
+    # --- set-up ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.sandbox = start_sandbox(Path(settings.VAR_DIR) / "bench", processes=self.processes)
+        for name, value in self._partner_env().items():
+            setattr(settings, name, value)
+        user = get_user_model().objects.create_user(f"bench-{self.run_id}-{os.getpid()}@local")
+        self.workspace = Workspace.objects.create(name=f"Bench {self.run_id}",
+                                                  slug=f"bench-{self.run_id}-{user.pk}")
+        Membership.objects.create(workspace=self.workspace, user=user, role=Role.OWNER)
+        self.connections = {key: workspace_connect(sandbox=self.sandbox, workspace=self.workspace,
+                                                   partner_key=key)
+                            for key in ("tiktok", "pinterest")}
+
+    def _partner_env(self) -> dict:
+        return {"TIKTOK_API_BASE_URL": self.sandbox.tiktok_api,
+                "TIKTOK_AUTHORIZE_URL": f"{self.sandbox.url}/portal/auth",
+                "PINTEREST_API_BASE_URL": f"{self.sandbox.url}/v5/",
+                "PINTEREST_AUTHORIZE_URL": f"{self.sandbox.url}/oauth/"}
+
+    def _cluster_env(self, *, workers: int, senders: int, limits: bool) -> dict:
+        env = {name: str(value) for name, value in self._partner_env().items()}
+        env.update(Q_WORKERS=str(workers), SYNC_SENDERS=str(senders), SYNC_TICK_SECONDS="0.1")
+        if not limits:
+            env.update(TIKTOK_RATE_PER_S="100000", PINTEREST_RATE_PER_S="100000")
+        return env
+
+    def close(self) -> None:
+        self.processes.stop()
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _step(self, *, partner_key: str, fields: list[str], name: str) -> tuple[Canvas, Step]:
+        account = self.connections[partner_key].ad_accounts.filter(selected=True).first()
+        partner = registry.get(partner_key)
+        info = connection_call(connection=account.connection, call=lambda p, c: p.create_audience(
+            credentials=c, ad_account_id=account.external_id, name=name, match_fields=fields))
+        audience = Audience.objects.create(
+            ad_account=account, external_id=info.id if info else "", name=name,
+            match_fields=fields, created_here=True,
+            status=AudienceStatus.ACTIVE if info else AudienceStatus.AWAITING_FIRST_USERS)
+        canvas = Canvas.objects.create(workspace=self.workspace, name=name,
+                                       status=CanvasStatus.ACTIVE, launched_at=timezone.now())
+        step = Step.objects.create(canvas=canvas, position=0, kind=StepKind.AUDIENCE_SYNC,
+                                   partner=partner.key, ad_account=account, audience=audience,
+                                   match_fields=fields)
+        SyncCursor.objects.create(step=step)
+        return canvas, step
+
+    def _fill(self, canvas: Canvas, count: int, *, prefix: str) -> float:
+        started = time.perf_counter()
+        for start in range(0, count, 10_000):
+            canvas_enter_users(canvas=canvas, users=_users(min(10_000, count - start),
+                                                           prefix=f"{prefix}-{start}"))
+        return time.perf_counter() - started
+
+    @contextmanager
+    def _cluster(self, *, workers: int, senders: int, limits: bool):
+        cluster = Processes()
+        try:
+            for _ in range(max(1, (workers + 2) // 3)):
+                cluster.cluster(env=self._cluster_env(workers=min(workers + 1, 4),
+                                                      senders=senders, limits=limits))
+            time.sleep(3)  # the clusters start their workers
+            async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+            yield cluster
+        finally:
+            cluster.stop()
+
+    def _wait_done(self, step: Step, *, timeout_s: float) -> None:
+        end = time.monotonic() + timeout_s
+        while step_metrics(steps=[step])[0].pending:
+            if time.monotonic() > end:
+                raise TimeoutError(f"{step} still has pending users after {timeout_s:.0f} s.")
+            time.sleep(0.2)
+
+    def _limits(self, enabled: bool) -> None:
+        self.sandbox.control(action="limits", enabled=enabled)
+
+    # --- phases ------------------------------------------------------------------------------
+    def entry(self) -> dict:
+        """Users/s entered through the public API, 10,000 a call."""
+        n = self.sizes.entry
+        canvas, step = self._step(partner_key="tiktok", fields=["email", "phone"],
+                                  name="bench entry")
+        key = api_key_create(workspace=self.workspace, name="bench").secret
+        port = free_port()
+        site = f"http://127.0.0.1:{port}"
+        web = Processes()
+        web.web(port=port, env={"SITE_URL": site})
+        try:
+            wait_until_serving(f"{site}/accounts/login/")
+            calls = [_users(10_000, prefix=f"api-{self.run_id}-{s}") for s in range(0, n, 10_000)]
+            started = time.perf_counter()
+            for users in calls:
+                answer = requests.post(f"{site}/api/v1/canvases/{canvas.pk}/entries",
+                                       json={"users": users}, timeout=600,
+                                       headers={"Authorization": f"Bearer {key}"})
+                answer.raise_for_status()
+            seconds = time.perf_counter() - started
+        finally:
+            web.stop()
+        self.say(f"entry: {n:,} users through the API in {seconds:.1f} s")
+        self.entered_step = step
+        return {"users": n, "users_per_s": round(n / seconds)}
+
+    def queries_per_batch(self) -> int:
+        canvas, step = self._step(partner_key="tiktok", fields=["email"], name="bench queries")
+        canvas_enter_users(canvas=canvas, users=_users(1, prefix=f"q0-{self.run_id}"))
+        engine.sync_next(skip_saturated=False)  # warms the rate bucket
+        canvas_enter_users(canvas=canvas, users=_users(100, prefix=f"q1-{self.run_id}"))
+        with CaptureQueriesContext(connection) as queries:
+            engine.sync_next(skip_saturated=False)
+        return len(queries)
+
+    def ceiling(self) -> dict:
+        """Partner limits lifted: the users the entry phase left pending, all synced (TikTok)."""
+        step = self.entered_step
+        n = step_metrics(steps=[step])[0].pending
+        queries = self.queries_per_batch()
+        self._limits(False)
+        cpu_before = _children_cpu_s()
+        try:
+            with self._cluster(workers=3, senders=3, limits=False):
+                started = time.perf_counter()
+                self._wait_done(step, timeout_s=900)
+                seconds = time.perf_counter() - started
+        finally:
+            self._limits(True)
+        cpu = _children_cpu_s() - cpu_before
+        self.say(f"ceiling: {n:,} pending users synced in {seconds:.1f} s")
+        return {"users": n, "users_per_s": round(n / seconds),
+                "cpu_s_per_1000_users": round(cpu / n * 1000, 3), "queries_per_batch": queries}
+
+    def raw(self, ceiling_users_per_s: float) -> dict:
+        result = sandbox_bench_run(base_url=f"{self.sandbox.url}/", batches=self.sizes.raw_batches,
+                                   rows=10_000, concurrency=2)
+        self.say(f"raw sandbox: {result.summary()}")
+        return {"users_per_s": round(result.users_per_s),
+                "pipeline_over_raw": round(ceiling_users_per_s / result.users_per_s, 2)}
+
+    def adherence(self) -> list[dict]:
+        """Documented limits on: N users to one Pinterest connection, by sender count."""
+        rows = []
+        for workers in self.sizes.adherence_workers:
+            canvas, step = self._step(partner_key="pinterest", fields=["email"],
+                                      name=f"bench adherence {workers}")
+            self._fill(canvas, self.sizes.adherence, prefix=f"adh{workers}-{self.run_id}")
+            limited_before = self.sandbox.record()["rate_limited_responses"]
+            with self._cluster(workers=workers, senders=workers, limits=True):
+                self._wait_done(step, timeout_s=600)
+            window = SyncRequest.objects.filter(step=step).aggregate(
+                first=Min("created_at"), last=Max("created_at"))
+            seconds = max((window["last"] - window["first"]).total_seconds(), 0.001)
+            users_per_s = self.sizes.adherence / seconds
+            limited = self.sandbox.record()["rate_limited_responses"] - limited_before
+            self.say(f"adherence: {workers} sender(s): {users_per_s:,.0f} users/s "
+                     f"({users_per_s / PINTEREST_CEILING:.2f} of 7 x 1,900), {limited} "
+                     "rate-limited answers")
+            rows.append({"workers": workers,
+                         "fraction_of_limit": round(users_per_s / PINTEREST_CEILING, 3),
+                         "rate_limited_responses": limited})
+        return rows
+
+    def latency(self) -> dict:
+        """Users entering at a steady rate into a TikTok step: seconds from entry to synced."""
+        rate, seconds = self.sizes.latency_rate, self.sizes.latency_seconds
+        canvas, step = self._step(partner_key="tiktok", fields=["email", "phone"],
+                                  name="bench latency")
+        per_tick, tick = rate // 10, 0.1
+        with self._cluster(workers=3, senders=2, limits=True):
+            started = time.perf_counter()
+            for n in range(seconds * 10):
+                canvas_enter_users(canvas=canvas, users=_users(
+                    per_tick, prefix=f"lat-{self.run_id}-{n}"))
+                pause = started + (n + 1) * tick - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            achieved = rate * seconds / (time.perf_counter() - started)
+            self._wait_done(step, timeout_s=120)
+        delays = sorted(
+            (resolved - created).total_seconds() for created, resolved in
+            SyncItem.objects.filter(step=step, state=ItemState.SYNCED)
+            .values_list("created_at", "resolved_at").iterator())
+        pick = lambda q: round(delays[min(len(delays) - 1, int(q * len(delays)))], 2)  # noqa: E731
+        self.say(f"latency: {len(delays):,} users at {achieved:,.0f}/s: p50 {pick(0.5)} s, "
+                 f"p95 {pick(0.95)} s, p99 {pick(0.99)} s")
+        return {"rate_per_s": rate, "achieved_rate_per_s": round(achieved), "seconds": seconds,
+                "p50_s": pick(0.5), "p95_s": pick(0.95), "p99_s": pick(0.99),
+                "mean_s": round(statistics.fmean(delays), 2)}
+
+    def memory(self) -> dict:
+        """A sender's peak RSS with a small and a large backlog pending."""
+        result = {}
+        self._limits(False)
+        try:
+            for pending in self.sizes.memory:
+                canvas, step = self._step(partner_key="tiktok", fields=["email"],
+                                          name=f"bench memory {pending}")
+                self._fill(canvas, pending, prefix=f"mem{pending}-{self.run_id}")
+                rss_mb = _flush_peak_rss_mb(env=self._cluster_env(workers=2, senders=1,
+                                                                  limits=False))
+                label = ("pending_1m_rss_mb" if pending >= 1_000_000
+                         else f"pending_{pending // 1000}k_rss_mb")
+                result[label] = rss_mb
+                self.say(f"memory: {pending:,} pending: a sender's peak RSS {rss_mb} MB")
+                with self._cluster(workers=3, senders=3, limits=False):
+                    self._wait_done(step, timeout_s=900)  # leave nobody pending
+        finally:
+            self._limits(True)
+        return result
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+_FLUSH = """
+import resource, django
+django.setup()
+from audiencesync.sync import engine
+engine.sync_flush(deadline_s=8)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _flush_peak_rss_mb(*, env: dict) -> float:
+    output = subprocess.run([sys.executable, "-c", _FLUSH], env={**os.environ, **env},
+                            capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
+    return round(int(output.stdout.strip().splitlines()[-1]) / 1024, 1)
+
+
+def bench_run(*, quick: bool, say) -> dict:
+    bench = Bench(sizes=QUICK if quick else FULL, say=say)
+    result = {"database": connection.vendor, "cpu_count": os.cpu_count(),
+              "quick": quick}
+    try:
+        bench.setup()
+        result["entry"] = bench.entry()
+        result["ceiling"] = bench.ceiling()
+        result["raw"] = bench.raw(result["ceiling"]["users_per_s"])
+        result["adherence"] = bench.adherence()
+        result["latency"] = bench.latency()
+        result["memory"] = bench.memory()
+    finally:
+        bench.close()
+    return result
+
+
