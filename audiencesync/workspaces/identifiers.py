@@ -107,15 +107,25 @@ def normalize(*, field: str, raw: str, default_country: str = "") -> Normalized:
 
 
 def profile_identifiers(
-    *, profile, default_country: str, fields: Iterable[str] = FIELDS
+    *,
+    profile,
+    default_country: str,
+    fields: Iterable[str] = FIELDS,
+    respect_ad_tracking: bool = True,
 ) -> dict[str, Normalized]:
-    """Each of ``fields`` of a profile (anything with those attributes), judged for sync."""
+    """Each of ``fields`` of a profile (anything with those attributes), judged for sync.
+
+    With ``respect_ad_tracking`` (the default) the advertising ids of a profile whose
+    ``ad_tracking_enabled`` is false are withheld; only a caller that has the user's
+    consent some other way turns it off.
+    """
     judged = {}
+    withhold_ad_ids = respect_ad_tracking and not profile.ad_tracking_enabled
     for field in fields:
         raw = getattr(profile, field)
         if not raw or raw.isspace():
             judged[field] = Normalized(field=field, reason=MISSING)
-        elif field in ADVERTISING_ID_FIELDS and not profile.ad_tracking_enabled:
+        elif field in ADVERTISING_ID_FIELDS and withhold_ad_ids:
             judged[field] = Normalized(field=field, reason=AD_TRACKING_DISABLED)
         else:
             judged[field] = normalize(field=field, raw=raw, default_country=default_country)

@@ -84,6 +84,9 @@ def test_profile_identifiers_withhold_advertising_ids_when_tracking_is_off():
                                  fields=["email", "idfa", "gaid"])
     assert judged["email"].ok
     assert judged["idfa"].reason == judged["gaid"].reason == "ad_tracking_disabled"
+    consented = profile_identifiers(profile=profile, default_country="US", fields=["idfa"],
+                                    respect_ad_tracking=False)
+    assert consented["idfa"].value == profile.idfa
 
 
 # --- properties -----------------------------------------------------------------

@@ -287,3 +287,16 @@ def test_command_failure_is_one_line_on_stderr_without_traceback(workspace, caps
     stderr = capsys.readouterr().err
     assert stderr.startswith("CommandError: No workspace with slug 'nope'.")
     assert "Traceback" not in stderr
+
+
+def test_generated_benchmark_file_imports_with_its_share_of_unusable_values(workspace, tmp_path):
+    path = tmp_path / "generated.csv"
+    call_command("generate_profiles_csv", str(path), "--rows", "200", "--unusable-share", "0.1",
+                 stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(CommandError, match="exists; pass --overwrite"):
+        call_command("generate_profiles_csv", str(path), stdout=io.StringIO())
+    with path.open("rb") as binary:
+        report = profiles_import(workspace=workspace, rows_source=csv_text_stream(binary))
+    assert (report.created, report.rejected_count) == (200, 0)
+    # Each unusable row carries a bad email, phone and IDFA.
+    assert report.warning_count % 3 == 0 and 0 < report.warning_count < 200

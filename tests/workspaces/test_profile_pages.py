@@ -82,7 +82,7 @@ def test_detail_shows_fields_identifier_status_attributes_and_empty_sync_history
     assert "Not a phone number that can be written in international form" in text
     assert "no value" in text  # the empty IDFA
     assert "<td>city</td><td>Tokyo</td>" in text and "<td>plan</td><td>pro</td>" in text
-    assert "Sync history" in text and "No syncs yet." in text
+    assert "Sync history" in text and "No syncs yet" in text
     assert profile.created_at.strftime("%Y-%m-%d") in text
 
 

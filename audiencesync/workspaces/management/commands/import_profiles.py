@@ -28,6 +28,8 @@ class Command(BaseCommand):
                             help="Rows written per transaction (default 5000).")
 
     def handle(self, *args, workspace: str, file: str, batch_size: int, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
         target = _workspace(workspace)
         path = Path(file)
         try:
