@@ -22,12 +22,14 @@ from canvas.models import (
     Canvas,
     CanvasEntry,
     CanvasStatus,
+    ItemPurpose,
     ItemState,
     Step,
     SyncCursor,
     SyncItem,
 )
 
+from . import rows
 from .stats import step_stats_add
 
 PROFILE_FIELDS = ("email", "phone", "idfa", "gaid", "ad_tracking_enabled")
@@ -84,14 +86,28 @@ def _lock_active_canvas(canvas_id: int) -> Canvas:
     return canvas
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """What entry needs of a profile: read as plain values, not model instances."""
+
+    id: int
+    email: str
+    phone: str
+    idfa: str
+    gaid: str
+    ad_tracking_enabled: bool
+
+
+def _profile_rows(queryset) -> list[ProfileRow]:
+    return [ProfileRow(*values) for values in queryset.values_list("id", *PROFILE_FIELDS)]
+
+
 def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryResult:
     """Enter existing profiles (by id) into an active canvas; ones still in it are skipped."""
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
-        profiles = list(
-            Profile.objects.filter(workspace_id=canvas.workspace_id, pk__in=profile_ids)
-            .only("id", *PROFILE_FIELDS)
-        )
+        profiles = _profile_rows(
+            Profile.objects.filter(workspace_id=canvas.workspace_id, pk__in=profile_ids))
         return _enter(canvas=canvas, profiles=profiles)
 
 
@@ -104,78 +120,90 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
         _profiles_upsert(workspace_id=canvas.workspace_id, users=users)
-        profiles = list(
-            Profile.objects.filter(
-                workspace_id=canvas.workspace_id, external_id__in=[u["external_id"] for u in users]
-            ).only("id", *PROFILE_FIELDS)
-        )
+        profiles = _profile_rows(Profile.objects.filter(
+            workspace_id=canvas.workspace_id, external_id__in=[u["external_id"] for u in users]))
         return _enter(canvas=canvas, profiles=profiles)
 
 
+_PROFILE_DEFAULTS = {"email": "", "phone": "", "idfa": "", "gaid": "",
+                     "ad_tracking_enabled": True}
+
+
 def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
-    by_fields: dict[tuple[str, ...], list[Profile]] = defaultdict(list)
+    """One upsert per set of fields present (a handful), whatever the number of users."""
+    by_fields: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     for user in users:
-        present = tuple(sorted(f for f in PROFILE_FIELDS if f in user))
-        by_fields[present].append(Profile(workspace_id=workspace_id, **user))
-    now = timezone.now()
-    for present, profiles in by_fields.items():
-        for profile in profiles:
-            profile.created_at = profile.updated_at = now
-        Profile.objects.bulk_create(
-            profiles,
-            update_conflicts=True,
-            unique_fields=["workspace", "external_id"],
-            update_fields=[*present, "updated_at"],
+        by_fields[tuple(f for f in PROFILE_FIELDS if f in user)].append(user)
+    now = rows.db_datetime(timezone.now())
+    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, "attributes", "created_at",
+               "updated_at"]
+    empty_attributes = rows.db_json({})
+    for present, group in by_fields.items():
+        rows.rows_upsert(
+            model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
+            update=[*present, "updated_at"],
+            rows=[(workspace_id, u["external_id"],
+                   *[u.get(f, _PROFILE_DEFAULTS[f]) for f in PROFILE_FIELDS],
+                   empty_attributes, now, now) for u in group],
         )
 
 
-def _enter(*, canvas: Canvas, profiles: list[Profile]) -> EntryResult:
+def _enter(*, canvas: Canvas, profiles: list[ProfileRow]) -> EntryResult:
     in_canvas = set(
         CanvasEntry.objects.filter(
-            canvas=canvas, exited_at__isnull=True, profile_id__in=[p.pk for p in profiles]
+            canvas=canvas, exited_at__isnull=True, profile_id__in=[p.id for p in profiles]
         ).values_list("profile_id", flat=True)
     )
-    newcomers = [p for p in profiles if p.pk not in in_canvas]
+    newcomers = [p for p in profiles if p.id not in in_canvas]
     result = EntryResult(entered=len(newcomers), already_in_canvas=len(profiles) - len(newcomers))
     if not newcomers:
         return result
     steps = list(canvas.steps.order_by("position"))
     now = timezone.now()
     walk = canvas_walk(steps=steps, start=0)
-    entries = [CanvasEntry(canvas=canvas, profile=p, entered_at=now) for p in newcomers]
-    _place(entries, walk, now)
-    CanvasEntry.objects.bulk_create(entries)
+    step_id, resume_at, exited_at = _placement(walk, now)
+    entered_at = rows.db_datetime(now)
+    rows.rows_insert(
+        model=CanvasEntry,
+        columns=["canvas_id", "profile_id", "current_step_id", "resume_at", "entered_at",
+                 "exited_at"],
+        rows=[(canvas.pk, p.id, step_id, resume_at, entered_at, exited_at) for p in newcomers],
+    )
     _pass_sync_steps(canvas=canvas, steps=steps, walk=walk, profiles=newcomers, now=now)
     return result
 
 
-def _place(entries: list[CanvasEntry], walk: Walk, now: datetime) -> None:
-    for entry in entries:
-        if walk.delay_step is None:
-            entry.current_step = None
-            entry.resume_at = None
-            entry.exited_at = now
-        else:
-            entry.current_step = walk.delay_step
-            entry.resume_at = now + walk.delay_step.delay
+def _placement(walk: Walk, now: datetime) -> tuple[int | None, object, object]:
+    """(current step, resume at, exited at) of users after ``walk``, as database values."""
+    if walk.delay_step is None:
+        return None, None, rows.db_datetime(now)
+    return walk.delay_step.pk, rows.db_datetime(now + walk.delay_step.delay), None
 
 
 def _pass_sync_steps(
-    *, canvas: Canvas, steps: list[Step], walk: Walk, profiles: list[Profile], now: datetime
+    *, canvas: Canvas, steps: list[Step], walk: Walk, profiles: list, now: datetime
 ) -> None:
     """Write the outbox items and counters of users passing ``walk.sync_steps`` right now."""
     if not walk.sync_steps:
         return
     country = canvas.workspace.default_country
     last_position = steps[-1].position
+    created_at = rows.db_datetime(now)
     items = []
     increments = {}
     for step in walk.sync_steps:
         not_synced = 0
         for profile in profiles:
-            item = _item_for(step=step, profile=profile, country=country, now=now)
-            not_synced += item.state == ItemState.NOT_SYNCED
-            items.append(item)
+            hashes, reason = _hashes_for(step=step, profile=profile, country=country)
+            if hashes:
+                items.append((step.pk, profile.id, step.audience_id, step.action,
+                              ItemPurpose.JOURNEY, rows.db_json(hashes), ItemState.PENDING, "",
+                              created_at, None))
+            else:
+                not_synced += 1
+                items.append((step.pk, profile.id, step.audience_id, step.action,
+                              ItemPurpose.JOURNEY, "{}", ItemState.NOT_SYNCED, reason,
+                              created_at, created_at))
         is_last = step.position == last_position
         increments[step.pk] = {
             "entered": len(profiles), "not_synced": not_synced,
@@ -184,23 +212,25 @@ def _pass_sync_steps(
     # Locking the cursors orders these inserts before any later claim of the steps.
     list(SyncCursor.objects.select_for_update()
          .filter(step_id__in=sorted(increments)).values_list("pk", flat=True))
-    SyncItem.objects.bulk_create(items, batch_size=10_000)
+    rows.rows_insert(
+        model=SyncItem,
+        columns=["step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",
+                 "reason", "created_at", "resolved_at"],
+        rows=items,
+    )
     step_stats_add(increments=increments, at=now)
 
 
-def _item_for(*, step: Step, profile: Profile, country: str, now: datetime) -> SyncItem:
-    item = SyncItem(step=step, profile=profile, audience_id=step.audience_id, action=step.action,
-                    created_at=now)
+def _hashes_for(*, step: Step, profile, country: str) -> tuple[dict[str, str], str]:
+    """The step's match fields of the profile, hashed; or no hashes and why not."""
     if step.respect_ad_tracking and not profile.ad_tracking_enabled:
-        item.state, item.reason, item.resolved_at = ItemState.NOT_SYNCED, NO_CONSENT, now
-        return item
+        return {}, NO_CONSENT
     judged = identifiers.profile_identifiers(profile=profile, default_country=country,
                                              fields=step.match_fields)
-    item.hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
-    if not item.hashes:
-        item.state, item.resolved_at = ItemState.NOT_SYNCED, now
-        item.reason = ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
-    return item
+    hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
+    if hashes:
+        return hashes, ""
+    return {}, ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
 
 
 def entries_release_due(*, limit: int = 10_000) -> int:
@@ -223,22 +253,23 @@ def _release_group(*, canvas_id: int, delay_step_id: int, entry_ids: list[int]) 
     with transaction.atomic():
         canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
                   .get(pk=canvas_id))
-        entries = list(
+        moving = list(
             CanvasEntry.objects.filter(pk__in=entry_ids, exited_at__isnull=True,
                                        current_step_id=delay_step_id)
-            .select_related("profile").only("id", "profile_id", *[f"profile__{f}" for f in PROFILE_FIELDS])
+            .values_list("pk", "profile_id")
         )
-        if not entries:
+        if not moving:
             return 0
         now = timezone.now()
         steps = list(canvas.steps.order_by("position"))
         index = next(i for i, s in enumerate(steps) if s.pk == delay_step_id)
         walk = canvas_walk(steps=steps, start=index + 1)
-        _place(entries, walk, now)
-        CanvasEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
-            current_step=entries[0].current_step, resume_at=entries[0].resume_at,
-            exited_at=entries[0].exited_at,
+        step_id, resume_at, exited_at = _placement(walk, now)
+        CanvasEntry.objects.filter(pk__in=[pk for pk, _ in moving]).update(
+            current_step_id=step_id,
+            resume_at=None if resume_at is None else now + walk.delay_step.delay,
+            exited_at=None if exited_at is None else now,
         )
-        _pass_sync_steps(canvas=canvas, steps=steps, walk=walk,
-                         profiles=[e.profile for e in entries], now=now)
-        return len(entries)
+        profiles = _profile_rows(Profile.objects.filter(pk__in=[p for _, p in moving]))
+        _pass_sync_steps(canvas=canvas, steps=steps, walk=walk, profiles=profiles, now=now)
+        return len(moving)
