@@ -1,9 +1,10 @@
-"""A standalone partner sandbox process for tests that run real workers against it."""
+"""A standalone partner sandbox process, for the benchmark and for tests with real workers."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -47,12 +48,30 @@ class LiveSandbox:
         return partner.exchange_code(code=code, redirect_uri=CALLBACK)
 
 
-def start_sandbox(tmp_path, **limits) -> LiveSandbox:
+def start_sandbox(state_dir: Path, *, processes: Processes | None = None,
+                  **limits) -> LiveSandbox:
+    """Serve a fresh sandbox (state in ``state_dir``) on a free port; ``limits`` as env knobs."""
     port = free_port()
-    processes = Processes()
+    processes = processes or Processes()
     env = {f"SANDBOX_{name.upper()}": str(value) for name, value in limits.items()}
+    state = Path(state_dir) / "sandbox.sqlite3"
+    for leftover in state.parent.glob(state.name + "*"):
+        leftover.unlink()
     processes.start([sys.executable, "manage.py", "run_sandbox", "--port", str(port),
-                     "--state", str(tmp_path / "sandbox.sqlite3")], env=env)
+                     "--state", str(state)], env=env)
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(f"{url}/__sandbox__/record")
     return LiveSandbox(url=url, processes=processes)
+
+
+def workspace_connect(*, sandbox: LiveSandbox, workspace, partner_key: str):
+    """Connect the workspace to the sandbox partner through the product's own services
+    (a real grant, token exchange and ad-account listing) and select every ad account."""
+    from partners.services import ad_accounts_select, connection_connect
+
+    connection = connection_connect(workspace=workspace, partner=registry.get(partner_key),
+                                    tokens=sandbox.grant(partner_key), user=None)
+    ad_accounts_select(connection=connection,
+                       external_ids=list(connection.ad_accounts.values_list("external_id",
+                                                                            flat=True)))
+    return connection

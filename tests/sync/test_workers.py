@@ -12,13 +12,14 @@ from django.db import connection
 from django_q.tasks import async_task
 
 from audiencesync.proofs.processes import Processes
+from audiencesync.proofs.sandbox import start_sandbox, workspace_connect
 from canvas.models import BatchState, SyncBatch
 from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
-from partners.models import AdAccount, Audience, ConnectionStatus, PartnerConnection
+from partners.models import Audience
+from partners.services import connection_credentials
 from partners.tiktok import TikTok
 from tests import builders
-from tests.live_sandbox import start_sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,14 +47,8 @@ def journey(settings, sandbox, workspace):
     settings.TIKTOK_AUTHORIZE_URL = f"{sandbox.url}/portal/auth"
     settings.TIKTOK_MAX_BATCH = MAX_ROWS
     settings.TIKTOK_RATE_PER_S = RATE
-    tokens = sandbox.grant("tiktok")
-    connection_row = PartnerConnection.objects.create(
-        workspace=workspace, partner="tiktok", status=ConnectionStatus.ACTIVE,
-        access_token=tokens.access_token, token_hint=tokens.access_token[-4:])
-    account = AdAccount.objects.create(connection=connection_row, selected=True,
-                                       external_id=tokens.ad_account_ids[0], name="Sandbox")
-    from partners.services import connection_credentials
-
+    connection_row = workspace_connect(sandbox=sandbox, workspace=workspace, partner_key="tiktok")
+    account = connection_row.ad_accounts.filter(selected=True).first()
     info = TikTok().create_audience(credentials=connection_credentials(connection=connection_row),
                                     ad_account_id=account.external_id, name="Workers",
                                     match_fields=["email"])
