@@ -11,12 +11,11 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
+from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepStats, SyncItem
 from partners import registry
 from partners.base import AudienceInfo
 from partners.models import AdAccount, Audience, ConnectionStatus
 from partners.services import connection_call
-
-from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepStats, SyncItem
 
 AUDIENCE_LIST_CACHE_S = 60
 

@@ -1,9 +1,8 @@
 """Audiences listed at the partner, recorded here when a step picks one."""
 
 from audiencesync.errors import ServiceError
-from partners.models import AdAccount, Audience
-
 from canvas.selectors import partner_audiences
+from partners.models import AdAccount, Audience
 
 
 def audience_pick_existing(*, ad_account: AdAccount, external_id: str) -> Audience:

@@ -8,11 +8,6 @@ from django.utils import timezone
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import Workspace
-from partners import registry
-from partners.base import PartnerError
-from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
-from partners.services import connection_call
-
 from canvas.models import (
     Canvas,
     CanvasEntry,
@@ -23,6 +18,10 @@ from canvas.models import (
     SyncAction,
     SyncCursor,
 )
+from partners import registry
+from partners.base import PartnerError
+from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
+from partners.services import connection_call
 
 
 def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
