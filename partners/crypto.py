@@ -15,7 +15,8 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError as error:
-        raise ImproperlyConfigured(f"A TOKEN_ENCRYPTION_KEYS entry is not a Fernet key: {error}")
+        raise ImproperlyConfigured(
+            f"A TOKEN_ENCRYPTION_KEYS entry is not a Fernet key: {error}") from None
 
 
 def fernet() -> MultiFernet:

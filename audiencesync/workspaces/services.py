@@ -156,9 +156,9 @@ def membership_change_role(*, actor: Membership, membership_id: int, role: str) 
             raise ServiceError("No such member in this workspace.", code="not_found")
         if membership.role == Role.OWNER and actor.role != Role.OWNER:
             raise ServiceError("Only an owner can change an owner's role.", code="forbidden")
-        if membership.role == Role.OWNER and role != Role.OWNER:
-            if _owners_left(actor.workspace, membership) == 0:
-                raise ServiceError("A workspace needs at least one owner.")
+        demoting_an_owner = membership.role == Role.OWNER and role != Role.OWNER
+        if demoting_an_owner and _owners_left(actor.workspace, membership) == 0:
+            raise ServiceError("A workspace needs at least one owner.")
         membership.role = role
         membership.save(update_fields=["role"])
     return membership
