@@ -32,6 +32,7 @@ def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
 
 
 def _require_draft(canvas: Canvas) -> None:
+    canvas.refresh_from_db(fields=["status"])  # the state now, not when it was read
     if canvas.status != CanvasStatus.DRAFT:
         raise ServiceError(
             f"{canvas.name!r} is {canvas.get_status_display().lower()}: its steps cannot be "

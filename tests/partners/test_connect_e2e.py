@@ -59,3 +59,15 @@ def test_oauth_state_mismatch_reuse_and_expiry_are_refused(live_partners, owner,
     late = browser.submit(consent, button="Confirm").text
     assert "took too long" in late
     assert not PartnerConnection.objects.filter(workspace=owner.workspace).exists()
+
+
+def test_disconnect_deletes_the_tokens(live_partners, owner):  # noqa: F811
+    browser = Browser()
+    sign_in(browser=browser, site_url=live_partners, email=owner.user.email, password=PASSWORD)
+    partner_connect(browser=browser, site_url=live_partners, partner_key="pinterest")
+    page = browser.get(f"{live_partners}/partners/pinterest/")
+    browser.submit(page, button="Disconnect")
+    connection = PartnerConnection.objects.get(workspace=owner.workspace, partner="pinterest")
+    assert connection.status == ConnectionStatus.DISCONNECTED
+    assert (connection.access_token, connection.refresh_token, connection.token_hint) == ("", "", "")
+    assert connection.ad_accounts.exists()  # canvases keep their accounts and audiences
