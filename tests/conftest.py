@@ -30,3 +30,9 @@ def owner_client(client, owner):
 def login():
     """login(client, membership) logs the member in with that workspace current."""
     return _login
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing costs a second per login created; tests do not need its strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

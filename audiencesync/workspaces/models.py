@@ -85,7 +85,9 @@ class Invitation(models.Model):
 class Profile(models.Model):
     """An end user of the brand: the person an Audience Sync step adds or removes."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles")
+    # No index of its own: the unique (workspace, external_id) index serves workspace lookups.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles",
+                                  db_index=False)
     external_id = models.CharField(max_length=255)
     email = models.CharField(max_length=320, blank=True, default="")
     phone = models.CharField(max_length=64, blank=True, default="")
@@ -103,7 +105,8 @@ class Profile(models.Model):
                 fields=["workspace", "external_id"], name="profile_unique_external_id"
             )
         ]
-        indexes = [models.Index(fields=["workspace", "email"], name="profile_email_idx")]
+        indexes = [models.Index(fields=["workspace", "email"], name="profile_email_idx"),
+                   models.Index(fields=["workspace", "phone"], name="profile_phone_idx")]
 
     def __str__(self) -> str:
         return self.external_id

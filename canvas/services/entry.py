@@ -226,7 +226,8 @@ def _hashes_for(*, step: Step, profile, country: str) -> tuple[dict[str, str], s
     if step.respect_ad_tracking and not profile.ad_tracking_enabled:
         return {}, NO_CONSENT
     judged = identifiers.profile_identifiers(profile=profile, default_country=country,
-                                             fields=step.match_fields)
+                                             fields=step.match_fields,
+                                             respect_ad_tracking=step.respect_ad_tracking)
     hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
     if hashes:
         return hashes, ""
