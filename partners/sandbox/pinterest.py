@@ -448,5 +448,27 @@ def audiences(request, ad_account_id: str) -> HttpResponse:
 
 
 @sandbox_view
+@require_http_methods(["PATCH"])
+def audience(request, ad_account_id: str, audience_id: str) -> HttpResponse:
+    """PATCH with operation_type REMOVE archives the audience: it leaves the listing."""
+
+    def archive(db, limits, now):
+        _ad_account(ad_account_id)
+        body = _object_body(request)
+        if body.get("operation_type") != "REMOVE":
+            raise PinterestError(BAD_REQUEST, "operation_type must be REMOVE.")
+        row = db.execute(
+            f"{_AUDIENCE_SELECT} WHERE pinterest_audiences.id = ?"
+            " AND pinterest_audiences.ad_account_id = ?", (audience_id, ad_account_id),
+        ).fetchone()
+        if row is None:
+            raise PinterestError(NOT_FOUND, "Audience not found.")
+        db.execute("DELETE FROM pinterest_audiences WHERE id = ?", (audience_id,))
+        return {**_audience_object(row), "status": "ARCHIVED"}
+
+    return _serve(request, apply=archive, scope=WRITE_SCOPE)
+
+
+@sandbox_view
 def path_not_found(request, path: str = "") -> HttpResponse:
     return _error(NOT_FOUND, "Not found.")

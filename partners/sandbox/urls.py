@@ -27,6 +27,7 @@ urlpatterns = [
         PINTEREST_ACCOUNT + r"customer_lists/(?P<list_id>[^/]+)/?$", pinterest.customer_list
     ),
     re_path(PINTEREST_ACCOUNT + r"audiences/?$", pinterest.audiences),
+    re_path(PINTEREST_ACCOUNT + r"audiences/(?P<audience_id>[^/]+)/?$", pinterest.audience),
     re_path(r"^v5/(?P<path>.*)$", pinterest.path_not_found),
     # The sandbox's own controls.
     path("__sandbox__/control", control_views.control_action),

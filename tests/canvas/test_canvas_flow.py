@@ -147,3 +147,24 @@ def test_stop_lets_waiting_users_leave_and_duplicate_makes_a_draft(tiktok, owner
     copy = canvas_services.canvas_duplicate(canvas=canvas, user=owner.user)
     assert copy.status == CanvasStatus.DRAFT
     assert [s.kind for s in copy.steps.order_by("position")] == ["audience_sync", "delay"]
+
+
+def test_an_unused_pinterest_audience_is_deleted_at_the_partner(sandbox, owner):
+    connection = workspace_connect(sandbox=sandbox, workspace=owner.workspace,
+                                   partner_key="pinterest")
+    account = connection.ad_accounts.filter(selected=True).first()
+    canvas = canvas_services.canvas_create(workspace=owner.workspace, name="P", user=owner.user)
+    step = sync_step(canvas, account, partner_key="pinterest")
+    audience = canvas_services.audience_create(step=step, name="Pinners", match_fields=["email"],
+                                               user=owner.user)
+    canvas_services.canvas_launch(canvas=canvas)
+    canvas_enter_users(canvas=canvas, users=builders.users(5))
+    engine.sync_flush()  # Pinterest creates the list (and its audience) with the first users
+    audience.refresh_from_db()
+    assert audience.external_id and len(sandbox.members("pinterest", audience.external_id)) == 5
+    with pytest.raises(ServiceError, match="used by a canvas"):
+        canvas_services.audience_delete(audience=audience)
+    step.delete()
+    canvas_services.audience_delete(audience=audience)
+    audience.refresh_from_db()
+    assert audience.status == "deleted"
