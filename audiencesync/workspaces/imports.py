@@ -15,7 +15,7 @@ keeps phones, and an attribute column with an empty cell removes that attribute.
 import csv
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -128,10 +128,11 @@ def profiles_import(
     return report
 
 
-def _records(reader, report: ImportReport):
+def csv_records(reader, *, on_unreadable: Callable[[int, str], None]) -> Iterator[tuple[int, list[str]]]:
     """(line where the row starts, row) for each row that is not blank.
 
-    A row the csv module cannot split is rejected here, and reading goes on after it.
+    A row the csv module cannot split goes to ``on_unreadable(line, error)``, and reading
+    goes on after it. Both the profile import and canvas entry from a CSV read this way.
     """
     while True:
         line = reader.line_num + 1
@@ -140,13 +141,21 @@ def _records(reader, report: ImportReport):
         except StopIteration:
             return
         except csv.Error as error:
-            report.rows_read += 1
-            report.reject(line, f"unreadable CSV: {error}")
+            on_unreadable(line, str(error))
             continue
         # Spreadsheets save trailing rows of empty cells; they are not profiles.
         if any(row):
-            report.rows_read += 1
             yield line, row
+
+
+def _records(reader, report: ImportReport):
+    def unreadable(line: int, error: str) -> None:
+        report.rows_read += 1
+        report.reject(line, f"unreadable CSV: {error}")
+
+    for line, row in csv_records(reader, on_unreadable=unreadable):
+        report.rows_read += 1
+        yield line, row
 
 
 def _header(reader) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from audiencesync.errors import ServiceError
+from audiencesync.workspaces.imports import csv_records
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, CanvasStatus
 
@@ -197,25 +198,14 @@ def _csv_columns(reader) -> _CsvColumns:
 
 
 def _csv_records(reader, entry: CsvEntry) -> Iterator[tuple[int, list[str]]]:
-    """(line where the row starts, row) for each row that is not blank.
+    def unreadable(line: int, error: str) -> None:
+        entry.rows_read += 1
+        _reject(entry.result, [{"line": line, "field": None,
+                                "message": f"Unreadable CSV: {error}."}])
 
-    A row the csv module cannot split is rejected here, and reading goes on after it.
-    """
-    while True:
-        line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            entry.rows_read += 1
-            _reject(entry.result, [{"line": line, "field": None,
-                                    "message": f"Unreadable CSV: {error}."}])
-            continue
-        # Spreadsheets save trailing rows of empty cells; they are not users.
-        if any(row):
-            entry.rows_read += 1
-            yield line, row
+    for line, row in csv_records(reader, on_unreadable=unreadable):
+        entry.rows_read += 1
+        yield line, row
 
 
 def _csv_user(
