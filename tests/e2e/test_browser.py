@@ -1,0 +1,242 @@
+"""A marketer's journeys through the product in headless Chromium, against the live server
+with the partner sandbox mounted in it (consent pages included)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from audiencesync.sync.engine import sync_flush
+from canvas.services.entry import canvas_enter_users
+from tests import builders
+from tests.e2e_support import live_partners  # noqa: F401
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TIKTOK_US_ACCOUNT = "Sandbox Coffee Co. - US (7300000000000000001)"
+# Users sent through the entries API: five with at least one usable match field (email
+# or phone), two with none, who must be counted as not synced.
+IDENTIFIED_USERS = [
+    {"external_id": "u1", "email": "ana@example.com", "phone": "+14155552671"},
+    {"external_id": "u2", "email": "Bruno@Example.com"},
+    {"external_id": "u3", "email": "chen@example.com", "phone": "+442079460958"},
+    {"external_id": "u4", "email": "dara@example.com"},
+    {"external_id": "u5", "phone": "+14155550123"},
+]
+UNIDENTIFIED_USERS = [{"external_id": "u6"}, {"external_id": "u7"}]
+
+
+def nav(page: Page, name: str):
+    """A link of the header's navigation (home pages link to the same places by other names)."""
+    return page.locator("header nav").get_by_role("link", name=name, exact=True)
+
+
+def sign_up(page: Page, shoot, *, email: str) -> None:
+    page.goto("/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    shoot("sign-up")
+    page.get_by_role("button", name="Sign Up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{email.split('@')[0]}'s workspace")
+    shoot("home")
+
+
+def sign_in(page: Page, *, email: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(nav(page, "Canvases")).to_be_visible()
+
+
+def connect_tiktok(page: Page, shoot) -> None:
+    """Partner Integrations -> TikTok -> consent at the partner -> choose every ad account."""
+    nav(page, "Partner Integrations").click()
+    shoot("partners")
+    page.get_by_role("row", name=re.compile("TikTok")).get_by_role("link", name="Open").click()
+    expect(page.get_by_text("Not connected.")).to_be_visible()
+    shoot("tiktok-not-connected")
+    page.get_by_role("button", name="Connect TikTok").click()
+    expect(page).to_have_url(re.compile(r"/sandbox/portal/auth"))
+    expect(page.get_by_role("heading", name=re.compile("Authorize app"))).to_be_visible()
+    shoot("tiktok-consent")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Choose ad accounts")).to_be_visible()
+    checkboxes = page.locator("input[name=ad_account]")
+    expect(checkboxes).to_have_count(3)
+    for index in range(3):
+        checkboxes.nth(index).check()
+    shoot("tiktok-choose-accounts")
+    page.get_by_role("button", name="Save selection").click()
+    expect(page.locator(".messages")).to_contain_text("3 ad accounts selected.")
+    accounts = page.locator("h2:has-text('Connected ad accounts') + .panel tbody tr")
+    expect(accounts).to_have_count(3)
+    expect(accounts.filter(has_text="Sandbox Coffee Co. - US")).to_contain_text("Selected")
+    shoot("tiktok-connected")
+
+
+def canvas_with_sync_step(page: Page, shoot, *, name: str) -> None:
+    """Canvases -> New canvas -> Audience Sync -> Custom Audience -> TikTok."""
+    nav(page, "Canvases").click()
+    shoot("canvases")
+    page.get_by_label("Canvas name").fill(name)
+    page.get_by_role("button", name="New canvas").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+    shoot("canvas-new")
+    page.get_by_role("button", name="Audience Sync").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audience Sync")
+    page.get_by_role("link", name="Custom Audience").click()
+    page.get_by_label("TikTok").check()
+    page.get_by_role("button", name="Choose partner").click()
+    expect(page.get_by_role("heading", name="2. Ad account")).to_be_visible()
+
+
+def choose_ad_account(page: Page) -> None:
+    page.locator("select[name=ad_account]").select_option(label=TIKTOK_US_ACCOUNT)
+    page.get_by_role("button", name="Use this ad account").click()
+    expect(page.get_by_role("heading", name="3. Choose a new or existing audience")).to_be_visible()
+
+
+def metric(page: Page, name: str):
+    return page.locator(f"[data-metric={name}]")
+
+
+def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live_partners):  # noqa: F811
+    sign_up(page, shoot, email="mia@example.com")
+    connect_tiktok(page, shoot)
+
+    canvas_with_sync_step(page, shoot, name="Win back lapsed buyers")
+    shoot("step-partner-chosen")
+    choose_ad_account(page)
+    page.get_by_label("Audience name").fill("Lapsed buyers")
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_label("Phone", exact=True).check()
+    shoot("step-new-audience")
+    page.get_by_role("button", name="Create Audience").click()
+    expect(page.locator(".messages")).to_contain_text(
+        re.compile(r"Audience 'Lapsed buyers' was created at TikTok \(id \d+\)"))
+    expect(page.get_by_text("Current audience: Lapsed buyers")).to_be_visible()
+    shoot("step-audience-created")
+
+    page.get_by_role("link", name="Back to the canvas").click()
+    expect(page.get_by_text("Add to Lapsed buyers")).to_be_visible()
+    page.get_by_role("button", name="Launch").click()
+    expect(page.locator("h1 .badge")).to_have_text("Active")
+    expect(page.locator(".messages")).to_contain_text("launched: it now takes entries")
+    shoot("canvas-active")
+    canvas_url = page.url
+    canvas_id = re.search(r"/canvases/(\d+)/", canvas_url).group(1)
+
+    nav(page, "Settings").click()
+    shoot("settings")
+    page.get_by_role("link", name=re.compile("Manage the keys")).click()
+    page.get_by_label("Name").fill("CRM export")
+    page.get_by_role("button", name="Create key").click()
+    api_key = page.locator("#new-api-key").inner_text().strip()
+    assert api_key.startswith("as_")
+    shoot("api-key-created")
+
+    users = [{**user, "ad_tracking_enabled": True} for user in IDENTIFIED_USERS + UNIDENTIFIED_USERS]
+    answer = requests.post(f"{live_partners}/api/v1/canvases/{canvas_id}/entries",
+                           json={"users": users}, headers={"Authorization": f"Bearer {api_key}"},
+                           timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entered"] == len(users)
+
+    page.goto(canvas_url)
+    page.get_by_role("link", name="Analytics").click()
+    expect(metric(page, "entered")).to_have_text(str(len(users)))
+    expect(metric(page, "pending")).to_have_text(str(len(IDENTIFIED_USERS)))
+    expect(metric(page, "synced")).to_have_text("0")
+    shoot("analytics-pending")
+
+    sync_flush()
+    page.reload()
+    expect(metric(page, "entered")).to_have_text(str(len(users)))
+    expect(metric(page, "synced")).to_have_text(str(len(IDENTIFIED_USERS)))
+    expect(metric(page, "not_synced")).to_have_text(str(len(UNIDENTIFIED_USERS)))
+    expect(metric(page, "pending")).to_have_text("0")
+    expect(metric(page, "errored")).to_have_text("0")
+    expect(metric(page, "exited")).to_have_text(str(len(users)))  # the sync step is the last
+    shoot("analytics-synced")
+
+    record = requests.get(f"{live_partners}/sandbox/__sandbox__/record", timeout=10).json()
+    [audience] = [a for a in record["audiences"] if a["name"] == "Lapsed buyers"]
+    assert audience["present"] == len(IDENTIFIED_USERS)
+
+
+def test_launch_without_a_connected_partner_lists_every_reason(page, shoot, owner, live_partners):  # noqa: F811
+    sign_in(page, email=owner.user.email)
+    canvas_with_sync_step(page, shoot, name="Suppress loyal customers")
+    expect(page.get_by_text("No TikTok ad account can be used")).to_be_visible()
+    shoot("step-no-ad-account")
+
+    page.get_by_role("link", name="Back to the canvas").click()
+    page.get_by_role("button", name="Launch").click()
+    refusal = page.locator(".banner.bad", has_text="Launch refused")
+    expect(refusal.locator("li")).to_have_text([
+        re.compile("TikTok is not connected"),
+        re.compile("choose an ad account"),
+        re.compile("no audience"),
+        re.compile("choose at least one match field"),
+    ])
+    expect(page.locator("h1 .badge")).to_have_text("Draft")
+    shoot("launch-refused")
+
+
+def test_existing_streaming_audience_can_be_chosen_others_cannot(page, shoot, owner, live_partners):  # noqa: F811
+    sign_in(page, email=owner.user.email)
+    connect_tiktok(page, shoot)
+    canvas_with_sync_step(page, shoot, name="Remove converted")
+    choose_ad_account(page)
+    page.get_by_role("link", name="Existing audience").click()
+
+    audiences = page.locator("select#existing option")
+    expect(audiences.filter(has_text="Newsletter export 2024")).to_be_disabled()
+    expect(audiences.filter(has_text="Newsletter export 2024")).to_contain_text("cannot sync")
+    expect(audiences.filter(has_text="Lookalike: loyalty members")).to_be_disabled()
+    shoot("step-existing-audiences")
+
+    page.get_by_placeholder("Search audiences by name or id").fill("loyalty")
+    page.get_by_role("button", name="Search").click()
+    streaming = audiences.filter(has_text="Loyalty members (CDP feed)")
+    expect(streaming).to_be_enabled()
+    page.locator("select#existing").select_option(streaming.get_attribute("value"))
+    page.get_by_label("Remove from audience").check()
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_role("button", name="Save step").click()
+    expect(page.locator(".messages")).to_contain_text("Step saved.")
+    expect(page.get_by_text("Current audience: Loyalty members (CDP feed)")).to_contain_text(
+        "Remove users from audience")
+    shoot("step-existing-saved")
+
+    page.get_by_role("link", name="Back to the canvas").click()
+    page.get_by_role("button", name="Launch").click()
+    expect(page.locator("h1 .badge")).to_have_text("Active")
+    shoot("canvas-active")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "canvas_analytics starts the series at launched_at, but stats buckets are whole minutes: "
+    "the launch minute's bucket falls before it, so the chart says nobody reached the step"))
+def test_chart_shows_users_entered_in_the_launch_minute(page, shoot, owner, live_partners,  # noqa: F811
+                                                       time_machine):
+    # Launched a second into a minute, users entered in that same minute: what every user
+    # who enters right after launching sees.
+    time_machine.move_to(timezone.now().replace(second=1, microsecond=0))
+    account = builders.connected_account(owner.workspace)
+    canvas = builders.active_canvas(owner.workspace)
+    builders.sync_step(canvas, account=account, target=builders.audience(account))
+    canvas_enter_users(canvas=canvas, users=builders.users(3, ad_tracking_enabled=True))
+
+    sign_in(page, email=owner.user.email)
+    page.goto(f"/canvases/{canvas.pk}/analytics/")
+    expect(metric(page, "pending")).to_have_text("3")
+    shoot("analytics")
+    expect(page.locator(".panel svg")).to_have_count(1)
