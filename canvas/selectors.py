@@ -115,6 +115,7 @@ def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
 
 def step_series(*, step: Step, since: datetime) -> list[dict]:
     """Per-minute cumulative synced / pending / errored of a step since ``since``."""
+    since = since.replace(second=0, microsecond=0)  # buckets are whole minutes
     before = StepStats.objects.filter(step=step, bucket__lt=since).aggregate(
         entered=Sum("entered"), synced=Sum("synced"), not_synced=Sum("not_synced"),
         errored=Sum("errored"))

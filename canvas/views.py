@@ -68,7 +68,7 @@ def canvas_action(request, canvas_id: int, action: str):
             problems = canvas_services.canvas_launch_problems(canvas=canvas)
             if problems:
                 request.session[f"launch-problems-{canvas.pk}"] = problems
-                messages.error(request, "Launch refused. Fix the problems listed below.")
+                messages.error(request, "The canvas was not launched.")
             else:
                 canvas_services.canvas_launch(canvas=canvas)
                 messages.success(request, f"{canvas.name} launched: it now takes entries.")

@@ -222,9 +222,6 @@ def test_existing_streaming_audience_can_be_chosen_others_cannot(page, shoot, ow
     shoot("canvas-active")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "canvas_analytics starts the series at launched_at, but stats buckets are whole minutes: "
-    "the launch minute's bucket falls before it, so the chart says nobody reached the step"))
 def test_chart_shows_users_entered_in_the_launch_minute(page, shoot, owner, live_partners,  # noqa: F811
                                                        time_machine):
     # Launched a second into a minute, users entered in that same minute: what every user
