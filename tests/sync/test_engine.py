@@ -13,6 +13,7 @@ from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
 from partners.models import AudienceStatus, ConnectionStatus
 from tests import builders
+from tests.factories import WorkspaceFactory
 
 from .conftest import MAPPING, mapping_bodies, tiktok_answer
 
@@ -187,3 +188,21 @@ def test_queries_per_batch_do_not_grow_with_its_size(tiktok_api, tiktok_canvas, 
         counts.append(len(queries))
     assert counts[0] == counts[1]
     print(f"queries per batch: {counts[0]}")
+
+
+def test_a_big_canvas_does_not_starve_a_small_one(tiktok_api, tiktok_canvas, settings):
+    """Steps sharing a rate scope are served in turn, least recently served first."""
+    settings.TIKTOK_MAX_BATCH = 10
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    big_canvas, big = tiktok_canvas
+    other = WorkspaceFactory()
+    account = builders.connected_account(other)
+    small_canvas = builders.active_canvas(other, name="Small")
+    small = builders.sync_step(small_canvas, account=account, target=builders.audience(account))
+    canvas_enter_users(canvas=big_canvas, users=builders.users(100))
+    canvas_enter_users(canvas=small_canvas, users=builders.users(3))
+
+    served = [engine.sync_next(skip_saturated=False).step_id for _ in range(4)]
+
+    assert small.pk in served[:2]
+    assert metrics(small).synced == 3 and metrics(big).synced == 30
