@@ -23,8 +23,6 @@ def sync_chart_svg(series: list[dict]) -> SafeString:
     """Cumulative synced, pending and errored users per minute, as an inline SVG."""
     if not series:
         return mark_safe('<p class="muted">No users have reached this step yet.</p>')
-    if len(series) == 1:
-        series = [series[0], series[0]]
     top = _nice_max(max(max(point[name] for name, _, _ in SERIES) for point in series))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     start, end = series[0]["at"], series[-1]["at"]
@@ -39,8 +37,8 @@ def sync_chart_svg(series: list[dict]) -> SafeString:
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
              'aria-label="Synced, pending and errored users over time" '
              'style="max-width:760px;font:11px system-ui,sans-serif">']
-    for i in range(5):
-        value = top * i // 4
+    for i in range(6):
+        value = top * i // 5
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" '
                      f'y2="{y(value):.1f}" stroke="#e3e6ec"/>'
                      f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" '

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet, Sum
@@ -114,21 +114,32 @@ def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
 
 
 def step_series(*, step: Step, since: datetime) -> list[dict]:
-    """Per-minute cumulative synced / pending / errored of a step since ``since``."""
+    """Per-minute cumulative synced / pending / errored of a step since ``since``.
+
+    The line starts a minute before the first bucket (at the level before it) and runs on to
+    the current minute, so even one busy minute draws as a line, not a dot.
+    """
     since = since.replace(second=0, microsecond=0)  # buckets are whole minutes
     before = StepStats.objects.filter(step=step, bucket__lt=since).aggregate(
         entered=Sum("entered"), synced=Sum("synced"), not_synced=Sum("not_synced"),
         errored=Sum("errored"))
     running = {k: v or 0 for k, v in before.items()}
+
+    def point(at: datetime) -> dict:
+        return {"at": at, "synced": running["synced"], "errored": running["errored"],
+                "pending": running["entered"] - running["synced"] - running["not_synced"]
+                - running["errored"]}
+
     series = []
     for row in StepStats.objects.filter(step=step, bucket__gte=since).order_by("bucket").values():
+        if not series:
+            series.append(point(row["bucket"] - timedelta(minutes=1)))
         for name in running:
             running[name] += row[name]
-        series.append({
-            "at": row["bucket"], "synced": running["synced"], "errored": running["errored"],
-            "pending": running["entered"] - running["synced"] - running["not_synced"]
-            - running["errored"],
-        })
+        series.append(point(row["bucket"]))
+    now = timezone.now().replace(second=0, microsecond=0)
+    if series and series[-1]["at"] < now:
+        series.append(point(now))
     return series
 
 
