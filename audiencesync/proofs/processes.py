@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ class Processes:
 
     def __init__(self, *, quiet: bool = True):
         self.children: list[subprocess.Popen] = []
+        self.group_leaders: set[int] = set()
         self.quiet = quiet
 
     def start(self, args: list[str], *, env: dict[str, str] | None = None,
@@ -48,6 +50,8 @@ class Processes:
                                  stderr=output, cwd=settings.BASE_DIR,
                                  start_new_session=own_group)
         self.children.append(child)
+        if own_group:
+            self.group_leaders.add(child.pid)
         return child
 
     def web(self, *, port: int, workers: int = 2, env: dict[str, str] | None = None):
@@ -65,15 +69,28 @@ class Processes:
                 raise RuntimeError(f"{' '.join(child.args[:4])} exited with {child.returncode}.")
 
     def stop(self) -> None:
+        """Terminate every child; a group leader's whole group, so no worker is orphaned."""
         for child in self.children:
-            if child.poll() is None:
-                child.terminate()
+            self._signal(child, signal.SIGTERM)
         for child in self.children:
             try:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                child.kill()
+                self._signal(child, signal.SIGKILL)
+                child.wait()
+            if child.pid in self.group_leaders:
+                self._signal(child, signal.SIGKILL)  # stragglers the leader left behind
         self.children.clear()
+        self.group_leaders.clear()
+
+    def _signal(self, child: subprocess.Popen, sig: int) -> None:
+        try:
+            if child.pid in self.group_leaders:
+                os.killpg(child.pid, sig)
+            elif child.poll() is None:
+                child.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     def __enter__(self):
         return self
