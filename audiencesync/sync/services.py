@@ -18,6 +18,7 @@ from audiencesync.workspaces.models import Profile
 from canvas.models import (
     BatchState,
     CanvasEntry,
+    IdempotentResponse,
     ItemPurpose,
     ItemState,
     Step,
@@ -214,6 +215,7 @@ class RetentionResult:
     requests: int
     items: int
     batches: int
+    idempotent_responses: int = 0
 
 
 def sync_history_purge(*, now: datetime | None = None,
@@ -231,6 +233,10 @@ def sync_history_purge(*, now: datetime | None = None,
             chunk_size=chunk_size, progress=_no_progress),
         batches=_delete_in_chunks(
             SyncBatch.objects.filter(state=BatchState.DONE, done_at__lt=cutoff),
+            chunk_size=chunk_size, progress=_no_progress),
+        # A client retrying with the same Idempotency-Key does so within minutes, not weeks.
+        idempotent_responses=_delete_in_chunks(
+            IdempotentResponse.objects.filter(created_at__lt=cutoff),
             chunk_size=chunk_size, progress=_no_progress),
     )
 

@@ -10,6 +10,7 @@ from audiencesync.sync.services import profile_erase, sync_history_purge
 from audiencesync.workspaces.models import Profile, Role
 from canvas.models import (
     CanvasEntry,
+    IdempotentResponse,
     ItemPurpose,
     ItemState,
     StepStats,
@@ -17,6 +18,7 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.services.apikeys import api_key_create
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.factories import MembershipFactory, ProfileFactory, UserFactory
@@ -189,11 +191,16 @@ def test_retention_purge_forgets_old_resolved_history_but_not_counters(
     SyncBatch.objects.update(done_at=long_ago)
     SyncRequest.objects.update(created_at=long_ago)
     canvas_enter_users(canvas=canvas, users=builders.users(2, start=10))  # recent, pending
+    key = api_key_create(workspace=canvas.workspace, name="crm").api_key
+    old_answer = IdempotentResponse.objects.create(api_key=key, key="old", status=200, body={})
+    IdempotentResponse.objects.filter(pk=old_answer.pk).update(created_at=long_ago)
+    IdempotentResponse.objects.create(api_key=key, key="recent", status=200, body={})
     counters = list(StepStats.objects.values_list("entered", "synced"))
 
     result = tasks.purge_history()
 
-    assert result == {"requests": 1, "items": 3, "batches": 1}
+    assert result == {"requests": 1, "items": 3, "batches": 1, "idempotent_responses": 1}
+    assert list(IdempotentResponse.objects.values_list("key", flat=True)) == ["recent"]
     assert SyncItem.objects.filter(state=ItemState.PENDING).count() == 2
     assert not SyncBatch.objects.exists() and not SyncRequest.objects.exists()
     assert list(StepStats.objects.values_list("entered", "synced")) == counters
