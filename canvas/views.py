@@ -132,11 +132,11 @@ def step_edit(request, canvas_id: int, step_id: int):
     if request.method == "POST":
         try:
             _sync_step_post(request, step)
-        except ServiceError as error:
-            messages.error(request, error.message)
-        except PartnerError as error:
-            messages.error(request, f"The partner answered: {error.message}")
-        return redirect(request.get_full_path())
+        except (ServiceError, PartnerError) as error:
+            prefix = "The partner answered: " if isinstance(error, PartnerError) else ""
+            messages.error(request, prefix + error.message)
+            return redirect(request.get_full_path())  # back to the form that failed
+        return redirect(request.path)
     return render(request, "canvas/step_sync.html", _sync_step_context(request, canvas, step))
 
 
@@ -192,7 +192,7 @@ def _sync_step_context(request, canvas, step) -> dict:
     context = {
         "canvas": canvas, "step": step, "partners": registry.all_partners(),
         "editable": canvas.status == CanvasStatus.DRAFT,
-        "mode": request.GET.get("mode") or ("existing" if step.audience_id else "new"),
+        "mode": request.GET.get("mode") or ("chosen" if step.audience_id else "new"),
         "actions": SyncAction.choices, "query": request.GET.get("q", "").strip(),
     }
     if step.partner:
