@@ -320,19 +320,30 @@ def batches_expire(*, now: datetime | None = None) -> int:
 # --- one pass ------------------------------------------------------------------------------
 
 
-def sync_next(*, skip_saturated: bool = True) -> Outcome | None:
-    """Claim and send one batch from the least recently served step with work."""
+def sync_next(*, skip_saturated: bool = True, max_wait_s: float = 0.0) -> Outcome | None:
+    """Claim and send one batch from the least recently served step with work.
+
+    Steps whose rate scope is saturated are passed over; when all of them are, wait for
+    the first slot to free (up to ``max_wait_s``) and try again, so a busy scope's next
+    request leaves the moment the partner allows it, not a polling tick later.
+    """
+    waits = []
     for step_id in steps_with_work():
         step = _step_queryset().filter(pk=step_id).first()
         if step is None or step.ad_account is None:
             continue
         if skip_saturated:
             partner = registry.get(step.partner)
-            if ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s) > 0:
+            wait = ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s)
+            if wait > 0:
+                waits.append(wait)
                 continue
         batch = batch_claim(step=step)
         if batch is not None:
             return batch_send(batch=batch, step=step)
+    if waits and min(waits) <= max_wait_s:
+        time.sleep(min(waits))
+        return sync_next(skip_saturated=skip_saturated)
     return None
 
 

@@ -96,7 +96,7 @@ def send_loop(slot: int) -> int:
     try:
         while time.monotonic() < end:
             cache.touch(SENDER_SLOT.format(slot), _sender_lease_s())
-            outcome = engine.sync_next()
+            outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
             if outcome is not None:
                 handled += 1
                 idle_since = time.monotonic()
