@@ -7,9 +7,11 @@ figures are reported, never asserted: they depend on the machine.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,10 +85,13 @@ class Bench:
         self.processes = Processes()
         self.run_id = timezone.now().strftime("%H%M%S")
         self.sandbox: LiveSandbox | None = None
+        self.state_dir: Path | None = None
 
     # --- set-up ----------------------------------------------------------------------------
     def setup(self) -> None:
-        self.sandbox = start_sandbox(Path(settings.VAR_DIR) / "bench", processes=self.processes)
+        # A directory of its own: two benchmarks at once never share a sandbox's state.
+        self.state_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.VAR_DIR))
+        self.sandbox = start_sandbox(self.state_dir, processes=self.processes)
         for name, value in self._partner_env().items():
             setattr(settings, name, value)
         user = get_user_model().objects.create_user(f"bench-{self.run_id}-{os.getpid()}@local")
@@ -112,6 +117,8 @@ class Bench:
 
     def close(self) -> None:
         self.processes.stop()
+        if self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # --- helpers -----------------------------------------------------------------------------
     def _step(self, *, partner_key: str, fields: list[str], name: str) -> tuple[Canvas, Step]:
