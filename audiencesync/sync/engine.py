@@ -323,11 +323,12 @@ def batches_expire(*, now: datetime | None = None) -> int:
 def sync_next(*, skip_saturated: bool = True, max_wait_s: float = 0.0) -> Outcome | None:
     """Claim and send one batch from the least recently served step with work.
 
-    Steps whose rate scope is saturated are passed over; when all of them are, wait for
-    the first slot to free (up to ``max_wait_s``) and try again, so a busy scope's next
-    request leaves the moment the partner allows it, not a polling tick later.
+    Steps whose rate scope is saturated are passed over, so one busy scope never holds up
+    another. When every step with work is saturated, the step whose scope frees first is
+    claimed at once if that is within ``max_wait_s``: its batch is ready when the partner
+    allows the next request (the client waits for the slot), not a claim later.
     """
-    waits = []
+    saturated: list[tuple[float, Step]] = []
     for step_id in steps_with_work():
         step = _step_queryset().filter(pk=step_id).first()
         if step is None or step.ad_account is None:
@@ -336,14 +337,17 @@ def sync_next(*, skip_saturated: bool = True, max_wait_s: float = 0.0) -> Outcom
             partner = registry.get(step.partner)
             wait = ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s)
             if wait > 0:
-                waits.append(wait)
+                saturated.append((wait, step))
                 continue
         batch = batch_claim(step=step)
         if batch is not None:
             return batch_send(batch=batch, step=step)
-    if waits and min(waits) <= max_wait_s:
-        time.sleep(min(waits))
-        return sync_next(skip_saturated=skip_saturated)
+    for wait, step in sorted(saturated, key=lambda pair: pair[0]):
+        if wait > max_wait_s:
+            break
+        batch = batch_claim(step=step)
+        if batch is not None:
+            return batch_send(batch=batch, step=step)
     return None
 
 
