@@ -15,7 +15,7 @@ from audiencesync.workspaces.admin import ProfileAdmin
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, Step, StepStats, SyncBatch, SyncItem, SyncRequest
 
-from .selectors import sync_item_status
+from .selectors import TraceRow, sync_items_trace
 from .services import profile_erase
 
 
@@ -83,14 +83,27 @@ class StepStatsAdmin(ReadOnlyAdmin):
 @admin.register(SyncItem)
 class SyncItemAdmin(ReadOnlyAdmin):
     list_display = ["id", "profile_external_id", "step", "audience", "action", "purpose",
-                    "state", "status", "created_at", "resolved_at"]
+                    "state", "status", "attempts", "created_at", "resolved_at"]
     list_filter = ["state", "purpose", "step"]
     search_fields = ["=profile__external_id"]
-    list_select_related = ["profile", "step__canvas", "audience"]
+    list_select_related = ["profile", "step__canvas", "audience", "batch"]
     fields = ["profile", "step", "audience", "action", "purpose", "state", "status", "batch",
-              "created_at", "resolved_at"]
+              "attempts", "last_error", "partner_request_ids", "created_at", "resolved_at"]
     readonly_fields = fields
     show_full_result_count = False
+
+    def get_changelist_instance(self, request):
+        # The page's statuses in a few queries for all its rows, not a few per row: a
+        # pending user's status depends on the batch (if any) whose range holds it.
+        changelist = super().get_changelist_instance(request)
+        _attach_trace(list(changelist.result_list))
+        return changelist
+
+    def get_object(self, request, object_id, from_field=None):
+        item = super().get_object(request, object_id, from_field)
+        if item is not None:
+            _attach_trace([item])
+        return item
 
     @admin.display(description="profile", ordering="profile__external_id")
     def profile_external_id(self, obj: SyncItem) -> str:
@@ -98,7 +111,32 @@ class SyncItemAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status")
     def status(self, obj: SyncItem) -> str:
-        return sync_item_status(item=obj)
+        return _trace(obj).status
+
+    @admin.display(description="attempts")
+    def attempts(self, obj: SyncItem) -> int:
+        return _trace(obj).attempts
+
+    @admin.display(description="last error")
+    def last_error(self, obj: SyncItem) -> str:
+        return _trace(obj).last_error or "—"
+
+    @admin.display(description="partner request ids")
+    def partner_request_ids(self, obj: SyncItem) -> str:
+        return ", ".join(_trace(obj).request_ids) or "—"
+
+
+def _attach_trace(items: list[SyncItem]) -> None:
+    for item, row in zip(items, sync_items_trace(items=items), strict=True):
+        item.trace_row = row
+
+
+def _trace(item: SyncItem) -> TraceRow:
+    row = getattr(item, "trace_row", None)
+    if row is None:  # shown outside the list and change pages
+        _attach_trace([item])
+        row = item.trace_row
+    return row
 
 
 @admin.register(SyncBatch)

@@ -242,9 +242,13 @@ def profile_sync_trace(*, profile: Profile, limit: int = TRACE_LIMIT) -> list[Tr
     A constant number of queries: the items, the unresolved batches holding the pending
     ones, the cursors of their steps, and the partner request ids of every batch involved.
     """
-    items = list(SyncItem.objects.filter(profile=profile)
-                 .select_related("step__canvas", "audience", "batch")
-                 .order_by("-id")[:limit])
+    return sync_items_trace(items=list(
+        SyncItem.objects.filter(profile=profile)
+        .select_related("step__canvas", "audience", "batch").order_by("-id")[:limit]))
+
+
+def sync_items_trace(*, items: list[SyncItem]) -> list[TraceRow]:
+    """Each item's trace row, in the given order, in four queries whatever their number."""
     pending = [item for item in items if item.state == ItemState.PENDING]
     live = _live_batches(pending)
     cursors = dict(SyncCursor.objects.filter(step_id__in={i.step_id for i in pending})

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
@@ -179,7 +180,7 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
             exited_at=now, current_step=None, resume_at=None)
         Profile.objects.filter(pk=profile.pk).update(
             external_id=erased_external_id(profile), email="", phone="", idfa="", gaid="",
-            attributes={}, updated_at=now)
+            attributes={}, updated_at=now, erased_at=Coalesce("erased_at", Value(now)))
     logger.info("Profile %s erased: %s remove(s) queued, left %s canvas(es).", profile.pk,
                 len(targets), left)
     return ErasureResult(removes_queued=len(targets),
@@ -216,6 +217,7 @@ class RetentionResult:
     items: int
     batches: int
     idempotent_responses: int = 0
+    erased_profiles: int = 0
 
 
 def sync_history_purge(*, now: datetime | None = None,
@@ -237,6 +239,11 @@ def sync_history_purge(*, now: datetime | None = None,
         # A client retrying with the same Idempotency-Key does so within minutes, not weeks.
         idempotent_responses=_delete_in_chunks(
             IdempotentResponse.objects.filter(created_at__lt=cutoff),
+            chunk_size=chunk_size, progress=_no_progress),
+        # Last: an erased profile's row goes once no sync item (its removes) points at it.
+        erased_profiles=_delete_in_chunks(
+            Profile.objects.filter(erased_at__lt=cutoff).exclude(
+                Exists(SyncItem.objects.filter(profile=OuterRef("pk")))),
             chunk_size=chunk_size, progress=_no_progress),
     )
 

@@ -42,12 +42,13 @@ class InvitationAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = [
         "external_id", "workspace", "email", "phone", "has_idfa", "has_gaid",
-        "ad_tracking_enabled", "updated_at",
+        "ad_tracking_enabled", "updated_at", "erased_at",
     ]
-    list_filter = ["workspace", "ad_tracking_enabled", "created_at"]
+    list_filter = ["workspace", "ad_tracking_enabled", "created_at",
+                   ("erased_at", admin.EmptyFieldListFilter)]
     search_fields = ["external_id", "email", "phone"]
     list_select_related = ["workspace"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "erased_at"]
     show_full_result_count = False
 
     @admin.display(boolean=True, description="IDFA")

@@ -97,6 +97,9 @@ class Profile(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the person's data was erased: the blank row stays while removes from the
+    # audiences still point at it, enters no canvas, and is deleted by the retention purge.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["external_id"]

@@ -21,7 +21,7 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
     the same way: an email is matched in lower case, and a phone number typed the way a
     person writes it (national, with spaces or dashes) is matched in E.164.
     """
-    profiles = Profile.objects.filter(workspace=workspace)
+    profiles = Profile.objects.filter(workspace=workspace, erased_at__isnull=True)
     query = query.strip()
     if not query:
         return profiles
@@ -35,7 +35,7 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
 
 
 def profile_count(*, workspace: Workspace) -> int:
-    return Profile.objects.filter(workspace=workspace).count()
+    return Profile.objects.filter(workspace=workspace, erased_at__isnull=True).count()
 
 
 def _starts_with(field: str, prefix: str) -> Q:

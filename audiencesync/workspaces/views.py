@@ -9,6 +9,7 @@ from . import selectors, services
 from .decorators import manager_required, workspace_required
 from .forms import InviteForm, WorkspaceForm
 from .middleware import SESSION_KEY
+from .profile_selectors import profile_count
 
 
 @workspace_required
@@ -17,7 +18,7 @@ def home(request):
     return render(
         request,
         "workspaces/home.html",
-        {"profile_count": workspace.profiles.count()},
+        {"profile_count": profile_count(workspace=workspace)},
     )
 
 

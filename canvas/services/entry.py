@@ -103,11 +103,12 @@ def _profile_rows(queryset) -> list[ProfileRow]:
 
 
 def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryResult:
-    """Enter existing profiles (by id) into an active canvas; ones still in it are skipped."""
+    """Enter existing profiles (by id) into an active canvas; ones still in it, and erased
+    ones, are skipped."""
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
-        profiles = _profile_rows(
-            Profile.objects.filter(workspace_id=canvas.workspace_id, pk__in=profile_ids))
+        profiles = _profile_rows(Profile.objects.filter(
+            workspace_id=canvas.workspace_id, pk__in=profile_ids, erased_at__isnull=True))
         return _enter(canvas=canvas, profiles=profiles)
 
 

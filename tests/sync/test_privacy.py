@@ -19,6 +19,7 @@ from canvas.models import (
     SyncRequest,
 )
 from canvas.services.apikeys import api_key_create
+from canvas.services.entries_bulk import canvas_enter_all_profiles
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.factories import MembershipFactory, ProfileFactory, UserFactory
@@ -125,6 +126,42 @@ def test_a_profile_never_synced_is_erased_without_any_remove(workspace):
     assert person.email == ""
 
 
+def test_an_erased_profile_enters_no_canvas_and_leaves_the_profile_pages(
+        owner_client, synced_canvas, workspace):
+    canvas, step = synced_canvas
+    person = profile("u1")
+    profile_erase(profile=person)
+
+    later = builders.active_canvas(workspace, name="Later")
+    builders.delay_step(later, seconds=60)
+    canvas_enter_all_profiles(canvas_id=later.pk)
+
+    assert set(CanvasEntry.objects.filter(canvas=later).values_list(
+        "profile__external_id", flat=True)) == {"u0", "u2"}
+    page = owner_client.get("/profiles/").content.decode()
+    assert "erased-" not in page and ">u0<" in page
+
+
+def test_retention_purge_deletes_an_erased_profile_once_its_removes_are_gone(
+        tiktok_api, synced_canvas, settings):
+    settings.SYNC_ITEM_RETENTION_DAYS = 30
+    person = profile("u1")
+    profile_erase(profile=person)
+    engine.sync_flush()  # the remove is sent
+    long_ago = timezone.now() - timedelta(days=31)
+    Profile.objects.filter(pk=person.pk).update(erased_at=long_ago)
+
+    # Its items (the add, the remove) are recent: the row stays while they point at it.
+    assert sync_history_purge().erased_profiles == 0
+    SyncItem.objects.filter(profile=person).update(resolved_at=long_ago)
+
+    purged = sync_history_purge()
+
+    assert purged.erased_profiles == 1
+    assert not Profile.objects.filter(pk=person.pk).exists()
+    assert Profile.objects.filter(external_id__in=["u0", "u2"]).count() == 2
+
+
 # --- the page ------------------------------------------------------------------------------
 
 
@@ -199,7 +236,8 @@ def test_retention_purge_forgets_old_resolved_history_but_not_counters(
 
     result = tasks.purge_history()
 
-    assert result == {"requests": 1, "items": 3, "batches": 1, "idempotent_responses": 1}
+    assert result == {"requests": 1, "items": 3, "batches": 1, "idempotent_responses": 1,
+                      "erased_profiles": 0}
     assert list(IdempotentResponse.objects.values_list("key", flat=True)) == ["recent"]
     assert SyncItem.objects.filter(state=ItemState.PENDING).count() == 2
     assert not SyncBatch.objects.exists() and not SyncRequest.objects.exists()

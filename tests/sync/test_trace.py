@@ -134,3 +134,23 @@ def test_admin_sync_pages_list_the_log_items_batches_and_counters(operator, tikt
     assert detail.status_code == 200 and "Synced" in detail.content.decode()
     assert sent.hashes["email"] not in detail.content.decode()
     assert operator.get("/admin/canvas/syncitem/add/").status_code == 403
+
+
+def test_admin_says_why_a_user_is_pending_in_a_few_queries_for_the_page(
+        operator, tiktok_api, tiktok_canvas, settings, django_assert_max_num_queries):
+    settings.SYNC_BACKOFF_BASE = 3600
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(50000, "System error", request_id="rid-retry"))
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+    engine.sync_flush()  # the three are in one batch, now waiting to retry
+    canvas_enter_users(canvas=canvas, users=[{"external_id": "late", "email": "l@example.com"}])
+
+    with django_assert_max_num_queries(20):  # a page of 100 rows would take as many
+        items = operator.get("/admin/canvas/syncitem/").content.decode()
+    assert items.count("Pending: will retry at ") == 3
+    assert items.count("Pending: waiting for the next batch") == 1
+
+    retrying = step.items.filter(profile__external_id="u0").get()
+    detail = operator.get(f"/admin/canvas/syncitem/{retrying.pk}/change/").content.decode()
+    assert "Pending: will retry at " in detail and "rid-retry" in detail
+    assert "System error" in detail
