@@ -36,6 +36,9 @@ class PartnerError(Exception):
         self.request_id = request_id
         self.partner_code = partner_code
         self.http_status = http_status
+        # Set when the call had already created the audience (or its list) at the partner
+        # before it failed: record it, so that a retry completes it instead of making another.
+        self.created_audience_id = ""
 
 
 class RateLimited(PartnerError):
@@ -207,11 +210,14 @@ class Partner(ABC):
         match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
         audience_name: str = "",
+        audience_pending: bool = False,
     ) -> SendResult:
         """Add (action "add") or remove ("remove") users.
 
         ``rows``: one dict per user, match field -> lower-case SHA-256 hex; a field the user
         lacks is absent. ``audience_id`` is "" for a Pinterest audience not yet created at
         the partner: the call creates it (named ``audience_name``) with these users and
-        returns its id in ``created_audience_id``. At most ``max_batch`` rows.
+        returns its id in ``created_audience_id``. ``audience_pending`` with an
+        ``audience_id``: an earlier such call created it only in part (the error carried
+        its id); this one completes it and returns the id again. At most ``max_batch`` rows.
         """

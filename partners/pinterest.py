@@ -158,6 +158,7 @@ class Pinterest(Partner):
         match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
         audience_name: str = "",
+        audience_pending: bool = False,
     ) -> SendResult:
         if action not in OPERATIONS:
             raise ValueError(f"action must be one of {sorted(OPERATIONS)}, not {action!r}")
@@ -183,6 +184,14 @@ class Pinterest(Partner):
             credentials=credentials,
             body={"operation_type": OPERATIONS[action], "records": ",".join(records)},
         )
+        if audience_pending:  # the list exists; the audience targeting it was never made
+            audience = self._create_list_audience(
+                credentials=credentials, ad_account_id=ad_account_id, name=audience_name,
+                list_id=audience_id)
+            return SendResult(
+                request_id=_request_id(response), accepted=len(records),
+                created_audience_id=audience_id,
+                details={**details, "pinterest_audience_id": str(audience.get("id") or "")})
         return SendResult(request_id=_request_id(response), accepted=len(records),
                           details=details)
 
@@ -197,16 +206,29 @@ class Pinterest(Partner):
         list_id = customer_list.get("id")
         if list_id in (None, ""):
             raise response.garbage(why="no customer list id")
-        audience, _ = self._request(
-            "POST", f"ad_accounts/{ad_account_id}/audiences", credentials=credentials,
-            body={"name": name, "audience_type": "CUSTOMER_LIST",
-                  "rule": {"customer_list_id": str(list_id)}},
-        )
+        try:
+            audience = self._create_list_audience(
+                credentials=credentials, ad_account_id=ad_account_id, name=name,
+                list_id=str(list_id))
+        except PartnerError as error:
+            # The list holds this batch's users already: a retry must complete it, not make
+            # a second list.
+            error.created_audience_id = str(list_id)
+            raise
         return SendResult(
             request_id=_request_id(response), accepted=len(records),
             created_audience_id=str(list_id),
             details={**details, "pinterest_audience_id": str(audience.get("id") or "")},
         )
+
+    def _create_list_audience(self, *, credentials: Credentials, ad_account_id: str, name: str,
+                              list_id: str) -> dict:
+        audience, _ = self._request(
+            "POST", f"ad_accounts/{ad_account_id}/audiences", credentials=credentials,
+            body={"name": name, "audience_type": "CUSTOMER_LIST",
+                  "rule": {"customer_list_id": list_id}},
+        )
+        return audience
 
     def _list_type(self, match_fields: Sequence[str]) -> tuple[str, tuple[str, ...]]:
         """The list type the match fields make, and the fields in record preference order."""

@@ -210,6 +210,7 @@ class TikTok(Partner):
         match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
         audience_name: str = "",
+        audience_pending: bool = False,
     ) -> SendResult:
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {sorted(ACTIONS)}, not {action!r}")

@@ -183,7 +183,8 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
             call=lambda partner, creds: partner.send_users(
                 credentials=creds, ad_account_id=step.ad_account.external_id,
                 audience_id=audience.external_id, action=batch.action,
-                match_fields=step.match_fields, rows=rows, audience_name=audience.name),
+                match_fields=step.match_fields, rows=rows, audience_name=audience.name,
+                audience_pending=audience.status == AudienceStatus.AWAITING_FIRST_USERS),
         )
     except ServiceError as error:  # not connected: no call was made
         _park_for_reconnect(batch, step, error.message)
@@ -207,6 +208,9 @@ def _elapsed_ms(started: float) -> int:
 
 def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
             duration_ms: int) -> Outcome:
+    if error.created_audience_id:  # made in part before the failure: the retry completes it
+        type(step.audience).objects.filter(pk=step.audience_id).update(
+            external_id=error.created_audience_id)
     outcome = {RateLimited: "rate_limited", InvalidToken: "invalid_token",
                AudienceGone: "audience_gone", BatchTooLarge: "too_large"}.get(
         type(error), "transient" if error.retryable else "refused")

@@ -288,6 +288,30 @@ def test_first_batch_creates_the_list_with_its_records_then_the_audience(
     assert rate_calls == [("pinterest:connection-42", 7.0, 0), ("pinterest:connection-42", 7.0, 1)]
 
 
+def test_a_first_batch_whose_audience_fails_tells_the_list_it_made_and_a_retry_completes_it(
+    pinterest, api
+):
+    api.post(LISTS, json={"id": "101"})
+    api.post(AUDIENCES, status=503, json={"code": 3, "message": "Service unavailable."})
+
+    with pytest.raises(Transient) as raised:
+        add_users(pinterest, audience_id="")
+    assert raised.value.created_audience_id == "101"
+
+    api.patch(f"{LISTS}/101", json={"id": "101"})
+    api.post(AUDIENCES, json={"id": "a1"})
+    result = pinterest.send_users(
+        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="101", action="add",
+        match_fields=["email"], rows=[{"email": H["email"]}], audience_name="Cart abandoners",
+        audience_pending=True)
+
+    assert [sent(api, i)[:2] for i in range(2, 4)] == [
+        ("PATCH", f"/v5/ad_accounts/{ACCOUNT}/customer_lists/101"),
+        ("POST", f"/v5/ad_accounts/{ACCOUNT}/audiences")]
+    assert sent(api, 3)[4]["rule"] == {"customer_list_id": "101"}
+    assert (result.created_audience_id, result.accepted) == ("101", 1)
+
+
 def test_a_maid_list_takes_one_record_per_user_idfa_first(pinterest, api):
     api.post(LISTS, json={"id": "102"})
     api.post(AUDIENCES, json={"id": "a2"})

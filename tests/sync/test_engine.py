@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import responses
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -11,7 +12,7 @@ from audiencesync.sync import engine
 from canvas.models import BatchState, ItemState, SyncBatch, SyncItem, SyncRequest
 from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
-from partners.models import AudienceStatus, ConnectionStatus
+from partners.models import Audience, AudienceStatus, ConnectionStatus
 from tests import builders
 from tests.factories import WorkspaceFactory
 
@@ -148,6 +149,37 @@ def test_batch_refused_for_size_is_split_and_resent(tiktok_api, tiktok_canvas):
     sizes = [len(b["batch_data"]) for b in mapping_bodies(tiktok_api)]
     assert sizes == [6, 3, 3]
     assert metrics(step).synced == 6
+
+
+def test_a_pinterest_list_made_before_its_audience_failed_is_completed_not_made_again(
+        workspace, settings):
+    settings.PINTEREST_API_BASE_URL = pin = "https://pinterest.test/v5/"
+    account = builders.connected_account(workspace, partner="pinterest", external_id="549")
+    target = builders.audience(account, external_id="", name="Pinners")
+    Audience.objects.filter(pk=target.pk).update(status=AudienceStatus.AWAITING_FIRST_USERS)
+    canvas = builders.active_canvas(workspace)
+    step = builders.sync_step(canvas, account=account, target=target, match_fields=["email"])
+    lists, audiences = f"{pin}ad_accounts/549/customer_lists", f"{pin}ad_accounts/549/audiences"
+    with responses.RequestsMock() as pinterest:
+        pinterest.post(lists, json={"id": "101"})
+        pinterest.post(audiences, status=503, json={"code": 3, "message": "Unavailable"})
+        pinterest.patch(f"{lists}/101", json={"id": "101"})
+        pinterest.post(audiences, json={"id": "a-1"})
+        canvas_enter_users(canvas=canvas, users=builders.users(2))
+
+        engine.sync_flush()
+        target.refresh_from_db()
+        assert (target.external_id, target.status) == ("101", AudienceStatus.AWAITING_FIRST_USERS)
+        assert SyncBatch.objects.get().state == BatchState.RETRYING
+        SyncBatch.objects.update(next_attempt_at=timezone.now())
+        engine.sync_flush()
+
+        assert [(c.request.method, c.request.url) for c in pinterest.calls] == [
+            ("POST", lists), ("POST", audiences), ("PATCH", f"{lists}/101"), ("POST", audiences)]
+    target.refresh_from_db()
+    assert (target.external_id, target.status) == ("101", AudienceStatus.ACTIVE)
+    assert metrics(step).synced == 2
+    assert_conserved(step)
 
 
 def test_remove_waits_for_a_pending_add_of_the_same_user(tiktok_api, workspace):
