@@ -15,7 +15,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -237,11 +236,12 @@ class Bench:
             limited_before = self.sandbox.record()["rate_limited_responses"]
             with self._cluster(workers=workers, senders=workers, limits=True):
                 self._wait_done(step, timeout_s=600)
-            # k requests at the partner's rate take k / rate seconds: the span of their
-            # starts plus the last one's slot.
-            starts = sorted(r.created_at - timedelta(milliseconds=r.duration_ms)
-                            for r in SyncRequest.objects.filter(step=step, outcome="accepted"))
-            seconds = (starts[-1] - starts[0]).total_seconds() + 1 / 7
+            # k requests at the partner's rate take k / rate seconds: the span from the first
+            # answer to the last, plus one slot. Answers, not starts: a request's start would
+            # include the time it waited for its rate slot.
+            ends = sorted(SyncRequest.objects.filter(step=step, outcome="accepted")
+                          .values_list("created_at", flat=True))
+            seconds = (ends[-1] - ends[0]).total_seconds() + 1 / 7
             users_per_s = self.sizes.adherence / seconds
             record = self.sandbox.record()
             limited = record["rate_limited_responses"] - limited_before

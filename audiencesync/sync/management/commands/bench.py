@@ -20,7 +20,9 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
-        say = (lambda text: None) if json else (lambda text: self.stdout.write(f"  {text}"))
+        # Progress goes to stderr with --json, so that stdout stays one JSON object.
+        out = self.stderr if json else self.stdout
+        say = lambda text: out.write(f"  {text}", style_func=lambda line: line)  # noqa: E731
         try:
             result = bench_run(quick=quick, say=say)
         except (RuntimeError, TimeoutError) as error:
