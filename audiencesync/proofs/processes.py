@@ -40,6 +40,7 @@ class Processes:
     def __init__(self, *, quiet: bool = True):
         self.children: list[subprocess.Popen] = []
         self.group_leaders: set[int] = set()
+        self.clusters: set[int] = set()
         self.quiet = quiet
 
     def start(self, args: list[str], *, env: dict[str, str] | None = None,
@@ -61,7 +62,9 @@ class Processes:
                            "--log-level", "warning"], env=env)
 
     def cluster(self, *, env: dict[str, str] | None = None):
-        return self.start([sys.executable, MANAGE, "qcluster"], env=env, own_group=True)
+        child = self.start([sys.executable, MANAGE, "qcluster"], env=env, own_group=True)
+        self.clusters.add(child.pid)
+        return child
 
     def check_alive(self) -> None:
         for child in self.children:
@@ -69,9 +72,12 @@ class Processes:
                 raise RuntimeError(f"{' '.join(child.args[:4])} exited with {child.returncode}.")
 
     def stop(self) -> None:
-        """Terminate every child; a group leader's whole group, so no worker is orphaned."""
+        """Stop every child; a group leader's whole group, so no worker is orphaned.
+
+        A cluster gets SIGINT, as from Ctrl-C: django-q2 stops in order and the sync tasks
+        finish the batch in hand (SIGTERM would kill its sentinel at once)."""
         for child in self.children:
-            self._signal(child, signal.SIGTERM)
+            self._signal(child, signal.SIGINT if child.pid in self.clusters else signal.SIGTERM)
         for child in self.children:
             try:
                 child.wait(timeout=20)
@@ -82,6 +88,7 @@ class Processes:
                 self._signal(child, signal.SIGKILL)  # stragglers the leader left behind
         self.children.clear()
         self.group_leaders.clear()
+        self.clusters.clear()
 
     def _signal(self, child: subprocess.Popen, sig: int) -> None:
         try:

@@ -6,13 +6,21 @@ SYNC_TICK_SECONDS (release due Delays, expire the retry window, keep sender loop
 alive), then enqueues its own successor. A schedule starts it every minute in case the
 chain breaks (a lost task only delays users: the outbox rows are the truth).
 ``send_loop`` claims and sends batches until it has been idle for a few seconds.
+
+Both run long, so both stop early when their worker is asked to stop (SIGINT or SIGTERM,
+as Ctrl-C, ``bin/run`` or a service manager sends): the batch in hand is finished and
+recorded, and the worker is free for django-q2's orderly shutdown instead of being killed
+mid-batch.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,15 +40,57 @@ EXPIRE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 5
 
 
+class _StopRequest:
+    """Set by SIGINT/SIGTERM while a long task runs in its worker's main thread."""
+
+    requested = False
+
+
+@contextmanager
+def _stoppable():
+    """Turn SIGINT and SIGTERM into a request to stop at the next tick, for the task's
+    duration (django-q2 workers ignore SIGINT and die on SIGTERM otherwise)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield _StopRequest()  # a signal handler can only be set from the main thread
+        return
+    stop = _StopRequest()
+
+    def request_stop(signum, frame):
+        logger.info("%s received: finishing the batch in hand, then stopping.",
+                    signal.Signals(signum).name)
+        stop.requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def dispatch() -> str:
     token = uuid.uuid4().hex
     if not _lease_take(token):
         return "another dispatcher holds the lease"
+    with _stoppable() as stop:
+        outcome = _dispatch_until(token, stop)
+    if outcome == "dispatched":
+        async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+    return outcome
+
+
+def _dispatch_until(token: str, stop: _StopRequest) -> str:
+    """Tick until the dispatcher's time is up ("dispatched": a successor follows), its lease
+    is lost (another dispatcher runs) or its worker must stop."""
     tick = settings.SYNC_TICK_SECONDS
     end = time.monotonic() + settings.SYNC_DISPATCHER_SECONDS
     next_expire = 0.0
     try:
         while time.monotonic() < end:
+            if stop.requested:
+                # No successor: the cluster is going down; its next start (and the
+                # schedule every minute) starts a new chain.
+                return "stopped"
             # A short lease, renewed every tick: a dispatcher that died is replaced quickly.
             if cache.get(DISPATCHER_LEASE) != token:
                 return "lost the lease"
@@ -55,7 +105,6 @@ def dispatch() -> str:
     finally:
         if cache.get(DISPATCHER_LEASE) == token:
             cache.delete(DISPATCHER_LEASE)
-    async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
     return "dispatched"
 
 
@@ -93,19 +142,20 @@ def send_loop(slot: int) -> int:
     handled = 0
     end = time.monotonic() + SENDER_SECONDS
     idle_since = time.monotonic()
-    try:
-        while time.monotonic() < end:
-            cache.touch(SENDER_SLOT.format(slot), _sender_lease_s())
-            outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
-            if outcome is not None:
-                handled += 1
-                idle_since = time.monotonic()
-                continue
-            if time.monotonic() - idle_since > SENDER_IDLE_SECONDS:
-                break
-            time.sleep(settings.SYNC_TICK_SECONDS / 2)
-    finally:
-        cache.delete(SENDER_SLOT.format(slot))
+    with _stoppable() as stop:
+        try:
+            while time.monotonic() < end and not stop.requested:
+                cache.touch(SENDER_SLOT.format(slot), _sender_lease_s())
+                outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
+                if outcome is not None:
+                    handled += 1
+                    idle_since = time.monotonic()
+                    continue
+                if time.monotonic() - idle_since > SENDER_IDLE_SECONDS:
+                    break
+                time.sleep(settings.SYNC_TICK_SECONDS / 2)
+        finally:
+            cache.delete(SENDER_SLOT.format(slot))
     return handled
 
 

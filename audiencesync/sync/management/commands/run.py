@@ -1,5 +1,6 @@
 """`bin/run`: migrate, print the demo login, then serve the site and run the workers."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,7 +47,9 @@ class Command(BaseCommand):
         ))
         children = [self._start_web(bind, web_workers)]
         if not no_cluster:
-            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
+            # Its own process group, so that stopping reaches its workers too (below).
+            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"],
+                                             start_new_session=True))
             # Start the sync dispatcher now rather than at the scheduler's next tick.
             async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
         self._supervise(children)
@@ -57,12 +60,14 @@ class Command(BaseCommand):
             "--bind", bind, "--workers", str(workers), "--threads", "8",
             "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-",
             "--log-level", "warning",
-        ], env=os.environ.copy())
+        ], env=os.environ.copy(), start_new_session=True)
 
     def _supervise(self, children: list[subprocess.Popen]) -> None:
         def stop(*_):
             raise KeyboardInterrupt
 
+        # SIGINT too: a shell starting this in the background sets SIGINT to be ignored.
+        signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
         try:
@@ -73,13 +78,35 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping ...")
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: keep stopping
+            self._stop(children)
         if exit_code:
             sys.exit(exit_code)
+
+    def _stop(self, children: list[subprocess.Popen]) -> None:
+        """Stop each child's whole process group: gunicorn by SIGTERM (it stops its workers);
+        the cluster by SIGINT to every process of it, which django-q2 takes as an orderly
+        stop and the sync tasks as "finish the batch in hand". Whatever is left after
+        STOP_TIMEOUT_S is killed, group and all: no worker outlives this command."""
+        for child in children:
+            _signal_group(child, signal.SIGINT if _is_cluster(child) else signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                name = "The cluster" if _is_cluster(child) else "The web server"
+                self.stderr.write(f"{name} did not stop within {STOP_TIMEOUT_S} s: killing it.")
+            _signal_group(child, signal.SIGKILL)  # stragglers, if any
+
+
+STOP_TIMEOUT_S = 30
+
+
+def _is_cluster(child: subprocess.Popen) -> bool:
+    return "qcluster" in child.args
+
+
+def _signal_group(child: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group has ended already
+        os.killpg(child.pid, sig)

@@ -1,0 +1,89 @@
+"""Stopping: the long sync tasks stop at a signal, and `manage.py run` leaves no process
+behind (the web server's and the cluster's whole process groups end with it)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+
+from audiencesync.proofs.processes import free_port, wait_until_serving
+from audiencesync.sync import tasks
+
+
+def test_the_dispatcher_stops_at_a_signal_and_hands_over_to_nobody(db, settings):
+    settings.SYNC_DISPATCHER_SECONDS = 600
+    before = signal.getsignal(signal.SIGINT)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    assert tasks.dispatch() == "stopped"  # not "dispatched": no successor was enqueued
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc: Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # it ended while being read
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_for(log: Path, text: str, *, timeout_s: float = 60) -> None:
+    end = time.monotonic() + timeout_s
+    while text not in log.read_text():
+        if time.monotonic() > end:
+            raise AssertionError(f"{text!r} not in the output after {timeout_s} s")
+        time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_run_stops_the_web_server_and_every_cluster_process(tmp_path):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+           "SITE_URL": f"http://127.0.0.1:{port}", "Q_WORKERS": "2", "REDIS_URL": "",
+           "SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"), "LOG_LEVEL": "INFO"}
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen([sys.executable, "manage.py", "run"], cwd=settings.BASE_DIR,
+                               env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/accounts/login/", timeout_s=90)
+        assert requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5).ok
+        groups = _children(run.pid)  # gunicorn and qcluster, each leading its own group
+        assert len(groups) == 2 and all(os.getpgid(pid) == pid for pid in groups)
+        _wait_for(log, "processing sync dispatcher")  # a long task is running
+
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    output = log.read_text()
+    assert "Stopping ..." in output
+    # The dispatcher ended at the signal (it would have run for minutes), so the cluster
+    # stopped in order and nothing had to be killed.
+    assert "SIGINT received: finishing the batch in hand, then stopping." in output
+    assert "Q Cluster" in output and "has stopped." in output
+    assert "did not stop within" not in output
+    assert not any(_group_alive(pgid) for pgid in groups)
