@@ -13,7 +13,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -116,6 +117,28 @@ logging.getLogger("urllib3.connectionpool").addFilter(SecretRedactingFilter())
 
 
 _local = threading.local()
+
+
+class CallTime:
+    """Seconds spent in partner HTTP calls, waiting for rate slots left out."""
+
+    seconds: float = 0.0
+
+    @property
+    def ms(self) -> int:
+        return int(self.seconds * 1000)
+
+
+@contextmanager
+def timed_calls() -> Iterator[CallTime]:
+    """Add up the time of this thread's partner calls within the block (a sync log row
+    reports the partner's time, not the time the limiter made the call wait)."""
+    timer, previous = CallTime(), getattr(_local, "timer", None)
+    _local.timer = timer
+    try:
+        yield timer
+    finally:
+        _local.timer = previous
 
 
 def session() -> requests.Session:
@@ -224,7 +247,9 @@ class PartnerClient:
                 # A redirect would carry the Access-Token header to wherever it points.
                 allow_redirects=False,
             )
+            _count_time(started)
         except TRANSPORT_ERRORS as exc:
+            _count_time(started)
             logger.warning("%s %s %s failed: %s", self.partner_name, method, safe_url,
                            type(exc).__name__)
             # "from None": the requests exception's text holds the full URL, query included.
@@ -256,6 +281,12 @@ class PartnerClient:
         else:
             what = f"could not be reached ({type(exc).__name__})"
         return Transient(f"{self.partner_name} {what}: {method} {safe_url}")
+
+
+def _count_time(started: float) -> None:
+    timer = getattr(_local, "timer", None)
+    if timer is not None:
+        timer.seconds += time.monotonic() - started
 
 
 def _secrets_in(

@@ -33,6 +33,7 @@ from canvas.models import (
 )
 from canvas.services.entry import entries_release_due
 from canvas.services.stats import step_stats_add
+from partners import http as partner_http
 from partners import ratelimit, registry
 from partners.base import (
     AudienceGone,
@@ -176,34 +177,31 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
                     use_attempt=False)
         return Outcome(batch.pk, step.pk, len(rows), "waiting")
     audience = step.audience
-    started = time.monotonic()
-    try:
-        result: SendResult = connection_call(
-            connection=step.ad_account.connection,
-            call=lambda partner, creds: partner.send_users(
-                credentials=creds, ad_account_id=step.ad_account.external_id,
-                audience_id=audience.external_id, action=batch.action,
-                match_fields=step.match_fields, rows=rows, audience_name=audience.name,
-                audience_pending=audience.status == AudienceStatus.AWAITING_FIRST_USERS),
-        )
-    except ServiceError as error:  # not connected: no call was made
-        _park_for_reconnect(batch, step, error.message)
-        return Outcome(batch.pk, step.pk, len(rows), "waiting")
-    except PartnerError as error:
-        return _failed(batch, step, len(rows), error, _elapsed_ms(started))
+    # The sync log's duration is the partner's time: waits for a rate slot are left out.
+    with partner_http.timed_calls() as call_time:
+        try:
+            result: SendResult = connection_call(
+                connection=step.ad_account.connection,
+                call=lambda partner, creds: partner.send_users(
+                    credentials=creds, ad_account_id=step.ad_account.external_id,
+                    audience_id=audience.external_id, action=batch.action,
+                    match_fields=step.match_fields, rows=rows, audience_name=audience.name,
+                    audience_pending=audience.status == AudienceStatus.AWAITING_FIRST_USERS),
+            )
+        except ServiceError as error:  # not connected: no call was made
+            _park_for_reconnect(batch, step, error.message)
+            return Outcome(batch.pk, step.pk, len(rows), "waiting")
+        except PartnerError as error:
+            return _failed(batch, step, len(rows), error, call_time.ms)
     request = SyncRequest(batch=batch, step=step, size=len(rows), outcome="accepted",
                           partner_request_id=result.request_id[:128],
-                          duration_ms=_elapsed_ms(started), created_at=timezone.now())
+                          duration_ms=call_time.ms, created_at=timezone.now())
     with transaction.atomic():
         if result.created_audience_id:
             type(audience).objects.filter(pk=audience.pk).update(
                 external_id=result.created_audience_id, status=AudienceStatus.ACTIVE)
         _finish(batch, step, state=ItemState.SYNCED, error="", request=request)
     return Outcome(batch.pk, step.pk, len(rows), "synced")
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,

@@ -1,5 +1,6 @@
 """The engine end to end below HTTP: real entry, outbox, batches, TikTok client, counters."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -149,6 +150,22 @@ def test_batch_refused_for_size_is_split_and_resent(tiktok_api, tiktok_canvas):
     sizes = [len(b["batch_data"]) for b in mapping_bodies(tiktok_api)]
     assert sizes == [6, 3, 3]
     assert metrics(step).synced == 6
+
+
+def test_the_sync_log_duration_is_the_partners_time_not_the_wait_for_a_rate_slot(
+        tiktok_api, tiktok_canvas, settings):
+    settings.TIKTOK_RATE_PER_S = 1  # the second send waits about a second for its slot
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    for start in (0, 10):
+        canvas_enter_users(canvas=canvas, users=builders.users(1, start=start))
+        started = time.monotonic()
+        engine.batch_send(batch=engine.batch_claim(step=step), step=step)
+        send_ms = (time.monotonic() - started) * 1000
+
+    waited = SyncRequest.objects.order_by("id").last()
+    assert send_ms > 500  # it did wait for the slot ...
+    assert waited.duration_ms < send_ms / 2  # ... and the log does not count the wait
 
 
 def test_a_pinterest_list_made_before_its_audience_failed_is_completed_not_made_again(
