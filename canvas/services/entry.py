@@ -122,7 +122,8 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
         canvas = _lock_active_canvas(canvas.pk)
         _profiles_upsert(workspace_id=canvas.workspace_id, users=users)
         profiles = _profile_rows(Profile.objects.filter(
-            workspace_id=canvas.workspace_id, external_id__in=[u["external_id"] for u in users]))
+            workspace_id=canvas.workspace_id,
+            external_id__in=rows.any_of([u["external_id"] for u in users], db_type="text")))
         return _enter(canvas=canvas, profiles=profiles)
 
 
@@ -152,7 +153,8 @@ def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
 def _enter(*, canvas: Canvas, profiles: list[ProfileRow]) -> EntryResult:
     in_canvas = set(
         CanvasEntry.objects.filter(
-            canvas=canvas, exited_at__isnull=True, profile_id__in=[p.id for p in profiles]
+            canvas=canvas, exited_at__isnull=True,
+            profile_id__in=rows.any_of([p.id for p in profiles], db_type="bigint"),
         ).values_list("profile_id", flat=True)
     )
     newcomers = [p for p in profiles if p.id not in in_canvas]
