@@ -6,11 +6,14 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.models import Workspace
+from audiencesync.workspaces.models import MANAGING_ROLES, Membership, Workspace
 
 from . import registry
 from .base import Credentials, InvalidToken, Partner, PartnerError, TokenSet
@@ -96,8 +99,36 @@ def connection_mark_invalid(*, connection: PartnerConnection, error: PartnerErro
     if changed:
         logger.warning("%s connection %s turned invalid: %s", connection.partner,
                        connection.pk, error.message)
+        # Once per turn to invalid, and only if this transaction commits.
+        transaction.on_commit(lambda: _alert_managers(connection, error))
     connection.refresh_from_db(fields=["status", "invalid_since", "last_error"])
     return bool(changed)
+
+
+def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
+    """Email the workspace's owners and admins (who can reconnect) that syncs are paused."""
+    workspace = connection.workspace
+    recipients = list(Membership.objects.filter(workspace=workspace, role__in=MANAGING_ROLES)
+                      .values_list("user__email", flat=True))
+    if not recipients:
+        return
+    name = registry.get(connection.partner).name
+    page = f"{settings.SITE_URL}{reverse('partners:detail', args=[connection.partner])}"
+    try:
+        send_mail(
+            subject=f"{name} token is invalid: syncs to {name} are paused ({workspace})",
+            message=(
+                f"{name} refused the token of workspace {workspace}: {error.message}\n\n"
+                f"Users reaching {name} sync steps wait (nothing is lost) until someone "
+                f"reconnects {name}. An owner or admin can reconnect here (switch to "
+                f"{workspace} first):\n{page}\n\n"
+                f"If reconnecting does not help, check that the {name} account that approves "
+                "the connection still has the permissions the app asks for.\n"
+            ),
+            from_email=None, recipient_list=recipients,
+        )
+    except Exception:  # the alert is a courtesy: the banner and the partner page say it too
+        logger.exception("Could not email the %s alert for workspace %s.", name, workspace.pk)
 
 
 def _refresh_due(connection: PartnerConnection) -> bool:

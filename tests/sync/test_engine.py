@@ -5,17 +5,19 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audiencesync.sync import engine
+from audiencesync.workspaces.models import Role
 from canvas.models import BatchState, ItemState, SyncBatch, SyncItem, SyncRequest
 from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
 from partners.models import Audience, AudienceStatus, ConnectionStatus
 from tests import builders
-from tests.factories import WorkspaceFactory
+from tests.factories import MembershipFactory, WorkspaceFactory
 
 from .conftest import MAPPING, mapping_bodies, tiktok_answer
 
@@ -126,6 +128,28 @@ def test_invalid_token_pauses_users_until_reconnect(tiktok_api, tiktok_canvas):
     engine.sync_flush()
     assert metrics(step).synced == 5
     assert_conserved(step)
+
+
+def test_a_token_turning_invalid_emails_the_owners_and_admins_once(
+        tiktok_api, tiktok_canvas, owner, mailoutbox, django_capture_on_commit_callbacks):
+    admin = MembershipFactory(workspace=owner.workspace, role=Role.ADMIN)
+    MembershipFactory(workspace=owner.workspace, role=Role.MEMBER)
+    MembershipFactory(role=Role.OWNER)  # another workspace's owner
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40105, "Access token is invalid or revoked"))
+    canvas_enter_users(canvas=canvas, users=builders.users(2))
+
+    with django_capture_on_commit_callbacks(execute=True):  # sent once committed
+        engine.sync_flush()
+        canvas_enter_users(canvas=canvas, users=builders.users(2, start=10))
+        engine.sync_flush()  # still invalid: no second alert
+
+    [alert] = mailoutbox
+    assert sorted(alert.to) == sorted([owner.user.email, admin.user.email])
+    assert alert.subject == f"TikTok token is invalid: syncs to TikTok are paused ({owner.workspace})"
+    assert "revoked" in alert.body and "http://testserver/partners/tiktok/" not in alert.body
+    assert f"{settings.SITE_URL}/partners/tiktok/" in alert.body
+    assert "tok-abcdef123456" not in alert.body
 
 
 def test_audience_deleted_at_the_partner_errors_users_at_once(tiktok_api, tiktok_canvas):
