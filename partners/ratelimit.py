@@ -1,7 +1,10 @@
 """One rate limit per partner scope, shared by every worker, process and host.
 
 A sliding window over the partner's one second (made ``RATE_LIMIT_MARGIN`` longer, so a
-partner measuring its own second never sees more than its limit). The clock is the
+partner measuring its own second never sees more than its limit), with calls paced
+evenly through it: one every window / limit, never a burst of the whole limit at once.
+Pacing keeps under a partner that counts its second in smaller parts or from another
+moment, and gives the same throughput. The clock is the
 shared store's own (Redis TIME, PostgreSQL clock_timestamp()), not each host's, so hosts
 with drifting clocks still share one budget. Redis holds the window when REDIS_URL is
 set; otherwise the database does (one row per scope, locked while it is read and
@@ -71,6 +74,16 @@ def _backend():
     return DatabaseBackend()
 
 
+def _wait(hits: list[float], allowed: int, window: float, now: float) -> float:
+    """Seconds until the next call may go, given the window's calls (oldest first)."""
+    waits = [0.0]
+    if len(hits) >= allowed:
+        waits.append(hits[-allowed] + window - now)
+    if hits:
+        waits.append(hits[-1] + window / allowed - now)
+    return max(waits)
+
+
 class DatabaseBackend:
     # Models are imported where used: logging setup imports this module (through the HTTP
     # client's log filter) before Django's apps are ready.
@@ -101,8 +114,9 @@ class DatabaseBackend:
             if bucket.blocked_until > now:
                 return bucket.blocked_until - now
             hits = [t for t in bucket.hits if t > now - window]
-            if len(hits) >= allowed:
-                return hits[-allowed] + window - now
+            wait = _wait(hits, allowed, window, now)
+            if wait > 0:
+                return wait
             hits.append(now)
             second = str(int(now))
             per_second = {
@@ -120,10 +134,7 @@ class DatabaseBackend:
             return 0.0
         now = self._now()
         hits = [t for t in bucket.hits if t > now - window]
-        waits = [bucket.blocked_until - now]
-        if len(hits) >= allowed:
-            waits.append(hits[-allowed] + window - now)
-        return max(0.0, *waits)
+        return max(0.0, bucket.blocked_until - now, _wait(hits, allowed, window, now))
 
     def penalize(self, key: str, seconds: float) -> None:
         from .models import RateBucket
@@ -154,10 +165,17 @@ if blocked > now then return tostring(blocked - now) end
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local allowed = tonumber(ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= allowed then
+local count = redis.call('ZCARD', KEYS[1])
+local wait = 0
+if count >= allowed then
   local edge = redis.call('ZRANGE', KEYS[1], -allowed, -allowed, 'WITHSCORES')
-  return tostring(tonumber(edge[2]) + window - now)
+  wait = tonumber(edge[2]) + window - now
 end
+if count > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  wait = math.max(wait, tonumber(last[2]) + window / allowed - now)
+end
+if wait > 0 then return tostring(wait) end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
 local counter = KEYS[3] .. math.floor(now)
@@ -177,6 +195,9 @@ local count = #live / 2
 if count >= allowed then
   local edge = tonumber(live[(count - allowed) * 2 + 2])
   wait = math.max(wait, edge + window - now)
+end
+if count > 0 then
+  wait = math.max(wait, tonumber(live[count * 2]) + window / allowed - now)
 end
 return tostring(math.max(wait, 0))
 """

@@ -24,14 +24,28 @@ def backend(request, settings, transactional_db):
     return request.param
 
 
-def test_window_allows_the_limit_then_says_how_long_to_wait(backend):
+def test_calls_are_paced_evenly_and_told_how_long_to_wait(backend):
     key = f"test:window:{backend}"
-    assert [ratelimit.try_acquire(key, limit_per_s=5) for _ in range(5)] == [0.0] * 5
-    wait = ratelimit.try_acquire(key, limit_per_s=5)
-    assert 0 < wait <= ratelimit.window_s()
+    spacing = ratelimit.window_s() / 5
+    assert ratelimit.try_acquire(key, limit_per_s=5) == 0.0
+    wait = ratelimit.try_acquire(key, limit_per_s=5)  # not a burst: one call per spacing
+    assert 0 < wait <= spacing
     assert ratelimit.peek_wait(key, limit_per_s=5) > 0
     time.sleep(wait + 0.01)
     assert ratelimit.try_acquire(key, limit_per_s=5) == 0.0
+
+
+def test_paced_calls_reach_the_limit_and_never_pass_it(backend):
+    key = f"test:paced:{backend}"
+    stamps = []
+    end = time.monotonic() + 2.2
+    while time.monotonic() < end:
+        ratelimit.acquire(key, limit_per_s=5)
+        stamps.append(time.monotonic())
+    # 5 a (slightly longer) second: 10 or 11 in 2.2 s, and no window of one second
+    # holds more than 5.
+    assert len(stamps) >= 10
+    assert max(sum(1 for t in stamps if start <= t < start + 1.0) for start in stamps) <= 5
 
 
 def test_penalty_blocks_the_scope(backend):

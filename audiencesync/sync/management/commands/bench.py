@@ -45,8 +45,9 @@ class Command(BaseCommand):
         for row in r["adherence"]:
             label = f"adherence, Pinterest, {row['workers']} sender(s)"
             lines.append(f"{label:<40}"
-                         f"{row['fraction_of_limit']:>10.2f} of 7 x 1,900/s, "
-                         f"{row['rate_limited_responses']} rate-limited answers")
+                         f"{row['fraction_of_limit']:>10.3f} of 7 x 1,900/s (aim "
+                         f"{row['limiter_aim']}), {row['rate_limited_responses']} "
+                         "rate-limited answers")
         label = f"latency at {lat['rate_per_s']} users/s for {lat['seconds']} s"
         lines.append(f"{label:<40}"
                      f"p50 {lat['p50_s']} s, p95 {lat['p95_s']} s, p99 {lat['p99_s']} s")
