@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max, Min
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -198,10 +198,14 @@ class Bench:
 
     def queries_per_batch(self) -> int:
         canvas, step = self._step(partner_key="tiktok", fields=["email"], name="bench queries")
-        for count, prefix in ((1, "q0"), (100, "q1")):  # the first warms the rate bucket
-            canvas_enter_users(canvas=canvas, users=_users(count, prefix=f"{prefix}-{self.run_id}"))
-            with CaptureQueriesContext(connection) as queries:
-                engine.batch_send(batch=engine.batch_claim(step=step), step=step)
+        # The first warms the rate bucket; a rate that never makes the send wait for its
+        # paced slot (a wait is limiter work, not the batch's).
+        with override_settings(TIKTOK_RATE_PER_S=1_000_000):
+            for count, prefix in ((1, "q0"), (100, "q1")):
+                canvas_enter_users(canvas=canvas,
+                                   users=_users(count, prefix=f"{prefix}-{self.run_id}"))
+                with CaptureQueriesContext(connection) as queries:
+                    engine.batch_send(batch=engine.batch_claim(step=step), step=step)
         return len(queries)
 
     def ceiling(self) -> dict:
