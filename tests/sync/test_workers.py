@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.db import connection
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from audiencesync.proofs.processes import Processes
@@ -115,6 +116,10 @@ def test_a_worker_killed_mid_batch_loses_nobody(journey, sandbox):
         doomed.wait()
         sandbox.control(action="faults", partner="tiktok")  # the partner recovers
         assert step_metrics(steps=[step])[0].pending == 500
+        # As in production, the every-minute schedule restarts the dispatcher chain should
+        # the broker lose the task below (the dying cluster can take one with it).
+        Schedule.objects.create(name="dispatcher", func="audiencesync.sync.tasks.dispatch",
+                                schedule_type=Schedule.MINUTES, minutes=1, repeats=-1)
         clusters.cluster(env=env)
         async_task("audiencesync.sync.tasks.dispatch")
         wait_until_synced(step, timeout_s=90)
