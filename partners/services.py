@@ -118,7 +118,7 @@ def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
         send_mail(
             subject=f"{name} token is invalid: syncs to {name} are paused ({workspace})",
             message=(
-                f"{name} refused the token of workspace {workspace}: {error.message}\n\n"
+                f"Workspace {workspace}: {error.message}\n\n"
                 f"Users reaching {name} sync steps wait (nothing is lost) until someone "
                 f"reconnects {name}. An owner or admin can reconnect here (switch to "
                 f"{workspace} first):\n{page}\n\n"
