@@ -66,8 +66,9 @@ class Command(BaseCommand):
     def _print(self, result: dict) -> None:
         out = self.stdout
         login = result["login"]
-        out.write(f"\nDone in {result['wall_s']} s. Log in at {settings.SITE_URL} is gone with "
-                  f"the server; the demo data stays: {login['email']} / {login['password']}\n")
+        out.write(f"\nDone in {result['wall_s']} s. The demo's server has stopped; its data "
+                  "stays in the database. To look around, start bin/run on the same database "
+                  f"and log in as {login['email']} / {login['password']}\n")
         header = (f"{'step':<6}{'partner':<11}{'action':<8}{'audience':<18}{'entered':>9}"
                   f"{'proceeded':>10}{'synced':>9}{'not synced':>11}{'pending':>9}"
                   f"{'errored':>9}{'exited':>8}")
