@@ -56,10 +56,11 @@ class Command(BaseCommand):
         port = free_port()
         env = {**os.environ, CHILD_MARK: str(port), "SITE_URL": f"http://127.0.0.1:{port}"}
         env.setdefault("PARTNER_SANDBOX", "true")
-        state = Path(settings.VAR_DIR) / "demo-sandbox.sqlite3"
-        for leftover in state.parent.glob(state.name + "*"):
-            leftover.unlink()
-        env.setdefault("SANDBOX_STATE_PATH", str(state))
+        if "SANDBOX_STATE_PATH" not in env:  # a fresh sandbox of its own for every run
+            state = Path(settings.VAR_DIR) / "demo-sandbox.sqlite3"
+            for leftover in state.parent.glob(state.name + "*"):
+                leftover.unlink()
+            env["SANDBOX_STATE_PATH"] = str(state)
         sys.stdout.flush()
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 

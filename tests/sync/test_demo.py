@@ -1,0 +1,35 @@
+"""`manage.py demo`, end to end: its own server, sandbox and cluster, real OAuth, the API."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+
+def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+           "REDIS_URL": "", "SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3")}
+    done = subprocess.run([sys.executable, "manage.py", "demo", "--users", "400", "--json"],
+                          cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+
+    add, pin, remove = result["steps"]
+    assert [(s["partner"], s["action"]) for s in result["steps"]] == [
+        ("tiktok", "add"), ("pinterest", "add"), ("tiktok", "remove")]
+    for step in result["steps"]:
+        assert step["entered"] == 400
+        assert step["entered"] == step["synced"] + step["not_synced"]  # none pending/errored
+        assert (step["pending"], step["errored"]) == (0, 0)
+    assert 0 < add["not_synced"] < 400  # the synthetic gaps are reported, not lost
+    sandbox = result["sandbox"]
+    tiktok, pinterest = sorted(sandbox["audiences"], key=lambda a: a["partner"] != "tiktok")
+    assert (tiktok["received_add"], tiktok["received_remove"], tiktok["present"]) == (
+        add["synced"], remove["synced"], 0)
+    assert pinterest["present"] == pin["synced"]
+    assert (sandbox["rate_limited_responses"], sandbox["duplicate_receipts"],
+            sandbox["oversize_rejections"]) == (0, 0, 0)
+    assert result["in_canvas"] == 0
