@@ -7,15 +7,16 @@ alive), then enqueues its own successor. A schedule starts it every minute in ca
 chain breaks (a lost task only delays users: the outbox rows are the truth).
 ``send_loop`` claims and sends batches until it has been idle for a few seconds.
 
-Both run long, so both stop early when their worker is asked to stop (SIGINT or SIGTERM,
-as Ctrl-C, ``bin/run`` or a service manager sends): the batch in hand is finished and
-recorded, and the worker is free for django-q2's orderly shutdown instead of being killed
-mid-batch.
+Both run long, so both stop early when their worker is asked to stop, after finishing and
+recording the batch in hand rather than dying mid-batch. SIGINT (Ctrl-C, ``bin/run``):
+the worker then takes part in django-q2's orderly shutdown. SIGTERM (a service manager,
+or django-q2 ending a task past its timeout): the worker then exits, as SIGTERM asks.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -44,6 +45,7 @@ class _StopRequest:
     """Set by SIGINT/SIGTERM while a long task runs in its worker's main thread."""
 
     requested = False
+    signal: int | None = None
 
 
 @contextmanager
@@ -58,7 +60,7 @@ def _stoppable():
     def request_stop(signum, frame):
         logger.info("%s received: finishing the batch in hand, then stopping.",
                     signal.Signals(signum).name)
-        stop.requested = True
+        stop.requested, stop.signal = True, signum
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -66,6 +68,10 @@ def _stoppable():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if stop.signal == signal.SIGTERM:
+        # Delivered again to the handler it would have met: django-q2 workers die of it,
+        # which is what django-q2 (past a timeout) or a service manager asked for.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def dispatch() -> str:

@@ -26,6 +26,26 @@ def test_the_dispatcher_stops_at_a_signal_and_hands_over_to_nobody(db, settings)
     assert signal.getsignal(signal.SIGINT) is before
 
 
+_SENDER_GETS_SIGTERM = """
+import os, signal, threading, django
+django.setup()
+from audiencesync.sync import tasks
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+with tasks._stoppable() as stop:
+    while not stop.requested:
+        signal.pause()
+    print("the batch in hand is finished", flush=True)
+print("not reached: SIGTERM ends the worker", flush=True)
+"""
+
+
+def test_a_long_task_finishes_its_batch_then_lets_sigterm_end_the_worker():
+    done = subprocess.run([sys.executable, "-c", _SENDER_GETS_SIGTERM], cwd=settings.BASE_DIR,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["the batch in hand is finished"]
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (from /proc: Linux)."""
     found = []
