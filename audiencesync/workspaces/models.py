@@ -82,6 +82,12 @@ class Invitation(models.Model):
         return f"{self.email} to {self.workspace}"
 
 
+class ProfileQuerySet(models.QuerySet):
+    def live(self) -> "ProfileQuerySet":
+        """Profiles whose data was not erased: the ones pages list and canvases take."""
+        return self.filter(erased_at__isnull=True)
+
+
 class Profile(models.Model):
     """An end user of the brand: the person an Audience Sync step adds or removes."""
 
@@ -100,6 +106,8 @@ class Profile(models.Model):
     # Set when the person's data was erased: the blank row stays while removes from the
     # audiences still point at it, enters no canvas, and is deleted by the retention purge.
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ProfileQuerySet.as_manager()
 
     class Meta:
         ordering = ["external_id"]

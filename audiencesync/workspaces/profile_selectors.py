@@ -21,7 +21,7 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
     the same way: an email is matched in lower case, and a phone number typed the way a
     person writes it (national, with spaces or dashes) is matched in E.164.
     """
-    profiles = Profile.objects.filter(workspace=workspace, erased_at__isnull=True)
+    profiles = Profile.objects.live().filter(workspace=workspace)
     query = query.strip()
     if not query:
         return profiles
@@ -35,7 +35,7 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
 
 
 def profile_count(*, workspace: Workspace) -> int:
-    return Profile.objects.filter(workspace=workspace, erased_at__isnull=True).count()
+    return Profile.objects.live().filter(workspace=workspace).count()
 
 
 def _starts_with(field: str, prefix: str) -> Q:

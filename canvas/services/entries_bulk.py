@@ -73,7 +73,7 @@ def canvas_enter_all_profiles(
     must end before its timeout). ``progress(done, total)`` is called after each chunk.
     """
     canvas = canvas_for_entry(canvas_id=canvas_id)
-    profiles = Profile.objects.filter(workspace_id=canvas.workspace_id, erased_at__isnull=True)
+    profiles = Profile.objects.live().filter(workspace_id=canvas.workspace_id)
     total = profiles.filter(pk__gt=after_id).count() if progress else 0
     started = time.monotonic()
     run = AllProfilesRun(result=EntryResult(), last_profile_id=after_id, finished=False)

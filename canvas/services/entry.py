@@ -107,8 +107,9 @@ def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryRes
     ones, are skipped."""
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
-        profiles = _profile_rows(Profile.objects.filter(
-            workspace_id=canvas.workspace_id, pk__in=profile_ids, erased_at__isnull=True))
+        profiles = _profile_rows(Profile.objects.live().filter(
+            workspace_id=canvas.workspace_id,
+            pk__in=rows.any_of(profile_ids, db_type="bigint")))
         return _enter(canvas=canvas, profiles=profiles)
 
 
