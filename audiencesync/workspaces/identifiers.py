@@ -3,7 +3,7 @@
 Every part of the product that reads an email, phone or advertising id goes through
 here: the profile import (to warn about values a partner cannot use), the profile
 pages, and the sync engine (to hash what leaves the product). The rules are pinned by
-``shared/data/identifiers.csv``.
+``tests/data/identifiers.csv``.
 
 Two levels, because "absent" and "unusable" are different answers to a user:
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from audiencesync.workspaces import identifiers
 from audiencesync.workspaces.identifiers import normalize, profile_identifiers
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "identifiers.csv"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "identifiers.csv"
 
 
 def _vectors():
