@@ -1,8 +1,9 @@
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from audiencesync.workspaces.decorators import manager_required
 from audiencesync.workspaces.models import Profile
+from audiencesync.workspaces.scoping import get_in_workspace_or_404
 
 from .selectors import profile_erasure_plan
 from .services import profile_erase
@@ -11,7 +12,7 @@ from .services import profile_erase
 @manager_required
 def profile_erase_confirm(request, profile_id: int):
     """GET: what erasing the profile does; POST: erase it."""
-    profile = get_object_or_404(Profile, pk=profile_id, workspace=request.workspace)
+    profile = get_in_workspace_or_404(request, Profile.objects.all(), pk=profile_id)
     if request.method == "POST":
         external_id = profile.external_id
         result = profile_erase(profile=profile)

@@ -210,7 +210,7 @@ def test_admin_erase_action_confirms_then_erases(client, synced_canvas):
     assert confirm.status_code == 200 and b"Yes, erase them" in confirm.content
     assert profile("u0").email
 
-    response = client.post(url, {**form, "confirmed": "yes"}, follow=True)
+    response = client.post(url, {**form, "post": "yes"}, follow=True)
 
     assert b"1 profile(s) erased; 1 removal(s)" in response.content
     assert Profile.objects.get(pk=person.pk).external_id == f"erased-{person.pk}"
