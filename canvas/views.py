@@ -86,8 +86,8 @@ def _enter_all_confirmation(canvas) -> Confirmation:
     return Confirmation(
         title=f"Enter all profiles into {canvas.name}?",
         consequences=[
-            f"Enter all {_count(profiles, 'profile', 'profiles')} of workspace "
-            f"{canvas.workspace.name} into canvas {canvas.name}, in the background.",
+            f"Enter {'the' if profiles == 1 else 'all'} {_count(profiles, 'profile', 'profiles')}"
+            f" of workspace {canvas.workspace.name} into canvas {canvas.name}, in the background.",
             "Each walks the canvas's steps: its Audience Sync steps send them to the partners.",
             "Profiles already in the canvas are not entered again.",
         ],
