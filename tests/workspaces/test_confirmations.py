@@ -131,6 +131,7 @@ def test_a_strangers_canvas_answers_the_same_404_as_a_missing_id(owner_client, o
     nonexistent = owner_client.get(reverse("canvas:detail", args=[missing]))
 
     assert foreign.status_code == nonexistent.status_code == 404
+    assert [t.name for t in foreign.templates][0] == "404.html"
     assert without_csrf_tokens(foreign) == without_csrf_tokens(nonexistent)
     page = foreign.content.decode()
     assert "Switch to" not in page and "Stranger" not in page and "Secret" not in page
