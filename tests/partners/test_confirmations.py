@@ -1,4 +1,4 @@
-"""The operators' Disconnect action shows an intermediate page and acts only after it."""
+"""Disconnecting a partner asks first, on the product's pages and in the admin."""
 
 import pytest
 from django.urls import reverse
@@ -35,5 +35,28 @@ def test_admin_disconnect_shows_an_intermediate_page_and_disconnects_only_after_
     response = client.post(changelist, {**form, "post": "yes"}, follow=True)
 
     assert "1 connection(s) disconnected." in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.DISCONNECTED and not connection.access_token
+
+
+def test_disconnect_on_the_partner_page_asks_first_and_disconnects_only_when_confirmed(
+        owner_client, workspace):
+    connection = builders.connected_account(workspace, partner="pinterest").connection
+    detail = reverse("partners:detail", args=["pinterest"])
+    url = reverse("partners:disconnect", args=["pinterest"])
+    assert f'href="{url}">Disconnect</a>' in owner_client.get(detail).content.decode()
+
+    for unconfirmed in (owner_client.get(url), owner_client.post(url)):
+        page = unconfirmed.content.decode()
+        assert unconfirmed.status_code == 200
+        assert (f"Disconnect Pinterest from workspace {workspace.name}: its tokens are revoked "
+                "at Pinterest and deleted here.") in page
+        assert f'<form method="post" action="{url}">' in page
+        assert ">Disconnect Pinterest</button>" in page and f'href="{detail}">Cancel</a>' in page
+        connection.refresh_from_db()
+        assert connection.status == ConnectionStatus.ACTIVE
+
+    owner_client.post(url, {"confirmed": "yes"})
+
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.DISCONNECTED and not connection.access_token
