@@ -1,21 +1,19 @@
 from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
+from audiencesync.confirm import confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.decorators import manager_required, workspace_required
-from audiencesync.workspaces.profile_selectors import profile_count
 from audiencesync.workspaces.scoping import get_in_workspace_or_404
 from partners import registry
 from partners.base import PartnerError
 from partners.models import AdAccount
 from partners.selectors import ad_accounts_selectable
 
-from . import selectors
+from . import confirmations, selectors
 from .charts import sync_chart_svg
 from .forms import CanvasForm, DelayForm
 from .models import Canvas, CanvasStatus, StepKind, SyncAction
@@ -55,49 +53,9 @@ def canvas_detail(request, canvas_id: int):
     })
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
-
-
-def _stop_confirmation(canvas) -> Confirmation:
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError("Only an active canvas can be stopped.")
-    inside = selectors.canvas_users_inside(canvas=canvas)
-    pending = sum(m.pending for m in selectors.step_metrics(
-        steps=list(canvas.steps.filter(kind=StepKind.AUDIENCE_SYNC))))
-    return Confirmation(
-        title=f"Stop canvas {canvas.name}?",
-        consequences=[
-            f"Stop canvas {canvas.name}: no user enters it any more.",
-            f"{_count(inside, 'user waiting in a Delay exits', 'users waiting in Delays exit')}"
-            " the canvas now, without walking the steps after the Delay.",
-            f"{_count(pending, 'pending sync finishes', 'pending syncs finish')}: users "
-            "already sent to a sync step still reach the partner.",
-            "A stopped canvas cannot be launched again; duplicate it to make a new draft.",
-        ],
-        button="Stop canvas", cancel_url=reverse("canvas:detail", args=[canvas.pk]),
-    )
-
-
-def _enter_all_confirmation(canvas) -> Confirmation:
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError("Only an active canvas takes entries.")
-    profiles = profile_count(workspace=canvas.workspace)
-    return Confirmation(
-        title=f"Enter all profiles into {canvas.name}?",
-        consequences=[
-            f"Enter {'the' if profiles == 1 else 'all'} {_count(profiles, 'profile', 'profiles')}"
-            f" of workspace {canvas.workspace.name} into canvas {canvas.name}, in the background.",
-            "Each walks the canvas's steps: its Audience Sync steps send them to the partners.",
-            "Profiles already in the canvas are not entered again.",
-        ],
-        button="Enter all profiles", cancel_url=reverse("canvas:detail", args=[canvas.pk]),
-    )
-
-
 # Actions that cannot be taken back: a GET, or a POST without the confirmation, shows what
 # they will do instead of doing it.
-CANVAS_CONFIRMATIONS = {"stop": _stop_confirmation, "enter-all": _enter_all_confirmation}
+CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all}
 
 
 @workspace_required
@@ -107,7 +65,7 @@ def canvas_action(request, canvas_id: int, action: str):
     canvas = _canvas_or_404(request, canvas_id)
     try:
         if action in CANVAS_CONFIRMATIONS and not is_confirmed(request):
-            return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas))
+            return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas=canvas))
         if action in ("add-audience-sync", "add-delay"):
             kind = StepKind.AUDIENCE_SYNC if action == "add-audience-sync" else StepKind.DELAY
             step = canvas_services.step_add(canvas=canvas, kind=kind)
@@ -147,27 +105,6 @@ def _step_or_404(request, canvas_id: int, step_id: int):
                                                                  "audience"), pk=step_id)
 
 
-def _remove_step_confirmation(canvas, step) -> Confirmation:
-    number = list(canvas.steps.order_by("position").values_list("pk", flat=True)).index(step.pk) + 1
-    if step.is_sync:
-        what = " · ".join(filter(None, [
-            step.get_partner_display() if step.partner else "",
-            (f"{'Remove from' if step.action == SyncAction.REMOVE else 'Add to'} "
-             f"{step.audience.name}") if step.audience else "",
-        ]))
-    else:
-        what = f"wait {step.delay_value} {step.delay_unit}"
-    described = f"step {number} ({step.get_kind_display()}{' · ' + what if what else ''})"
-    return Confirmation(
-        title=f"Remove step {number} from {canvas.name}?",
-        consequences=[
-            f"Remove {described} from canvas {canvas.name}: its settings are lost.",
-            "The steps after it move up one place.",
-        ],
-        button="Remove step", cancel_url=reverse("canvas:detail", args=[canvas.pk]),
-    )
-
-
 @workspace_required
 def step_action(request, canvas_id: int, step_id: int, action: str):
     if request.method != "POST" and action != "remove":
@@ -176,7 +113,7 @@ def step_action(request, canvas_id: int, step_id: int, action: str):
     try:
         if action == "remove":
             if not is_confirmed(request):
-                return confirmation_page(request, _remove_step_confirmation(canvas, step))
+                return confirmation_page(request, confirmations.step_remove(canvas=canvas, step=step))
             canvas_services.step_remove(step=step)
             messages.success(request, "Step removed.")
         elif action in ("up", "down"):
@@ -344,19 +281,7 @@ def audience_delete(request, ad_account_id: int, audience_id: int | None):
     account = _ad_account_or_404(request, ad_account_id)
     audience = get_object_or_404(account.audiences, pk=audience_id)
     if not is_confirmed(request):
-        partner = registry.get(account.connection.partner)
-        return confirmation_page(request, Confirmation(
-            title=f"Delete audience {audience.name} at {partner.name}?",
-            consequences=[
-                f"Delete audience {audience.name} at {partner.name}: it is deleted at the "
-                "partner and cannot be undone.",
-                f"Campaigns at {partner.name} that target it lose it; ad account "
-                f"{account.name} keeps its other audiences.",
-            ],
-            button=f"Delete at {partner.name}",
-            cancel_url=reverse("canvas:audiences", args=[account.pk]),
-            action_url=reverse("canvas:audience_delete", args=[account.pk, audience.pk]),
-        ))
+        return confirmation_page(request, confirmations.audience_delete(audience=audience))
     try:
         canvas_services.audience_delete(audience=audience)
         messages.success(request, f"{audience.name} deleted at the partner.")

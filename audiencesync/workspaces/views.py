@@ -1,18 +1,16 @@
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
 
-from . import selectors, services
+from . import confirmations, selectors, services
 from .decorators import manager_required, workspace_required
 from .forms import InviteForm, WorkspaceForm
 from .middleware import SESSION_KEY
-from .models import Role
 from .profile_selectors import profile_count
 
 
@@ -111,14 +109,6 @@ def members(request):
     )
 
 
-# What a role can do that the roles below it cannot, said when someone loses it.
-ROLE_POWERS = {
-    Role.OWNER: "make owners, and change or remove owners",
-    Role.ADMIN: "connect partners, or manage members and API keys",
-}
-ROLE_RANK = [Role.OWNER, Role.ADMIN, Role.MEMBER]
-
-
 def _member_confirmation(request, action: str) -> Confirmation | None:
     """The question to ask before removing or demoting a member; None when there is none."""
     if is_confirmed(request):
@@ -128,31 +118,10 @@ def _member_confirmation(request, action: str) -> Confirmation | None:
                                             membership_id=_int(data.get("membership_id")))
     if membership is None:
         return None  # the service says there is no such member
-    workspace = request.workspace
-    yourself = membership.user_id == request.user.pk
-    who = "you" if yourself else membership.user.email
     if action == "remove":
-        return Confirmation(
-            title=f"Remove {membership.user.email} from {workspace.name}?",
-            consequences=[f"Remove {who} from workspace {workspace.name}: "
-                          f"{'you lose' if yourself else 'they lose'} access to its canvases, "
-                          "profiles and partners at once."],
-            button="Remove member", cancel_url=reverse("members"),
-            fields={"membership_id": membership.pk},
-        )
-    role = data.get("role", "")
-    if role not in Role.values or ROLE_RANK.index(role) <= ROLE_RANK.index(membership.role):
-        return None  # a promotion, or no change: nothing is lost
-    lost = [ROLE_POWERS[r] for r in ROLE_RANK[ROLE_RANK.index(membership.role):
-                                              ROLE_RANK.index(role)]]
-    return Confirmation(
-        title=f"Make {membership.user.email} {Role(role).label.lower()} of {workspace.name}?",
-        consequences=[f"{who[0].upper()}{who[1:]} become{'' if yourself else 's'} "
-                      f"{Role(role).label.lower()} of workspace {workspace.name}: "
-                      f"{'you' if yourself else 'they'} can no longer {'; nor '.join(lost)}."],
-        button=f"Make {Role(role).label.lower()}", cancel_url=reverse("members"),
-        fields={"membership_id": membership.pk, "role": role},
-    )
+        return confirmations.membership_remove(actor=request.membership, membership=membership)
+    return confirmations.membership_demote(actor=request.membership, membership=membership,
+                                           role=data.get("role", ""))
 
 
 @manager_required

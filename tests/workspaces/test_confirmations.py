@@ -52,7 +52,7 @@ def test_demoting_an_admin_asks_first_and_demotes_only_when_confirmed(owner_clie
     demote = {"membership_id": admin.pk, "role": "member"}
 
     for unconfirmed in (owner_client.get(url, demote), owner_client.post(url, demote)):
-        asks(unconfirmed, f"Cy@brand.example becomes member of workspace "
+        asks(unconfirmed, f"cy@brand.example becomes member of workspace "
                           f"{owner.workspace.name}: they can no longer connect partners, or "
                           "manage members and API keys.",
              button="Make member", posts_to=url, fields=demote)
