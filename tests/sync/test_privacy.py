@@ -175,8 +175,12 @@ def test_delete_profile_asks_first_then_erases(owner_client, synced_canvas):
     assert confirm.status_code == 200
     assert b"High value" in confirm.content
     assert profile("u2").email == "user2@example.com"
+    direct = owner_client.post(f"/profiles/{person.pk}/erase/")  # the form of an old page
+    assert direct.status_code == 200 and b"cannot be undone" in direct.content
+    assert profile("u2").email == "user2@example.com"
 
-    response = owner_client.post(f"/profiles/{person.pk}/erase/", follow=True)
+    response = owner_client.post(f"/profiles/{person.pk}/erase/", {"confirmed": "yes"},
+                                 follow=True)
 
     assert response.redirect_chain[-1][0] == f"/profiles/{person.pk}/"
     assert b"1 removal(s) from partner audiences are queued" in response.content
