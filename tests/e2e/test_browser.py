@@ -14,7 +14,7 @@ from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -275,3 +275,21 @@ def test_stop_a_canvas_through_its_confirmation_with_the_keyboard(
     expect(page.locator("h1 .badge")).to_have_text("Stopped")
     expect(page.locator(".messages")).to_contain_text(f"{canvas.name} stopped.")
     shoot("canvas-stopped")
+
+
+def test_a_link_to_another_of_my_workspaces_offers_the_switch_on_the_404_page(
+        page, shoot, owner, live_partners):  # noqa: F811
+    elsewhere = MembershipFactory(user=owner.user, workspace__name="Second brand").workspace
+    canvas = builders.active_canvas(elsewhere, name="Autumn launch")
+
+    sign_in(page, email=owner.user.email)
+    response = page.goto(f"/canvases/{canvas.pk}/")
+
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    shoot("not-found-offers-switch")
+    page.get_by_role("button", name="Switch to Second brand").click()
+
+    expect(page).to_have_url(re.compile(rf"/canvases/{canvas.pk}/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Autumn launch")
+    expect(page.locator("#ws-switch option:checked")).to_have_text("Second brand")
