@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+handler404 = "audiencesync.workspaces.views.page_not_found"
+
 admin.site.site_header = "Audience Sync operators' console"
 admin.site.site_title = "Audience Sync admin"
 

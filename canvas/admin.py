@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audiencesync.confirm import admin_confirmation_page, admin_is_confirmed
 from canvas.models import ApiKey
 from canvas.services.apikeys import api_keys_revoke
 
@@ -22,5 +23,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke")
     def revoke(self, request, queryset):
+        if not admin_is_confirmed(request):
+            return admin_confirmation_page(
+                self, request, queryset, title="Revoke these API keys?",
+                consequences=[
+                    "Each key below stops working at once: every request that sends it is "
+                    "refused, and a revoked key cannot be made to work again.",
+                    "Tools that use them need a new key from the workspace's API keys page.",
+                ],
+                button="Yes, revoke them",
+            )
         revoked = api_keys_revoke(api_keys=queryset)
         self.message_user(request, f"{revoked} API key(s) revoked.")

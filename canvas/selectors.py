@@ -11,7 +11,7 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
-from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepStats, SyncItem
+from canvas.models import Canvas, CanvasEntry, CanvasStatus, ItemState, Step, StepStats, SyncItem
 from partners import registry
 from partners.base import AudienceInfo
 from partners.models import AdAccount, Audience, ConnectionStatus
@@ -24,8 +24,9 @@ def canvases_for(*, workspace: Workspace) -> QuerySet[Canvas]:
     return Canvas.objects.filter(workspace=workspace).annotate(step_count=Count("steps"))
 
 
-def canvas_for(*, workspace: Workspace, canvas_id: int) -> Canvas | None:
-    return Canvas.objects.filter(workspace=workspace, pk=canvas_id).first()
+def canvas_users_inside(*, canvas: Canvas) -> int:
+    """Users in the canvas now: waiting in a Delay (a sync step lets users on at once)."""
+    return CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True).count()
 
 
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:

@@ -13,4 +13,6 @@ urlpatterns = [
     path("<int:canvas_id>/steps/<int:step_id>/do/<slug:action>/", views.step_action,
          name="step_action"),
     path("audiences/<int:ad_account_id>/", views.ad_account_audiences, name="audiences"),
+    path("audiences/<int:ad_account_id>/<int:audience_id>/delete/", views.audience_delete,
+         name="audience_delete"),
 ]

@@ -4,26 +4,25 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from audiencesync.confirm import confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.decorators import manager_required, workspace_required
+from audiencesync.workspaces.scoping import get_in_workspace_or_404
 from partners import registry
 from partners.base import PartnerError
 from partners.models import AdAccount
 from partners.selectors import ad_accounts_selectable
 
-from . import selectors
+from . import confirmations, selectors
 from .charts import sync_chart_svg
 from .forms import CanvasForm, DelayForm
-from .models import CanvasStatus, StepKind, SyncAction
+from .models import Canvas, CanvasStatus, StepKind, SyncAction
 from .services import canvases as canvas_services
 from .services.audiences import audience_pick_existing
 
 
 def _canvas_or_404(request, canvas_id: int):
-    canvas = selectors.canvas_for(workspace=request.workspace, canvas_id=canvas_id)
-    if canvas is None:
-        raise Http404("No such canvas in this workspace.")
-    return canvas
+    return get_in_workspace_or_404(request, Canvas.objects.all(), pk=canvas_id)
 
 
 @workspace_required
@@ -54,12 +53,19 @@ def canvas_detail(request, canvas_id: int):
     })
 
 
+# Actions that cannot be taken back: a GET, or a POST without the confirmation, shows what
+# they will do instead of doing it.
+CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all}
+
+
 @workspace_required
 def canvas_action(request, canvas_id: int, action: str):
-    if request.method != "POST":
+    if request.method != "POST" and action not in CANVAS_CONFIRMATIONS:
         return HttpResponseNotAllowed(["POST"])
     canvas = _canvas_or_404(request, canvas_id)
     try:
+        if action in CANVAS_CONFIRMATIONS and not is_confirmed(request):
+            return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas=canvas))
         if action in ("add-audience-sync", "add-delay"):
             kind = StepKind.AUDIENCE_SYNC if action == "add-audience-sync" else StepKind.DELAY
             step = canvas_services.step_add(canvas=canvas, kind=kind)
@@ -101,11 +107,13 @@ def _step_or_404(request, canvas_id: int, step_id: int):
 
 @workspace_required
 def step_action(request, canvas_id: int, step_id: int, action: str):
-    if request.method != "POST":
+    if request.method != "POST" and action != "remove":
         return HttpResponseNotAllowed(["POST"])
     canvas, step = _step_or_404(request, canvas_id, step_id)
     try:
         if action == "remove":
+            if not is_confirmed(request):
+                return confirmation_page(request, confirmations.step_remove(canvas=canvas, step=step))
             canvas_services.step_remove(step=step)
             messages.success(request, "Step removed.")
         elif action in ("up", "down"):
@@ -252,19 +260,31 @@ def canvas_analytics(request, canvas_id: int):
     })
 
 
+def _ad_account_or_404(request, ad_account_id: int):
+    return get_in_workspace_or_404(request, AdAccount.objects.select_related("connection"),
+                                   workspace_field="connection__workspace", pk=ad_account_id)
+
+
 @manager_required
 def ad_account_audiences(request, ad_account_id: int):
-    account = get_object_or_404(AdAccount.objects.select_related("connection"),
-                                pk=ad_account_id, connection__workspace=request.workspace)
-    if request.method == "POST":
-        audience = get_object_or_404(account.audiences, pk=_int_or_none(request.POST.get("audience")))
-        try:
-            canvas_services.audience_delete(audience=audience)
-            messages.success(request, f"{audience.name} deleted at the partner.")
-        except ServiceError as error:
-            messages.error(request, error.message)
-        return redirect("canvas:audiences", account.pk)
+    account = _ad_account_or_404(request, ad_account_id)
+    if request.method == "POST":  # the form of a page from before deleting asked first
+        return audience_delete(request, account.pk, _int_or_none(request.POST.get("audience")))
     return render(request, "canvas/audiences.html", {
         "account": account, "partner": registry.get(account.connection.partner),
         "audiences": selectors.audiences_created_here(ad_account=account),
     })
+
+
+@manager_required
+def audience_delete(request, ad_account_id: int, audience_id: int | None):
+    account = _ad_account_or_404(request, ad_account_id)
+    audience = get_object_or_404(account.audiences, pk=audience_id)
+    if not is_confirmed(request):
+        return confirmation_page(request, confirmations.audience_delete(audience=audience))
+    try:
+        canvas_services.audience_delete(audience=audience)
+        messages.success(request, f"{audience.name} deleted at the partner.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("canvas:audiences", account.pk)

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from audiencesync.confirm import admin_confirmation_page, admin_is_confirmed
+
 from . import services
 from .models import AdAccount, Audience, PartnerConnection
 
@@ -46,6 +48,17 @@ class PartnerConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disconnect (delete tokens)")
     def disconnect(self, request, queryset):
+        if not admin_is_confirmed(request):
+            return admin_confirmation_page(
+                self, request, queryset, title="Disconnect these connections?",
+                consequences=[
+                    "The tokens of each connection below are revoked at the partner and "
+                    "deleted here; this cannot be undone.",
+                    "Their canvases stop syncing: users waiting to sync stay pending until "
+                    "someone of the workspace reconnects on the partner page.",
+                ],
+                button="Yes, disconnect them",
+            )
         for connection in queryset:
             services.connection_disconnect(connection=connection)
         self.message_user(request, f"{queryset.count()} connection(s) disconnected.")

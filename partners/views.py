@@ -1,8 +1,10 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.decorators import manager_required, workspace_required
 
@@ -108,13 +110,25 @@ def partner_check(request, partner_key: str):
     return redirect("partners:detail", partner.key)
 
 
-@require_POST
 @manager_required
 def partner_disconnect(request, partner_key: str):
     partner = _partner_or_404(partner_key)
     connection = selectors.connection_for(workspace=request.workspace, partner_key=partner.key)
     if connection is None:
         raise Http404("Not connected.")
+    if not is_confirmed(request):
+        return confirmation_page(request, Confirmation(
+            title=f"Disconnect {partner.name}?",
+            consequences=[
+                f"Disconnect {partner.name} from workspace {request.workspace.name}: its tokens "
+                f"are revoked at {partner.name} and deleted here.",
+                f"Canvases stop sending users to {partner.name}: users waiting to sync stay "
+                "pending until someone reconnects (which needs the consent page again).",
+                "Ad accounts and audiences are kept.",
+            ],
+            button=f"Disconnect {partner.name}",
+            cancel_url=reverse("partners:detail", args=[partner.key]),
+        ))
     services.connection_disconnect(connection=connection)
     messages.success(request, f"{partner.name} disconnected. Its tokens were deleted.")
     return redirect("partners:detail", partner.key)

@@ -9,8 +9,8 @@ secret; item hashes (pseudonymous personal data) are left out as well.
 
 from django.contrib import admin
 from django.db.models import Count
-from django.template.response import TemplateResponse
 
+from audiencesync.confirm import admin_confirmation_page, admin_is_confirmed
 from audiencesync.workspaces.admin import ProfileAdmin
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, Step, StepStats, SyncBatch, SyncItem, SyncRequest
@@ -178,12 +178,18 @@ class ErasableProfileAdmin(ProfileAdmin):
 
     @admin.action(description="Erase selected profiles (deletion request)")
     def erase(self, request, queryset):
-        if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(request, "admin/sync/erase_confirm.html", {
-                **self.admin_site.each_context(request),
-                "title": "Erase profiles?", "profiles": queryset,
-                "opts": self.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            })
+        if not admin_is_confirmed(request):
+            return admin_confirmation_page(
+                self, request, queryset, title="Erase profiles?",
+                consequences=[
+                    "Erasing cannot be undone. Each profile below is removed from every "
+                    "partner audience it was added to (the removals are sent with the next "
+                    "batches), and leaves its canvases.",
+                    "Its email, phone, advertising ids and attributes are deleted; a blank "
+                    "record named erased-<id> stays until the removals are sent.",
+                ],
+                button="Yes, erase them",
+            )
         removes = sum(profile_erase(profile=profile).removes_queued for profile in queryset)
         self.message_user(request, f"{len(queryset)} profile(s) erased; {removes} removal(s) "
                                    "from partner audiences queued.")

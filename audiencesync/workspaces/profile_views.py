@@ -1,5 +1,5 @@
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from audiencesync.errors import ServiceError
 
@@ -9,6 +9,7 @@ from .identifiers import profile_identifiers
 from .imports import REPORT_LIST_LIMIT, csv_text_stream, profiles_import
 from .models import Profile
 from .profile_forms import ProfileImportForm
+from .scoping import get_in_workspace_or_404
 
 PROFILES_PER_PAGE = 50
 
@@ -33,7 +34,7 @@ def profile_list(request):
 
 @workspace_required
 def profile_detail(request, profile_id: int):
-    profile = get_object_or_404(Profile, pk=profile_id, workspace=request.workspace)
+    profile = get_in_workspace_or_404(request, Profile.objects.all(), pk=profile_id)
     judged = profile_identifiers(
         profile=profile, default_country=request.workspace.default_country
     )

@@ -21,8 +21,18 @@ def membership_for(*, user, workspace_id: int | None) -> Membership | None:
     return memberships.first()
 
 
+def workspace_holding(*, user, workspace_ids: QuerySet) -> Workspace | None:
+    """Of ``workspace_ids`` (a subquery), the first workspace ``user`` is a member of."""
+    return (Workspace.objects.filter(pk__in=workspace_ids, memberships__user=user)
+            .order_by("name", "pk").first())
+
+
 def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
     return workspace.memberships.select_related("user").order_by("user__email")
+
+
+def workspace_member(*, workspace: Workspace, membership_id: int | None) -> Membership | None:
+    return workspace.memberships.select_related("user").filter(pk=membership_id).first()
 
 
 def workspace_open_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:

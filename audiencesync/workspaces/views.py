@@ -1,11 +1,13 @@
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
 
-from . import selectors, services
+from . import confirmations, selectors, services
 from .decorators import manager_required, workspace_required
 from .forms import InviteForm, WorkspaceForm
 from .middleware import SESSION_KEY
@@ -47,7 +49,22 @@ def workspace_switch(request):
     )
     if membership is not None:
         request.session[SESSION_KEY] = membership.workspace_id
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return redirect(next_url)
     return redirect("home")
+
+
+def page_not_found(request, exception):
+    """The site's 404 (handler404): offers a switch to the user's workspace holding the object.
+
+    Nothing else of the exception is shown, so a stranger's object and an id that never
+    existed answer the same page.
+    """
+    return render(request, "404.html", {
+        "elsewhere": getattr(exception, "elsewhere", None), "path": request.get_full_path(),
+    }, status=404)
 
 
 def _int(value) -> int | None:
@@ -92,8 +109,27 @@ def members(request):
     )
 
 
+def _member_confirmation(request, action: str) -> Confirmation | None:
+    """The question to ask before removing or demoting a member; None when there is none."""
+    if is_confirmed(request):
+        return None
+    data = request.GET if request.method == "GET" else request.POST
+    membership = selectors.workspace_member(workspace=request.workspace,
+                                            membership_id=_int(data.get("membership_id")))
+    if membership is None:
+        return None  # the service says there is no such member
+    if action == "remove":
+        return confirmations.membership_remove(actor=request.membership, membership=membership)
+    return confirmations.membership_demote(actor=request.membership, membership=membership,
+                                           role=data.get("role", ""))
+
+
 @manager_required
 def member_action(request, action: str):
+    if action in ("remove", "role"):  # these take something away: ask first
+        confirmation = _member_confirmation(request, action)
+        if confirmation is not None:
+            return confirmation_page(request, confirmation)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     actor = request.membership

@@ -113,7 +113,7 @@ def test_admin_lists_keys_without_their_hash_and_revokes(admin_client, workspace
         assert key.key_hash not in html and created.secret not in html
 
     admin_client.post(reverse("admin:canvas_apikey_changelist"),
-                      {"action": "revoke", "_selected_action": [key.pk]})
+                      {"action": "revoke", "_selected_action": [key.pk], "post": "yes"})
     key.refresh_from_db()
     assert key.revoked_at is not None
 

@@ -14,7 +14,7 @@ from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -237,3 +237,59 @@ def test_chart_shows_users_entered_in_the_launch_minute(page, shoot, owner, live
     expect(metric(page, "pending")).to_have_text("3")
     shoot("analytics")
     expect(page.locator(".panel svg")).to_have_count(1)
+
+
+def tab_to(page: Page, text: str) -> None:
+    """Press Tab until the focused element reads ``text`` (it must be reachable by keyboard)."""
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == text:
+            return
+    raise AssertionError(f"{text!r} cannot be reached with the Tab key")
+
+
+def test_stop_a_canvas_through_its_confirmation_with_the_keyboard(
+        page, shoot, owner, live_partners):  # noqa: F811
+    account = builders.connected_account(owner.workspace)
+    canvas = builders.active_canvas(owner.workspace)
+    builders.sync_step(canvas, account=account, target=builders.audience(account))
+    builders.delay_step(canvas, seconds=3600)
+    canvas_enter_users(canvas=canvas, users=builders.users(2, ad_tracking_enabled=True))
+
+    sign_in(page, email=owner.user.email)
+    page.goto(f"/canvases/{canvas.pk}/")
+    tab_to(page, "Stop")
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Stop canvas {canvas.name}?")
+    expect(page.locator("main li")).to_contain_text([
+        f"Stop canvas {canvas.name}: no user enters it any more.",
+        "2 users waiting in Delays exit the canvas now",
+        "2 pending syncs finish",
+        "cannot be launched again",
+    ])
+    shoot("stop-confirmation")
+    tab_to(page, "Stop canvas")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("h1 .badge")).to_have_text("Stopped")
+    expect(page.locator(".messages")).to_contain_text(f"{canvas.name} stopped.")
+    shoot("canvas-stopped")
+
+
+def test_a_link_to_another_of_my_workspaces_offers_the_switch_on_the_404_page(
+        page, shoot, owner, live_partners):  # noqa: F811
+    elsewhere = MembershipFactory(user=owner.user, workspace__name="Second brand").workspace
+    canvas = builders.active_canvas(elsewhere, name="Autumn launch")
+
+    sign_in(page, email=owner.user.email)
+    response = page.goto(f"/canvases/{canvas.pk}/")
+
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    shoot("not-found-offers-switch")
+    page.get_by_role("button", name="Switch to Second brand").click()
+
+    expect(page).to_have_url(re.compile(rf"/canvases/{canvas.pk}/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Autumn launch")
+    expect(page.locator("#ws-switch option:checked")).to_have_text("Second brand")

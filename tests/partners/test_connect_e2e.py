@@ -65,9 +65,12 @@ def test_disconnect_deletes_the_tokens(live_partners, owner):  # noqa: F811
     browser = Browser()
     sign_in(browser=browser, site_url=live_partners, email=owner.user.email, password=PASSWORD)
     partner_connect(browser=browser, site_url=live_partners, partner_key="pinterest")
-    page = browser.get(f"{live_partners}/partners/pinterest/")
-    browser.submit(page, button="Disconnect")
+    confirmation = browser.get(f"{live_partners}/partners/pinterest/disconnect/")
+    assert "its tokens are revoked at Pinterest and deleted here" in confirmation.text
     connection = PartnerConnection.objects.get(workspace=owner.workspace, partner="pinterest")
+    assert connection.status == ConnectionStatus.ACTIVE  # asking changed nothing
+    browser.submit(confirmation, button="Disconnect Pinterest")
+    connection.refresh_from_db()
     assert connection.status == ConnectionStatus.DISCONNECTED
     assert (connection.access_token, connection.refresh_token, connection.token_hint) == ("", "", "")
     assert connection.ad_accounts.exists()  # canvases keep their accounts and audiences

@@ -175,8 +175,12 @@ def test_delete_profile_asks_first_then_erases(owner_client, synced_canvas):
     assert confirm.status_code == 200
     assert b"High value" in confirm.content
     assert profile("u2").email == "user2@example.com"
+    direct = owner_client.post(f"/profiles/{person.pk}/erase/")  # the form of an old page
+    assert direct.status_code == 200 and b"cannot be undone" in direct.content
+    assert profile("u2").email == "user2@example.com"
 
-    response = owner_client.post(f"/profiles/{person.pk}/erase/", follow=True)
+    response = owner_client.post(f"/profiles/{person.pk}/erase/", {"confirmed": "yes"},
+                                 follow=True)
 
     assert response.redirect_chain[-1][0] == f"/profiles/{person.pk}/"
     assert b"1 removal(s) from partner audiences are queued" in response.content
@@ -210,7 +214,7 @@ def test_admin_erase_action_confirms_then_erases(client, synced_canvas):
     assert confirm.status_code == 200 and b"Yes, erase them" in confirm.content
     assert profile("u0").email
 
-    response = client.post(url, {**form, "confirmed": "yes"}, follow=True)
+    response = client.post(url, {**form, "post": "yes"}, follow=True)
 
     assert b"1 profile(s) erased; 1 removal(s)" in response.content
     assert Profile.objects.get(pk=person.pk).external_id == f"erased-{person.pk}"

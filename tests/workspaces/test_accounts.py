@@ -102,8 +102,8 @@ def test_admin_cannot_grant_owner_and_last_owner_stays(client, login, owner):
     assert admin.role == Role.ADMIN
     login(client, owner)
     response = client.post(
-        reverse("member_action", args=["role"]), {"membership_id": owner.pk, "role": "member"},
-        follow=True,
+        reverse("member_action", args=["role"]),
+        {"membership_id": owner.pk, "role": "member", "confirmed": "yes"}, follow=True,
     )
     assert "at least one owner" in response.content.decode()
     owner.refresh_from_db()
