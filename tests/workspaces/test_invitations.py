@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -213,3 +214,11 @@ def test_inviting_again_sends_a_new_link_and_the_old_one_dies(owner_client, owne
     assert invitee.post(old).status_code == 400
     invitee.post(new)
     assert ("bo@brand.example", Role.ADMIN) in _members(owner.workspace)
+
+
+def test_production_without_a_mail_setting_is_warned_by_the_deploy_check(settings):
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert "accounts.W001" in {w.id for w in run_checks(include_deployment_checks=True)}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert "accounts.W001" not in {w.id for w in run_checks(include_deployment_checks=True)}
