@@ -2,19 +2,21 @@
 is what proves that ownership."""
 
 import re
+import socket
 from datetime import timedelta
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core.checks import run_checks
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audiencesync.workspaces.demo import demo_login_ensure
-from audiencesync.workspaces.models import Invitation, Membership, Role
+from audiencesync.workspaces.models import Invitation, Membership, Profile, Role
 from tests import mail_support
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
@@ -34,7 +36,9 @@ def test_signing_up_with_an_invited_address_does_not_join_the_workspace(owner_cl
                                                                          mailoutbox):
     _invite(owner_client, "bo@brand.example", "admin")
     squatter = Client()
-    mail_support.sign_up_and_verify(squatter, mailoutbox, "bo@brand.example")
+    mail_support.sign_up(squatter, "bo@brand.example")
+    assert _members(owner.workspace) == {(owner.user.email, Role.OWNER)}
+    squatter.post(mail_support.confirmation_link(mailoutbox, "bo@brand.example"))
     assert _members(owner.workspace) == {(owner.user.email, Role.OWNER)}
     assert Invitation.objects.get(email="bo@brand.example").accepted_at is None
     home = squatter.get(reverse("home"))
@@ -98,6 +102,9 @@ def test_adding_an_existing_account_waits_for_it_to_accept_and_keeps_its_landing
     home = mail_support.log_in(browser, person.user.email)
     assert home.context["current_workspace"] == person.workspace
     assert [m.workspace for m in home.context["my_memberships"]] == [person.workspace]
+    upload = SimpleUploadedFile("crm.csv", b"external_id,email\nc1,c1@shop.example\n")
+    browser.post(reverse("profile_import"), {"file": upload})
+    assert list(Profile.objects.values_list("workspace", flat=True)) == [person.workspace_id]
 
     browser.post(mail_support.invitation_link(mailoutbox, person.user.email))
     assert Membership.objects.get(workspace=inviter.workspace, user=person.user).role == Role.ADMIN
@@ -222,3 +229,14 @@ def test_production_without_a_mail_setting_is_warned_by_the_deploy_check(setting
     assert "accounts.W001" in {w.id for w in run_checks(include_deployment_checks=True)}
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert "accounts.W001" not in {w.id for w in run_checks(include_deployment_checks=True)}
+
+
+def test_an_invitation_whose_mail_cannot_be_sent_says_so_and_is_not_kept(owner_client, settings):
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    answer = _invite(owner_client, "bo@brand.example")
+    assert "The invitation email could not be sent" in answer.content.decode()
+    assert not Invitation.objects.exists()
