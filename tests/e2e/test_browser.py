@@ -271,7 +271,7 @@ def test_an_invited_person_signs_up_verifies_and_accepts_the_invitation(page, sh
 
     page.goto(mail_support.confirmation_link(mail.outbox, "newbie@example.com"))
     page.get_by_role("button", name="Confirm").click()
-    page.goto(invitation)
+    expect(page).to_have_url(re.compile(re.escape(invitation) + "$"))  # back where they began
     shoot("invitation-logged-in")
     page.get_by_role("button", name="Accept invitation").click()
     expect(page.locator(".messages")).to_contain_text(f"You joined {owner.workspace} as admin.")
