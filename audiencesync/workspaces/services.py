@@ -167,9 +167,7 @@ def invitation_accept(*, user, token: str) -> Membership:
             .filter(token_hash=invitation_token_hash(token))
             .first()
         )
-        invitation_check_usable(invitation=invitation)
-        if not invitation_is_for(invitation=invitation, user=user):
-            invitation_accept_refusal(invitation=invitation, user=user)
+        invitation_check(invitation=invitation, user=user)
         membership, _ = Membership.objects.get_or_create(
             workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
         )
@@ -179,18 +177,9 @@ def invitation_accept(*, user, token: str) -> Membership:
     return membership
 
 
-def invitation_accept_refusal(*, invitation: Invitation, user) -> None:
-    """Raise the plain answer for a link opened while logged in as someone else."""
-    raise ServiceError(
-        f"This invitation is for {invitation.email}, and you are logged in as {user.email}. "
-        f"Log out, then log in as {invitation.email} (or sign up with that address) and open "
-        "the link again.",
-        code="wrong_account",
-    )
-
-
-def invitation_check_usable(*, invitation: Invitation | None) -> Invitation:
-    """The invitation behind a link, if it can still be accepted; else a plain reason."""
+def invitation_check(*, invitation: Invitation | None, user=None) -> Invitation:
+    """The invitation behind a link, if it can still be accepted (by that user, when one is
+    given: the owner of the invited address, verified); else a plain reason."""
     status = invitation.status if invitation is not None else None
     if status == InvitationStatus.EXPIRED:
         raise ServiceError(
@@ -200,6 +189,13 @@ def invitation_check_usable(*, invitation: Invitation | None) -> Invitation:
         raise ServiceError(
             "This invitation link is not valid: it was already used, revoked, or replaced "
             "by a newer invitation.", code="invalid")
+    if user is not None and not invitation_is_for(invitation=invitation, user=user):
+        raise ServiceError(
+            f"This invitation is for {invitation.email}, and you are logged in as "
+            f"{user.email}. Log out, then log in as {invitation.email} (or sign up with that "
+            "address) and open the link again.",
+            code="wrong_account",
+        )
     return invitation
 
 

@@ -147,20 +147,19 @@ def invitation(request, token: str):
     user = request.user
     if request.method == "POST" and not user.is_authenticated:
         return redirect(f"{reverse('account_login')}?next={request.path}")
-    invitation = selectors.invitation_for_token(token=token)
     try:
-        services.invitation_check_usable(invitation=invitation)
         if request.method == "POST":
             membership = services.invitation_accept(user=user, token=token)
             workspace_make_current(request, membership)
             messages.success(request, f"You joined {membership.workspace} as "
                                       f"{membership.get_role_display().lower()}.")
             return redirect("home")
-        if user.is_authenticated and not selectors.invitation_is_for(invitation=invitation,
-                                                                      user=user):
-            services.invitation_accept_refusal(invitation=invitation, user=user)
+        invitation = services.invitation_check(
+            invitation=selectors.invitation_for_token(token=token),
+            user=user if user.is_authenticated else None,
+        )
     except ServiceError as error:
         return render(request, "workspaces/invitation.html",
-                      {"error": error.message, "invitation": invitation}, status=400)
+                      {"error": error.message}, status=400)
     return render(request, "workspaces/invitation.html",
                   {"invitation": invitation, "next": request.path})
