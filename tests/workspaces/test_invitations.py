@@ -240,3 +240,11 @@ def test_an_invitation_whose_mail_cannot_be_sent_says_so_and_is_not_kept(owner_c
     answer = _invite(owner_client, "bo@brand.example")
     assert "The invitation email could not be sent" in answer.content.decode()
     assert not Invitation.objects.exists()
+
+
+def test_an_address_too_long_to_store_is_refused_with_a_clear_error(owner_client):
+    email = f"{'a' * 60}@{'.'.join(['b' * 60] * 4)}.example"
+    answer = _invite(owner_client, email)
+    assert answer.status_code == 200
+    assert "at most 254 characters" in answer.content.decode()
+    assert not Invitation.objects.exists()
