@@ -36,3 +36,10 @@ def login():
 def fast_password_hashing(settings):
     """Real hashing costs a second per login created; tests do not need its strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_login_rate_limits(settings):
+    """allauth keeps its rate limits in the cache, which on Redis outlives a test (and a run):
+    one test's sign-up would hold back the next one's verification mail for minutes."""
+    settings.ACCOUNT_RATE_LIMITS = False

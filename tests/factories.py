@@ -1,4 +1,5 @@
 import factory
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
 from audiencesync.workspaces.models import Membership, Profile, Role, Workspace
@@ -18,6 +19,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):  # noqa: N805
         if create:
             obj.save()
+
+    @factory.post_generation
+    def email_verified(obj, create, extracted, **kwargs):  # noqa: N805
+        """A login that verified its address (pass email_verified=False for one that did not)."""
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
 class WorkspaceFactory(factory.django.DjangoModelFactory):

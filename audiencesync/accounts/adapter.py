@@ -4,7 +4,7 @@ from audiencesync.workspaces.services import user_onboard
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Every sign-up lands in a workspace: the ones it was invited to, or a new one it owns."""
+    """Every sign-up gets a workspace of its own; invitations join others by their link."""
 
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=commit)

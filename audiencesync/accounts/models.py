@@ -21,8 +21,13 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def create_superuser(self, email: str, password: str | None = None, **extra):
+        """`createsuperuser`: the operator typed the address, so it counts as verified."""
+        from .services import user_email_mark_verified
+
         extra.update(is_staff=True, is_superuser=True)
-        return self._create_user(email, password, **extra)
+        user = self._create_user(email, password, **extra)
+        user_email_mark_verified(user=user)
+        return user
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from tqdm import tqdm
 
+from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
 from audiencesync.workspaces.models import Membership, Role, Workspace
 from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
@@ -38,6 +39,7 @@ def _demo_login() -> tuple[Workspace, str, str]:
     email = f"demo-{stamp}-{secrets.token_hex(2)}@audiencesync.local"
     password = secrets.token_urlsafe(12)
     user = get_user_model().objects.create_user(email, password)
+    user_email_mark_verified(user=user)
     workspace = Workspace.objects.create(name=f"Demo {stamp}", slug=f"demo-{stamp}-{user.pk}",
                                          created_by=user)
     Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)

@@ -33,8 +33,11 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "workspace", "role", "invited_by", "created_at", "accepted_at"]
-    list_filter = ["role", ("accepted_at", admin.EmptyFieldListFilter)]
+    list_display = ["email", "workspace", "role", "invited_by", "created_at", "expires_at",
+                    "accepted_at", "revoked_at"]
+    list_filter = ["role", ("accepted_at", admin.EmptyFieldListFilter),
+                   ("revoked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["accepted_at", "accepted_by", "revoked_at"]
     search_fields = ["email", "workspace__name"]
 
 

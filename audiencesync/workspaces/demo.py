@@ -7,6 +7,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from audiencesync.accounts.services import user_email_mark_verified
+
 from .models import Membership, Role, Workspace
 
 DEMO_EMAIL = "demo@audiencesync.local"
@@ -29,6 +31,7 @@ def demo_login_ensure() -> tuple[str, str]:
         elif not user.check_password(password):
             user.set_password(password)
             user.save(update_fields=["password"])
+        user_email_mark_verified(user=user)
         workspace, _ = Workspace.objects.get_or_create(
             slug="demo", defaults={"name": "Demo workspace", "created_by": user}
         )

@@ -19,7 +19,7 @@ class WorkspaceForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=254)  # the column's size: longer would not fit
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
 

@@ -1,13 +1,23 @@
+from .models import Membership
 from .selectors import membership_for
+from .services import membership_mark_used
 
 SESSION_KEY = "workspace_id"
+
+
+def workspace_make_current(request, membership: Membership) -> None:
+    """Open the membership's workspace in this session; the person's next session starts there."""
+    if request.session.get(SESSION_KEY) != membership.workspace_id:
+        request.session[SESSION_KEY] = membership.workspace_id
+        membership_mark_used(membership=membership)
 
 
 class CurrentWorkspaceMiddleware:
     """Sets request.membership and request.workspace from the session's chosen workspace.
 
     Every page reads the workspace from here, never from the URL, so a member can only
-    ever reach data of workspaces they belong to.
+    ever reach data of workspaces they belong to. A session without a choice opens the
+    workspace the person used last.
     """
 
     def __init__(self, get_response):
@@ -23,5 +33,5 @@ class CurrentWorkspaceMiddleware:
             if membership is not None:
                 request.membership = membership
                 request.workspace = membership.workspace
-                request.session[SESSION_KEY] = membership.workspace_id
+                workspace_make_current(request, membership)
         return self.get_response(request)

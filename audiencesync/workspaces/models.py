@@ -1,6 +1,9 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Workspace(models.Model):
@@ -41,6 +44,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The workspace a new session of this person opens in is the one they used last.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["workspace", "user__email"]
@@ -56,8 +61,24 @@ class Membership(models.Model):
         return self.role in MANAGING_ROLES
 
 
+def invitation_token_hash(token: str) -> str:
+    """What is stored of an invitation link's token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
 class Invitation(models.Model):
-    """An invitation by email to someone who has no login yet; accepted at sign-up."""
+    """An invitation by email: a link only the owner of that verified address can accept.
+
+    The link carries a random token; only its SHA-256 is stored, so the table alone
+    accepts nothing. Inviting the same address again replaces the token (the old link dies).
+    """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
@@ -66,20 +87,37 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "email"],
-                condition=Q(accepted_at__isnull=True),
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="invitation_unique_open_email",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.email} to {self.workspace}"
+
+    @property
+    def status(self) -> InvitationStatus:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING
 
 
 class ProfileQuerySet(models.QuerySet):

@@ -1,8 +1,9 @@
 """Reads for workspaces and members."""
 
-from django.db.models import QuerySet
+from allauth.account.models import EmailAddress
+from django.db.models import F, QuerySet
 
-from .models import Invitation, Membership, Workspace
+from .models import Invitation, Membership, Workspace, invitation_token_hash
 
 
 def memberships_for_user(*, user) -> QuerySet[Membership]:
@@ -12,13 +13,16 @@ def memberships_for_user(*, user) -> QuerySet[Membership]:
 
 
 def membership_for(*, user, workspace_id: int | None) -> Membership | None:
-    """The user's membership in that workspace, else their first one, else None."""
-    memberships = memberships_for_user(user=user)
+    """The user's membership in that workspace, else the one they used last, else None.
+
+    Never a workspace by its name's rank: a person lands where they last worked.
+    """
+    memberships = Membership.objects.filter(user=user).select_related("workspace")
     if workspace_id is not None:
         chosen = memberships.filter(workspace_id=workspace_id).first()
         if chosen is not None:
             return chosen
-    return memberships.first()
+    return memberships.order_by(F("last_used_at").desc(nulls_last=True), "created_at", "pk").first()
 
 
 def workspace_holding(*, user, workspace_ids: QuerySet) -> Workspace | None:
@@ -36,4 +40,22 @@ def workspace_member(*, workspace: Workspace, membership_id: int | None) -> Memb
 
 
 def workspace_open_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:
-    return Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+    """Invitations not accepted or revoked, expired ones included (the page marks them)."""
+    return Invitation.objects.filter(
+        workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
+
+
+def invitation_for_token(*, token: str) -> Invitation | None:
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+def invitation_is_for(*, invitation: Invitation, user) -> bool:
+    """Whether the user owns the invited address, verified (their login or another of theirs)."""
+    return EmailAddress.objects.filter(
+        user=user, email__iexact=invitation.email, verified=True
+    ).exists()

@@ -1,18 +1,30 @@
 """Writes for workspaces, members and invitations."""
 
 import logging
+import secrets
+import smtplib
+from datetime import timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from audiencesync.errors import ServiceError
 
-from .models import MANAGING_ROLES, Invitation, Membership, Role, Workspace
+from .models import (
+    MANAGING_ROLES,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Workspace,
+    invitation_token_hash,
+)
+from .selectors import invitation_is_for
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +71,16 @@ def workspace_update(*, workspace: Workspace, name: str, default_country: str) -
     return workspace
 
 
-def user_onboard(*, user) -> list[Membership]:
-    """After sign-up: accept open invitations, or give the user a workspace of their own."""
-    with transaction.atomic():
-        invitations = list(
-            Invitation.objects.select_for_update()
-            .filter(email__iexact=user.email, accepted_at__isnull=True)
-        )
-        memberships = []
-        for invitation in invitations:
-            membership, _ = Membership.objects.get_or_create(
-                workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
-            )
-            memberships.append(membership)
-        Invitation.objects.filter(pk__in=[i.pk for i in invitations]).update(
-            accepted_at=timezone.now()
-        )
-        if not memberships:
-            local = user.email.split("@", 1)[0]
-            workspace = workspace_create(name=f"{local}'s workspace", owner=user)
-            memberships = [workspace.memberships.get(user=user)]
-    return memberships
+def user_onboard(*, user) -> Membership:
+    """After sign-up: a workspace of the user's own. Invitations are accepted by their link."""
+    local = user.email.split("@", 1)[0]
+    workspace = workspace_create(name=f"{local}'s workspace", owner=user)
+    return workspace.memberships.get(user=user)
+
+
+def membership_mark_used(*, membership: Membership) -> None:
+    """The workspace a person opens becomes the one their next session starts in."""
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
 
 
 def _require_manager(actor: Membership) -> None:
@@ -95,47 +96,117 @@ def _check_role_grant(actor: Membership, role: str) -> None:
                            code="forbidden")
 
 
-def member_invite(*, actor: Membership, email: str, role: str) -> Membership | Invitation:
-    """Add a person by email: at once if they have a login, else when they sign up."""
+def member_invite(*, actor: Membership, email: str, role: str) -> Invitation:
+    """Email a link that joins the workspace once the owner of that address accepts it.
+
+    The answer and the mail are the same whether or not the address has a login, so an
+    admin learns nothing about other people's accounts. Inviting an address again sends a
+    new link (with the new role) and kills the old one.
+    """
     _require_manager(actor)
     _check_role_grant(actor, role)
     email = email.strip().lower()
     if "@" not in email:
         raise ServiceError("Enter an email address.", field="email")
     workspace = actor.workspace
-    user = get_user_model().objects.filter(email__iexact=email).first()
-    if user is not None:
-        membership, created = Membership.objects.get_or_create(
-            workspace=workspace, user=user, defaults={"role": role}
-        )
-        if not created:
-            raise ServiceError(f"{email} is already a member of {workspace}.", field="email")
-        return membership
+    if workspace.memberships.filter(user__email__iexact=email).exists():
+        # The members page lists this address already: saying so reveals nothing new.
+        raise ServiceError(f"{email} is already a member of {workspace}.", field="email")
+    token = secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+    fields = {"role": role, "invited_by": actor.user, "token_hash": invitation_token_hash(token),
+              "expires_at": expires_at}
     try:
-        invitation = Invitation.objects.create(
-            workspace=workspace, email=email, role=role, invited_by=actor.user
-        )
+        with transaction.atomic():
+            invitation = Invitation.objects.select_for_update().filter(
+                workspace=workspace, email=email, accepted_at__isnull=True,
+                revoked_at__isnull=True,
+            ).first()
+            if invitation is None:
+                invitation = Invitation.objects.create(workspace=workspace, email=email, **fields)
+            else:
+                for name, value in fields.items():
+                    setattr(invitation, name, value)
+                invitation.save(update_fields=list(fields))
+            _invitation_mail(invitation=invitation, token=token)
     except IntegrityError:
-        raise ServiceError(f"{email} has already been invited.", field="email") from None
-    signup_url = f"{settings.SITE_URL}/accounts/signup/"
-    send_mail(
-        subject=f"You are invited to {workspace} on Audience Sync",
-        message=f"{actor.user.email} invited you to {workspace} as {role}.\n"
-        f"Sign up with this email address to join: {signup_url}\n",
-        from_email=None,
-        recipient_list=[email],
-        fail_silently=True,
-    )
+        raise ServiceError(f"{email} was invited at this moment by someone else.",
+                           field="email") from None
+    return invitation
+
+
+def _invitation_mail(*, invitation: Invitation, token: str) -> None:
+    link = f"{settings.SITE_URL}{reverse('invitation', args=[token])}"
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.workspace} on Audience Sync",
+            message=(
+                f"{invitation.invited_by.email} invited {invitation.email} to join "
+                f"{invitation.workspace} on Audience Sync as {invitation.get_role_display()}.\n\n"
+                f"To accept, open this link and log in (or sign up) as {invitation.email}:\n"
+                f"{link}\n\n"
+                f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+            ),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except (OSError, smtplib.SMTPException) as error:
+        logger.warning("Invitation mail to workspace %s failed: %s", invitation.workspace_id, error)
+        raise ServiceError(
+            f"The invitation email could not be sent ({error.__class__.__name__}); "
+            "nothing was saved. Check the mail settings (EMAIL_URL) and try again."
+        ) from None
+
+
+def invitation_accept(*, user, token: str) -> Membership:
+    """Join the invitation's workspace with its role, if the user owns its verified address."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("workspace")
+            .filter(token_hash=invitation_token_hash(token))
+            .first()
+        )
+        invitation_check(invitation=invitation, user=user)
+        membership, _ = Membership.objects.get_or_create(
+            workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invitation_check(*, invitation: Invitation | None, user=None) -> Invitation:
+    """The invitation behind a link, if it can still be accepted (by that user, when one is
+    given: the owner of the invited address, verified); else a plain reason."""
+    status = invitation.status if invitation is not None else None
+    if status == InvitationStatus.EXPIRED:
+        raise ServiceError(
+            f"This invitation expired on {invitation.expires_at:%Y-%m-%d}. Ask whoever "
+            "invited you to invite you again.", code="expired")
+    if status != InvitationStatus.PENDING:
+        raise ServiceError(
+            "This invitation link is not valid: it was already used, revoked, or replaced "
+            "by a newer invitation.", code="invalid")
+    if user is not None and not invitation_is_for(invitation=invitation, user=user):
+        raise ServiceError(
+            f"This invitation is for {invitation.email}, and you are logged in as "
+            f"{user.email}. Log out, then log in as {invitation.email} (or sign up with that "
+            "address) and open the link again.",
+            code="wrong_account",
+        )
     return invitation
 
 
 def invitation_revoke(*, actor: Membership, invitation_id: int) -> None:
     _require_manager(actor)
-    deleted, _ = Invitation.objects.filter(
-        pk=invitation_id, workspace=actor.workspace, accepted_at__isnull=True
-    ).delete()
-    if not deleted:
-        raise ServiceError("That invitation does not exist or was already accepted.")
+    revoked = Invitation.objects.filter(
+        pk=invitation_id, workspace=actor.workspace, accepted_at__isnull=True,
+        revoked_at__isnull=True,
+    ).update(revoked_at=timezone.now())
+    if not revoked:
+        raise ServiceError("That invitation does not exist, or was already accepted or revoked.")
 
 
 def _owners_left(workspace: Workspace, without: Membership) -> int:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("settings/api-keys/", api_key_views.api_keys, name="api_keys"),
     path("members/", views.members, name="members"),
     path("members/<slug:action>/", views.member_action, name="member_action"),
+    path("invitations/<slug:token>/", views.invitation, name="invitation"),
     path("profiles/", profile_views.profile_list, name="profile_list"),
     path("profiles/import/", profile_views.profile_import, name="profile_import"),
     path("profiles/<int:profile_id>/", profile_views.profile_detail, name="profile_detail"),

@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
@@ -10,7 +13,7 @@ from audiencesync.errors import ServiceError
 from . import confirmations, selectors, services
 from .decorators import manager_required, workspace_required
 from .forms import InviteForm, WorkspaceForm
-from .middleware import SESSION_KEY
+from .middleware import workspace_make_current
 from .profile_selectors import profile_count
 
 
@@ -36,7 +39,7 @@ def workspace_create(request):
         except ServiceError as error:
             form.add_error(error.field, error.message)
         else:
-            request.session[SESSION_KEY] = workspace.pk
+            workspace_make_current(request, workspace.memberships.get(user=request.user))
             messages.success(request, f"Workspace {workspace} created.")
             return redirect("home")
     return render(request, "workspaces/create.html", {"form": form})
@@ -48,7 +51,7 @@ def workspace_switch(request):
         user=request.user, workspace_id=_int(request.POST.get("workspace_id"))
     )
     if membership is not None:
-        request.session[SESSION_KEY] = membership.workspace_id
+        workspace_make_current(request, membership)
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                        require_https=request.is_secure()):
@@ -105,6 +108,7 @@ def members(request):
             "invitations": selectors.workspace_open_invitations(workspace=workspace),
             "invite_form": InviteForm(),
             "roles": services.Role.choices,
+            "invitation_expiry_days": settings.INVITATION_EXPIRY_DAYS,
         },
     )
 
@@ -138,11 +142,12 @@ def member_action(request, action: str):
             form = InviteForm(request.POST)
             if not form.is_valid():
                 raise ServiceError(" ".join(e for errs in form.errors.values() for e in errs))
-            result = services.member_invite(actor=actor, **form.cleaned_data)
-            if isinstance(result, services.Invitation):
-                messages.success(request, f"Invitation sent to {result.email}.")
-            else:
-                messages.success(request, f"{result.user.email} added as {result.role}.")
+            invitation = services.member_invite(actor=actor, **form.cleaned_data)
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email}: they join as "
+                f"{invitation.get_role_display().lower()} when they accept it from that address.",
+            )
         elif action == "role":
             membership = services.membership_change_role(
                 actor=actor,
@@ -165,3 +170,32 @@ def member_action(request, action: str):
     except ServiceError as error:
         messages.error(request, error.message)
     return redirect("members")
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def invitation(request, token: str):
+    """The link in an invitation mail: who invited whom where, and an Accept button.
+
+    Anyone holding the link sees the invitation (the link is the secret); only the owner
+    of the invited, verified address can accept it, and only with a POST.
+    """
+    user = request.user
+    if request.method == "POST" and not user.is_authenticated:
+        return redirect(f"{reverse('account_login')}?next={request.path}")
+    try:
+        if request.method == "POST":
+            membership = services.invitation_accept(user=user, token=token)
+            workspace_make_current(request, membership)
+            messages.success(request, f"You joined {membership.workspace} as "
+                                      f"{membership.get_role_display().lower()}.")
+            return redirect("home")
+        invitation = services.invitation_check(
+            invitation=selectors.invitation_for_token(token=token),
+            user=user if user.is_authenticated else None,
+        )
+    except ServiceError as error:
+        return render(request, "workspaces/invitation.html",
+                      {"error": error.message}, status=400)
+    return render(request, "workspaces/invitation.html",
+                  {"invitation": invitation, "next": request.path})

@@ -7,12 +7,13 @@ import re
 
 import pytest
 import requests
+from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
-from tests import builders
+from tests import builders, mail_support
 from tests.e2e_support import live_partners  # noqa: F401
 from tests.factories import PASSWORD, MembershipFactory
 
@@ -37,12 +38,18 @@ def nav(page: Page, name: str):
 
 
 def sign_up(page: Page, shoot, *, email: str) -> None:
+    """Sign up, then open the verification mail's link (read from the test outbox) and confirm."""
     page.goto("/accounts/signup/")
     page.fill("input[name=email]", email)
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     shoot("sign-up")
     page.get_by_role("button", name="Sign Up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify Your Email Address")
+    shoot("verification-sent")
+    page.goto(mail_support.confirmation_link(mail.outbox, email))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm Email Address")
+    page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{email.split('@')[0]}'s workspace")
     shoot("home")
 
@@ -293,3 +300,38 @@ def test_a_link_to_another_of_my_workspaces_offers_the_switch_on_the_404_page(
     expect(page).to_have_url(re.compile(rf"/canvases/{canvas.pk}/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Autumn launch")
     expect(page.locator("#ws-switch option:checked")).to_have_text("Second brand")
+
+
+def test_an_invited_person_signs_up_verifies_and_accepts_the_invitation(page, shoot, owner):
+    sign_in(page, email=owner.user.email)
+    nav(page, "Members").click()
+    page.fill("input[name=email]", "newbie@example.com")
+    page.locator("#id_role").select_option("admin")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.locator(".messages")).to_contain_text("Invitation sent to newbie@example.com")
+    expect(page.get_by_role("row", name=re.compile("newbie@example.com"))).to_contain_text("Admin")
+    shoot("invitation-pending")
+    page.get_by_role("button", name="Log out").click()
+
+    invitation = mail_support.invitation_link(mail.outbox, "newbie@example.com")
+    page.goto(invitation)
+    expect(page.get_by_text("To accept, log in as newbie@example.com")).to_be_visible()
+    shoot("invitation-logged-out")
+    page.get_by_role("link", name="Sign up").click()
+    page.fill("input[name=email]", "newbie@example.com")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.get_by_role("button", name="Sign Up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify Your Email Address")
+    assert owner.workspace.memberships.count() == 1  # signing up joined nothing
+
+    page.goto(mail_support.confirmation_link(mail.outbox, "newbie@example.com"))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(re.escape(invitation) + "$"))  # back where they began
+    shoot("invitation-logged-in")
+    page.get_by_role("button", name="Accept invitation").click()
+    expect(page.locator(".messages")).to_contain_text(f"You joined {owner.workspace} as admin.")
+    expect(page.locator("#ws-switch option:checked")).to_have_text(owner.workspace.name)
+    shoot("joined")
+    nav(page, "Members").click()
+    expect(page.get_by_role("row", name=re.compile("newbie@example.com"))).to_contain_text("you")
