@@ -24,7 +24,10 @@ DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is false. DEBUG is false unless set: for development, "
+        "start bin/run once (it writes .env for this checkout) or set DEBUG=true."
+    )
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _site_host = SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
