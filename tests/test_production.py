@@ -91,3 +91,24 @@ def test_a_checkouts_env_file_turns_on_development_mode_without_a_key_warning(tm
     assert (debug, sandbox) == ("True", "True")
     assert status == "403"  # mounted, and its record closed to an anonymous caller
     assert "SECRET_KEY" not in done.stderr
+
+
+def test_bin_run_writes_a_private_development_env_file_once(tmp_path):
+    env_file = tmp_path / ".env"
+    env = _environ(tmp_path, ENV_FILE=str(env_file))
+    run_help = [str(settings.BASE_DIR / "bin" / "run"), "--help"]
+    first = subprocess.run(run_help, cwd=settings.BASE_DIR, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    written = env_file.read_text()
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    lines = dict(line.split("=", 1) for line in written.splitlines())
+    assert lines["DEBUG"] == "true" and lines["PARTNER_SANDBOX"] == "true"
+    assert len(lines["SECRET_KEY"]) >= 50
+
+    subprocess.run(run_help, cwd=settings.BASE_DIR, env=env, capture_output=True, timeout=120)
+    assert env_file.read_text() == written  # kept, key and all
+
+    done = _python(_SETTINGS_AND_SANDBOX, env)  # every manage.py command of the checkout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["True", "True"]

@@ -80,3 +80,15 @@ def test_the_token_is_kept_under_var_for_its_owner_only(settings):
     assert token_file.read_text().strip() == settings.SANDBOX_CONTROL_TOKEN
     assert len(settings.SANDBOX_CONTROL_TOKEN) >= 32
     assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.django_db
+def test_a_staff_session_cannot_be_used_by_another_site_to_reset_the_sandbox(
+        audience_with_a_user, record):
+    """A page elsewhere could post to the controls with a staff member's cookies: without the
+    CSRF token, as for any form of the product, it is refused."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(UserFactory(is_staff=True))
+
+    assert _post_reset(browser).status_code == 403
+    assert record()["audiences"]
