@@ -37,7 +37,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 # --- HTTPS: on by default in production ---------------------------------------------
 # Behind a proxy that terminates TLS, name the header it sets (for example
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https) or the SSL redirect loops.
-SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    tuple(part.strip() for part in _proxy_ssl_header.split(",")) if _proxy_ssl_header else None
+)
 if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
     raise ImproperlyConfigured(
         "SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https."
