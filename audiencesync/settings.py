@@ -2,7 +2,6 @@
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import environ
@@ -10,26 +9,47 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+# A development checkout's settings (bin/run writes .env on its first start); the real
+# environment always wins over the file.
+ENV_FILE = Path(os.environ.get("ENV_FILE", BASE_DIR / ".env"))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE)
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Production unless asked otherwise: development mode is for this machine only.
+DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
-if SECRET_KEY == _DEV_SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
-    if not os.environ.get("AUDIENCESYNC_DEV_KEY_WARNED"):
-        # Said once: child processes (web server, workers) inherit the marker.
-        os.environ["AUDIENCESYNC_DEV_KEY_WARNED"] = "1"
-        sys.stderr.write("Warning: SECRET_KEY is the development default; set it in production.\n")
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is false. DEBUG is false unless set: for development, "
+        "start bin/run once (it writes .env for this checkout) or set DEBUG=true."
+    )
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _site_host = SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=sorted({"127.0.0.1", "localhost", _site_host}))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+
+# --- HTTPS: on by default in production ---------------------------------------------
+# Behind a proxy that terminates TLS, name the header it sets (for example
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https) or the SSL redirect loops.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    tuple(part.strip() for part in _proxy_ssl_header.split(",")) if _proxy_ssl_header else None
+)
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https."
+    )
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -197,6 +217,22 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 PARTNER_SANDBOX = env.bool("PARTNER_SANDBOX", default=DEBUG)
 SANDBOX_STATE_PATH = env.str("SANDBOX_STATE_PATH", default=str(VAR_DIR / "sandbox.sqlite3"))
 _SANDBOX_BASE = f"{SITE_URL}/sandbox"
+if PARTNER_SANDBOX:
+    from audiencesync.devkeys import local_secret
+
+    # The mounted sandbox's controls and record answer staff, or a tool sending this token
+    # (the demo, the benchmark and the tests read it here).
+    SANDBOX_CONTROL_TOKEN = env.str("SANDBOX_CONTROL_TOKEN", default="") or local_secret(
+        VAR_DIR / "sandbox-control.token"
+    )
+# The redirect_uris the sandbox's apps have registered: its consent pages send users back
+# to these only. The product's own callbacks by default (comma-separated).
+SANDBOX_TIKTOK_REDIRECT_URIS = env.str(
+    "SANDBOX_TIKTOK_REDIRECT_URIS", default=f"{SITE_URL}/partners/tiktok/callback/"
+)
+SANDBOX_PINTEREST_REDIRECT_URIS = env.str(
+    "SANDBOX_PINTEREST_REDIRECT_URIS", default=f"{SITE_URL}/partners/pinterest/callback/"
+)
 
 
 def _partner_url(name: str, real: str, sandbox: str, *, trailing_slash: bool) -> str:

@@ -71,6 +71,16 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s]+=)[^&#\s]*")
+
+
+def redact_query_values(text: str) -> str:
+    """Every query-string value in ``text`` (URLs, request lines) replaced; names are kept.
+    The product's own URLs carry OAuth codes and states, the sandbox's the TikTok secret, and
+    others search words: none belongs in a log."""
+    return _QUERY_VALUE.sub(rf"\1{REDACTED}", text)
+
+
 @cache
 def _secret_setting_names() -> tuple[str, ...]:
     return tuple(name for name in dir(settings) if "SECRET" in name)

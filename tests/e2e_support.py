@@ -12,4 +12,6 @@ def live_partners(live_server, settings, tmp_path):
     settings.PINTEREST_API_BASE_URL = f"{base}/sandbox/v5/"
     settings.PINTEREST_AUTHORIZE_URL = f"{base}/sandbox/oauth/"
     settings.SANDBOX_STATE_PATH = str(tmp_path / "sandbox.sqlite3")
+    settings.SANDBOX_TIKTOK_REDIRECT_URIS = f"{base}/partners/tiktok/callback/"
+    settings.SANDBOX_PINTEREST_REDIRECT_URIS = f"{base}/partners/pinterest/callback/"
     return base

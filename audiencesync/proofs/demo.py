@@ -28,6 +28,7 @@ from partners.selectors import ad_accounts_selectable
 from .browser import Browser
 from .connect import partner_connect, sign_in
 from .processes import Processes, wait_until_serving
+from .sandbox import sandbox_control_headers
 from .synthetic import synthetic_users
 
 ENTRIES_PER_CALL = 10_000
@@ -102,14 +103,17 @@ def _canvas_steps(canvas_id: int) -> list[dict]:
 
 def sandbox_record(site_url: str) -> dict | None:
     """What the partners received, when they are a sandbox that says so; else None."""
-    origins = {f"{site_url}/sandbox"}
+    mounted = f"{site_url}/sandbox"
+    origins = {mounted}
     for url in (settings.TIKTOK_API_BASE_URL, settings.PINTEREST_API_BASE_URL):
         parts = urlsplit(url)
         origins.add(f"{parts.scheme}://{parts.netloc}")
     records = []
     for origin in sorted(origins):
         try:
-            response = requests.get(f"{origin}/__sandbox__/record", timeout=10)
+            # The control token goes to this site's own sandbox only, never to another host.
+            headers = sandbox_control_headers() if origin == mounted else {}
+            response = requests.get(f"{origin}/__sandbox__/record", timeout=10, headers=headers)
         except requests.RequestException:
             continue
         if response.ok:

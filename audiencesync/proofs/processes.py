@@ -56,10 +56,10 @@ class Processes:
         return child
 
     def web(self, *, port: int, workers: int = 2, env: dict[str, str] | None = None):
-        return self.start([sys.executable, "-m", "gunicorn", "audiencesync.wsgi:application",
+        return self.start([sys.executable, "-m", "gunicorn",
+                           "--config", "python:audiencesync.gunicorn_conf",
                            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                           "--threads", "8", "--worker-class", "gthread", "--timeout", "120",
-                           "--log-level", "warning"], env=env)
+                           "--access-logfile", os.devnull], env=env)
 
     def cluster(self, *, env: dict[str, str] | None = None):
         child = self.start([sys.executable, MANAGE, "qcluster"], env=env, own_group=True)

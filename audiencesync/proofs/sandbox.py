@@ -8,12 +8,18 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from django.conf import settings
 
 from audiencesync.proofs.browser import Browser
 from audiencesync.proofs.processes import Processes, free_port, wait_until_serving
-from partners import registry
+from partners import oauth, registry
+from partners.sandbox.control_views import CONTROL_TOKEN_HEADER
 
-CALLBACK = "http://127.0.0.1:9/callback/"
+
+def sandbox_control_headers() -> dict[str, str]:
+    """What opens the sandbox's controls and record to a tool: the control token that the
+    product keeps under var/ (only a sandbox of this checkout knows it)."""
+    return {CONTROL_TOKEN_HEADER: getattr(settings, "SANDBOX_CONTROL_TOKEN", "")}
 
 
 @dataclass
@@ -26,26 +32,31 @@ class LiveSandbox:
         return f"{self.url}/open_api/v1.3/"
 
     def control(self, **body) -> dict:
-        response = requests.post(f"{self.url}/__sandbox__/control", json=body, timeout=10)
+        response = requests.post(f"{self.url}/__sandbox__/control", json=body, timeout=10,
+                                 headers=sandbox_control_headers())
         response.raise_for_status()
         return response.json()
 
     def record(self) -> dict:
-        return requests.get(f"{self.url}/__sandbox__/record", timeout=10).json()
+        return requests.get(f"{self.url}/__sandbox__/record", timeout=10,
+                            headers=sandbox_control_headers()).json()
 
     def members(self, partner: str, audience_id: str) -> list[str]:
         return requests.get(f"{self.url}/__sandbox__/audiences/{partner}/{audience_id}/members",
-                            timeout=10).json()["members"]
+                            timeout=10, headers=sandbox_control_headers()).json()["members"]
 
     def grant(self, partner_key: str):
-        """Approve the consent page like a browser and exchange the code: a real token."""
+        """Approve the consent page like a browser and exchange the code: a real token. The
+        product's own callback is the redirect_uri its sandbox apps have registered; it is
+        never followed here."""
         partner = registry.get(partner_key)
+        callback = oauth.redirect_uri(partner=partner)
         browser = Browser()
-        consent = browser.get(partner.authorize_url(state="test-state", redirect_uri=CALLBACK))
+        consent = browser.get(partner.authorize_url(state="test-state", redirect_uri=callback))
         back = browser.submit(consent, button="Confirm", follow_redirects=False)
         query = parse_qs(urlsplit(back.headers["Location"]).query)
         code = (query.get("auth_code") or query["code"])[0]
-        return partner.exchange_code(code=code, redirect_uri=CALLBACK)
+        return partner.exchange_code(code=code, redirect_uri=callback)
 
 
 def start_sandbox(state_dir: Path, *, processes: Processes | None = None,

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 
 from . import conf, world
+from .control_views import CONTROL_TOKEN_HEADER
 
 ID_SCHEMA = ["EMAIL_SHA256", "PHONE_SHA256", "IDFA_SHA256"]
 
@@ -67,7 +68,9 @@ class _Client:
         return self._exchange(connection, method, path, body, headers)
 
     def _exchange(self, connection, method, path, body, headers):
-        connection.request(method, self.prefix + path, body=body, headers=headers or {})
+        # The control token opens the controls of a sandbox mounted in the product too.
+        headers = {CONTROL_TOKEN_HEADER: conf.control_token(), **(headers or {})}
+        connection.request(method, self.prefix + path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.getheader("Location"), response.read()
 
@@ -81,8 +84,11 @@ class _Client:
 
 
 def _tiktok_token(client: _Client) -> str:
+    registered = conf.tiktok_redirect_uris()
+    if not registered:
+        raise RuntimeError("The bench approves a consent: set SANDBOX_TIKTOK_REDIRECT_URIS.")
     form = urlencode({
-        "app_id": conf.tiktok_app_id(), "redirect_uri": "http://127.0.0.1/bench-callback",
+        "app_id": conf.tiktok_app_id(), "redirect_uri": registered[0],
         "state": "bench", "decision": "confirm",
     }).encode()
     _status, location, _content = client.request(

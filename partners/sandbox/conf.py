@@ -27,6 +27,11 @@ KNOBS: dict[str, tuple[object, Callable]] = {
     "SANDBOX_TIKTOK_MAX_AUDIENCES": (400, int),
     "SANDBOX_PINTEREST_RATE": (7.0, float),
     "SANDBOX_PINTEREST_MAX_RECORDS": (1_900, int),
+    # Comma-separated: where each app's consent page may send users back (none: nowhere).
+    "SANDBOX_TIKTOK_REDIRECT_URIS": ("", str),
+    "SANDBOX_PINTEREST_REDIRECT_URIS": ("", str),
+    # Opens the controls and the record to a tool that sends it (none: staff only).
+    "SANDBOX_CONTROL_TOKEN": ("", str),
 }
 
 
@@ -61,3 +66,24 @@ def pinterest_client_id() -> str:
 
 def pinterest_client_secret() -> str:
     return knob("SANDBOX_PINTEREST_CLIENT_SECRET")
+
+
+def _uri_list(value: str) -> list[str]:
+    return [uri.strip() for uri in value.split(",") if uri.strip()]
+
+
+def tiktok_redirect_uris() -> list[str]:
+    return _uri_list(knob("SANDBOX_TIKTOK_REDIRECT_URIS"))
+
+
+def pinterest_redirect_uris() -> list[str]:
+    return _uri_list(knob("SANDBOX_PINTEREST_REDIRECT_URIS"))
+
+
+def control_token() -> str:
+    return knob("SANDBOX_CONTROL_TOKEN")
+
+
+def controls_open_to_loopback() -> bool:
+    """Only the standalone server's own settings say so; mounted, the controls are closed."""
+    return bool(getattr(settings, "SANDBOX_CONTROLS_OPEN_TO_LOOPBACK", False))

@@ -27,9 +27,16 @@ PINTEREST_SCOPE_LABELS = {
 }
 
 
-def _redirect_uri_valid(uri: str) -> bool:
+def _redirect_uri_refusal(uri: str, *, registered: list[str]) -> str | None:
+    """Why the consent page may not send the user to ``uri`` (None: it may). Like the real
+    partners, only a redirect_uri registered for the app: anything else would hand the code
+    to whoever wrote the link."""
     parts = urlsplit(uri)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "redirect_uri must be an absolute http(s) URL."
+    if uri not in registered:
+        return f"The redirect_uri {uri!r} is not registered for this app."
+    return None
 
 
 def _with_query(uri: str, **params: str) -> str:
@@ -68,8 +75,9 @@ def tiktok_consent(request) -> HttpResponse:
     state = params.get("state", "")
     if app_id != conf.tiktok_app_id():
         return _error_page(TIKTOK_BRAND, f"No TikTok For Business app has the id {app_id!r}.")
-    if not _redirect_uri_valid(redirect_uri):
-        return _error_page(TIKTOK_BRAND, "redirect_uri must be an absolute http(s) URL.")
+    refusal = _redirect_uri_refusal(redirect_uri, registered=conf.tiktok_redirect_uris())
+    if refusal is not None:
+        return _error_page(TIKTOK_BRAND, refusal)
     if request.method == "GET":
         accounts = [{"id": key, "name": name} for key, name in world.TIKTOK_ADVERTISERS.items()]
         return _consent_page(
@@ -104,8 +112,9 @@ def pinterest_consent(request) -> HttpResponse:
         return _error_page(PINTEREST_BRAND, f"No Pinterest app has the client id {client_id!r}.")
     if params.get("response_type") != "code":
         return _error_page(PINTEREST_BRAND, "response_type must be code.")
-    if not _redirect_uri_valid(redirect_uri):
-        return _error_page(PINTEREST_BRAND, "redirect_uri must be an absolute http(s) URL.")
+    refusal = _redirect_uri_refusal(redirect_uri, registered=conf.pinterest_redirect_uris())
+    if refusal is not None:
+        return _error_page(PINTEREST_BRAND, refusal)
     if not scopes:
         return _error_page(PINTEREST_BRAND, "scope is required (for example ads:read,ads:write).")
     if request.method == "GET":

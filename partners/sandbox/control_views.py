@@ -1,15 +1,67 @@
 """The controls over HTTP, under ``__sandbox__/``: one JSON endpoint for actions, plain GETs
-for the record, the status and an audience's members. No authentication: the sandbox is a
-development tool and holds nothing real."""
+for the record, the status and an audience's members.
+
+They reset and revoke, and the record holds a hash of every user synced, so they answer only
+a logged-in staff user (mounted in the product), a tool that sends the control token in the
+``X-Sandbox-Token`` header, or, when the sandbox is served on its own, a caller on the same
+machine."""
 
 from __future__ import annotations
 
+import functools
+import hmac
+import ipaddress
+
 import orjson
 from django.http import HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.http import require_GET, require_POST
 
-from . import control
+from . import conf, control
 from .web import json_response, sandbox_view
+
+CONTROL_TOKEN_HEADER = "X-Sandbox-Token"
+REFUSED = (
+    "The sandbox's controls answer staff only, or a request with the control token in the "
+    f"{CONTROL_TOKEN_HEADER} header."
+)
+
+
+def _token_sent(request) -> bool:
+    token = conf.control_token()
+    sent = request.headers.get(CONTROL_TOKEN_HEADER, "")
+    return bool(token) and hmac.compare_digest(sent.encode(), token.encode())
+
+
+def _from_loopback(request) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+def _staff_refusal(request) -> HttpResponse | None:
+    """None for a staff session (its CSRF token checked, as for any form it posts); else the
+    refusal."""
+    user = getattr(request, "user", None)
+    if not (getattr(user, "is_active", False) and getattr(user, "is_staff", False)):
+        return json_response({"ok": False, "error": REFUSED}, status=403)
+    return CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {})
+
+
+def control_view(view):
+    """A sandbox view that only staff, the token's holder or (standalone) a local caller sees."""
+
+    @functools.wraps(view)
+    def gated(request, *args, **kwargs):
+        open_here = conf.controls_open_to_loopback() and _from_loopback(request)
+        if not (open_here or _token_sent(request)):
+            refusal = _staff_refusal(request)
+            if refusal is not None:
+                return refusal
+        return view(request, *args, **kwargs)
+
+    return sandbox_view(gated)
 
 
 def _number(body: dict, name: str, default: float = 0.0) -> float:
@@ -70,7 +122,7 @@ ACTIONS = {
 }
 
 
-@sandbox_view
+@control_view
 @require_POST
 def control_action(request) -> HttpResponse:
     try:
@@ -89,19 +141,19 @@ def control_action(request) -> HttpResponse:
     return json_response({"ok": True, **result})
 
 
-@sandbox_view
+@control_view
 @require_GET
 def record(request) -> HttpResponse:
     return json_response(control.record_read())
 
 
-@sandbox_view
+@control_view
 @require_GET
 def status(request) -> HttpResponse:
     return json_response(control.status_read())
 
 
-@sandbox_view
+@control_view
 @require_GET
 def audience_members(request, partner: str, audience_id: str) -> HttpResponse:
     try:

@@ -16,6 +16,8 @@ DATABASES: dict = {}
 USE_TZ = True
 TIME_ZONE = "UTC"
 APPEND_SLASH = False
+# Served on its own, the controls answer any caller on this machine without the token.
+SANDBOX_CONTROLS_OPEN_TO_LOOPBACK = True
 # A full TikTok batch is about 2 MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 SANDBOX_STATE_PATH = os.environ.get("SANDBOX_STATE_PATH") or KNOBS["SANDBOX_STATE_PATH"][0]

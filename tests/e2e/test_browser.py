@@ -11,6 +11,7 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from audiencesync.proofs.sandbox import sandbox_control_headers
 from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
 from tests import builders, mail_support
@@ -173,7 +174,8 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
     expect(metric(page, "exited")).to_have_text(str(len(users)))  # the sync step is the last
     shoot("analytics-synced")
 
-    record = requests.get(f"{live_partners}/sandbox/__sandbox__/record", timeout=10).json()
+    record = requests.get(f"{live_partners}/sandbox/__sandbox__/record", timeout=10,
+                          headers=sandbox_control_headers()).json()
     [audience] = [a for a in record["audiences"] if a["name"] == "Lapsed buyers"]
     assert audience["present"] == len(IDENTIFIED_USERS)
 

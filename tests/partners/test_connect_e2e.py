@@ -8,6 +8,7 @@ import requests
 
 from audiencesync.proofs.browser import Browser
 from audiencesync.proofs.connect import partner_connect, sign_in
+from audiencesync.proofs.sandbox import sandbox_control_headers
 from partners.models import ConnectionStatus, PartnerConnection
 from partners.services import connections_check_all
 from tests.e2e_support import live_partners  # noqa: F401
@@ -31,7 +32,8 @@ def test_connect_choose_accounts_then_revoke(live_partners, owner, partner_key):
     assert "Connected ad accounts" in page and connection.access_token not in page
 
     requests.post(f"{live_partners}/sandbox/__sandbox__/control",
-                  json={"action": "revoke", "partner": partner_key}, timeout=10).raise_for_status()
+                  json={"action": "revoke", "partner": partner_key}, timeout=10,
+                  headers=sandbox_control_headers()).raise_for_status()
     [checked] = connections_check_all(workspace=owner.workspace)
     assert checked.status == ConnectionStatus.INVALID
     page = browser.get(f"{live_partners}/partners/{partner_key}/").text

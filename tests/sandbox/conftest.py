@@ -15,6 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 import time_machine
+from django.test import Client
+
+from partners.sandbox.control_views import CONTROL_TOKEN_HEADER
 
 TIKTOK_APP_ID = "sandbox-tiktok-app"
 TIKTOK_SECRET = "sandbox-tiktok-secret"
@@ -48,6 +51,18 @@ def sandbox_state(settings, tmp_path):
     """Every test gets a fresh state file."""
     settings.SANDBOX_STATE_PATH = str(tmp_path / "sandbox.sqlite3")
     return settings.SANDBOX_STATE_PATH
+
+
+@pytest.fixture(autouse=True)
+def registered_callback(settings):
+    """The test apps' registered redirect_uri."""
+    settings.SANDBOX_TIKTOK_REDIRECT_URIS = settings.SANDBOX_PINTEREST_REDIRECT_URIS = CALLBACK
+
+
+@pytest.fixture
+def client(settings):
+    """A client of the mounted sandbox, holding the control token as the product's tools do."""
+    return Client(headers={CONTROL_TOKEN_HEADER: settings.SANDBOX_CONTROL_TOKEN})
 
 
 class TikTokClient:

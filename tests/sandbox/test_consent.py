@@ -1,7 +1,7 @@
 """The consent pages work for a browser, and for a program that reads the form like one."""
 
 from html.parser import HTMLParser
-from urllib.parse import urlencode, urljoin
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import pytest
 
@@ -92,7 +92,8 @@ def test_cancel_returns_access_denied(client, page_url):
     assert query_of(response["Location"]) == {"error": "access_denied", "state": "s-1"}
 
 
-def test_a_query_already_in_the_redirect_uri_is_kept(client):
+def test_a_query_already_in_the_redirect_uri_is_kept(client, settings):
+    settings.SANDBOX_TIKTOK_REDIRECT_URIS = CALLBACK + "?partner=tiktok"
     page_url = "/sandbox/portal/auth?" + urlencode(
         {"app_id": TIKTOK_APP_ID, "state": "s", "redirect_uri": CALLBACK + "?partner=tiktok"}
     )
@@ -123,3 +124,22 @@ def test_each_pinterest_approval_is_a_new_user_with_its_own_budget(client, recor
         user.connect()
         assert user.call("get", "ad_accounts").status_code == 200
     assert set(record()["max_requests_per_s"]) == {"pinterest:user-1", "pinterest:user-2"}
+
+
+@pytest.mark.parametrize("page", [TIKTOK_PAGE, PINTEREST_PAGE])
+@pytest.mark.parametrize("foreign", [
+    "https://attacker.example/steal", "https://app.example/partners/callback/../../evil",
+    "https://app.example.attacker.example/partners/callback",
+])
+def test_consent_never_sends_the_code_to_a_redirect_uri_the_app_did_not_register(
+        client, page, foreign):
+    page_url = page.replace(quote(CALLBACK, safe=""), quote(foreign, safe=""))
+    assert quote(foreign, safe="") in page_url
+    shown = client.get(page_url)
+    posted = client.post(urlsplit(page_url).path, dict(parse_qsl(urlsplit(page_url).query),
+                                                      decision="confirm"))
+
+    for response in (shown, posted):
+        assert response.status_code == 400
+        assert "not registered" in response.content.decode()
+        assert "Location" not in response

@@ -2,6 +2,7 @@
 state file with this test process."""
 
 import ast
+import os
 import subprocess
 import sys
 import time
@@ -41,6 +42,8 @@ def server(tmp_path_factory):
         [sys.executable, "manage.py", "run_sandbox", "--port", str(port), "--workers", "2",
          "--state", state],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "SANDBOX_TIKTOK_REDIRECT_URIS": CALLBACK,
+             "SANDBOX_PINTEREST_REDIRECT_URIS": CALLBACK},
     )
     base_url = f"http://127.0.0.1:{port}/"
     try:

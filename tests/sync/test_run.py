@@ -2,7 +2,9 @@
 behind (the web server's and the cluster's whole process groups end with it)."""
 
 import os
+import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 from audiencesync.proofs.processes import free_port, wait_until_serving
@@ -107,3 +110,42 @@ def test_run_stops_the_web_server_and_every_cluster_process(tmp_path):
     assert "Q Cluster" in output and "has stopped." in output
     assert "did not stop within" not in output
     assert not any(_group_alive(pgid) for pgid in groups)
+
+
+def test_run_in_production_makes_no_account_and_prints_no_password(tmp_path):
+    port = free_port()
+    database = tmp_path / "run.sqlite3"
+    env = {name: value for name, value in os.environ.items() if name != "PARTNER_SANDBOX"}
+    env.update({
+        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "",
+        "SITE_URL": f"http://127.0.0.1:{port}", "VAR_DIR": str(tmp_path / "var"),
+        "ENV_FILE": str(tmp_path / "no.env"),
+    })
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen([sys.executable, "manage.py", "run", "--no-cluster"],
+                               cwd=settings.BASE_DIR, env=env, stdout=out,
+                               stderr=subprocess.STDOUT)
+    try:
+        _wait_for(log, "Audience Sync is starting", timeout_s=90)
+        # Served (off to https, as production does), so the start is over.
+        end = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=5, allow_redirects=False)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < end, log.read_text()
+                time.sleep(0.2)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+
+    output = log.read_text()
+    assert "password" not in output.lower()
+    assert "createsuperuser" in output
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM accounts_user").fetchone() == (0,)
+    assert not (tmp_path / "var" / "demo-login.txt").exists()

@@ -2,8 +2,11 @@
 
 import json
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from .demo import DEVELOPMENT_ONLY
 
 
 class Command(BaseCommand):
@@ -17,6 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, quick: bool, json: bool, **options):
         from audiencesync.proofs.bench import bench_run
+
+        if not settings.DEBUG:
+            raise CommandError(DEVELOPMENT_ONLY.format(command="bench"))
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)

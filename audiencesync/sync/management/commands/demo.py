@@ -13,6 +13,8 @@ from audiencesync.proofs.processes import free_port
 from audiencesync.sync.schedules import schedules_setup
 
 CHILD_MARK = "AUDIENCESYNC_DEMO_PORT"
+DEVELOPMENT_ONLY = ("{command} is a development tool (its own server, sandbox and logins): run "
+                    "it with DEBUG=true, which bin/run's .env sets in this checkout.")
 PARTNERS = ("tiktok", "pinterest")
 
 
@@ -34,6 +36,8 @@ class Command(BaseCommand):
             raise CommandError(f"--partners takes {', '.join(PARTNERS)}; got {partners!r}.")
         if users < 1:
             raise CommandError("--users must be at least 1.")
+        if not settings.DEBUG:
+            raise CommandError(DEVELOPMENT_ONLY.format(command="demo"))
         if os.environ.get(CHILD_MARK) is None:
             self._restart_on_free_port()
         from audiencesync.proofs.demo import demo_run

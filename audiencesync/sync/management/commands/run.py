@@ -1,4 +1,5 @@
-"""`bin/run`: migrate, print the demo login, then serve the site and run the workers."""
+"""`bin/run`: migrate, print the demo login (development mode only), then serve the site and
+run the workers."""
 
 import contextlib
 import os
@@ -14,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django_q.tasks import async_task
 
 from audiencesync.sync.schedules import schedules_setup
-from audiencesync.workspaces.demo import demo_login_ensure
+from audiencesync.workspaces.demo import DEMO_EMAIL, demo_login_ensure, demo_login_exists
 
 
 class Command(BaseCommand):
@@ -32,17 +33,27 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
         schedules_setup()
-        email, password = demo_login_ensure()
+        if settings.DEBUG:
+            email, password = demo_login_ensure()
+            login = f"  log in as      {email}\n  password       {password}\n"
+            demo = "  try the demo   .venv/bin/python manage.py demo --users 2000   (in another shell)\n"
+        else:
+            # Production makes no account: operators make theirs with createsuperuser.
+            login = "  log in with    an account of yours (manage.py createsuperuser makes one)\n"
+            demo = ""
+            if demo_login_exists():
+                self.stderr.write(self.style.WARNING(
+                    f"The development demo login {DEMO_EMAIL} exists in this database: "
+                    "delete it in the admin unless you mean to keep it."))
         database = settings.DATABASES["default"]
         partners = ("sandbox (no real partner is called)" if settings.PARTNER_SANDBOX
                     else "real partner hosts")
         self.stdout.write(self.style.SUCCESS(
             f"\nAudience Sync is starting at {settings.SITE_URL}\n"
-            f"  log in as      {email}\n"
-            f"  password       {password}\n"
+            f"{login}"
             f"  database       {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}\n"
             f"  partners       {partners}\n"
-            f"  try the demo   .venv/bin/python manage.py demo --users 2000   (in another shell)\n"
+            f"{demo}"
             "Ctrl-C stops the web server and the workers.\n"
         ))
         children = [self._start_web(bind, web_workers)]
@@ -55,11 +66,11 @@ class Command(BaseCommand):
         self._supervise(children)
 
     def _start_web(self, bind: str, workers: int) -> subprocess.Popen:
+        # The rest (scrubbed access log, threads, timeout) is in the config file, which
+        # gunicorn started directly uses too.
         return subprocess.Popen([
-            sys.executable, "-m", "gunicorn", "audiencesync.wsgi:application",
-            "--bind", bind, "--workers", str(workers), "--threads", "8",
-            "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-",
-            "--log-level", "warning",
+            sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
+            "--bind", bind, "--workers", str(workers),
         ], env=os.environ.copy(), start_new_session=True)
 
     def _supervise(self, children: list[subprocess.Popen]) -> None:
@@ -101,6 +112,7 @@ class Command(BaseCommand):
 
 
 STOP_TIMEOUT_S = 30
+GUNICORN_CONFIG = "python:audiencesync.gunicorn_conf"
 
 
 def _is_cluster(child: subprocess.Popen) -> bool:
