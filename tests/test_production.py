@@ -17,6 +17,7 @@ PRODUCTION = {
     "SITE_URL": "https://sync.example.com",
     "PARTNER_SANDBOX": "false",
     "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "EMAIL_URL": "smtp+tls://user:password@mail.example.com:587",
 }
 
 _SETTINGS_AND_SANDBOX = """

@@ -178,6 +178,7 @@ def test_sign_up_with_a_registered_address_answers_as_for_a_new_one(client, mail
 def test_the_demo_login_and_createsuperuser_log_in_without_verification(settings, tmp_path,
                                                                        monkeypatch, mailoutbox):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # the demo login exists in development mode only
     email, password = demo_login_ensure()
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "an-operator-pass-42")
     call_command("createsuperuser", "--noinput", email="ops@brand.example", verbosity=0)
