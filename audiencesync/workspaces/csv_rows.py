@@ -35,7 +35,7 @@ _QUOTE_AT_END = ("has a quote that is never closed (a stray \"?); the lines afte
                  "read as rows of their own")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CsvRow:
     """One row: its cells, or why it cannot be read (``cells`` is None then)."""
 
@@ -110,8 +110,8 @@ class _Reader:
             if first.problem:
                 yield CsvRow(first.number, None, first.problem)
                 continue
-            bad = next((line for line in self._row if line.problem), None)
-            if bad is not None:
+            bad = len(self._row) > 1 and next((line for line in self._row if line.problem), None)
+            if bad:
                 yield CsvRow(first.number, None, f"goes on to line {bad.number} inside a "
                              f"quoted value, which {bad.problem}")
                 continue
@@ -230,7 +230,10 @@ def _physical_lines(binary: BinaryIO) -> Iterator[_Line]:
                 skipping = False
                 continue
             number += 1
-            yield _decoded(number, raw)
+            try:  # the common case, inline: this loop runs once per line of the file
+                yield _Line(number, raw.decode(), len(raw), "")
+            except UnicodeDecodeError:
+                yield _decoded(number, raw)
         if len(carry) > MAX_ROW_BYTES:
             if not skipping:
                 number += 1
