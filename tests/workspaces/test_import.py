@@ -270,19 +270,22 @@ def test_a_quote_still_open_after_128_kb_rejects_only_its_row(workspace):
     assert (report.rows_read, report.created, report.rejected_count) == (3002, 3001, 1)
 
 
-def test_quoted_line_breaks_and_quotes_stay_legal(workspace):
-    report = _import(workspace, (
-        "external_id,note\r\n"
-        'u1,"first line\r\nsecond, with a comma\r\n""third"""\r\n'  # lines 2-4
-        "u2,plain\r\n"                                                # line 5
-        'u3,"' + "long\n" * 20_000 + '"\n'  # 100 KB in quotes: under the limit
-        "u4,end\n"
-    ))
-    assert report.rejected == []
+def test_quoted_line_breaks_stay_legal_around_rows_that_are_rejected(workspace):
+    data = (
+        b"external_id,note\r\n"
+        b"u0,Malm\xf6\r\n"                                             # line 2: Latin-1
+        b'u1,"first line\r\nsecond, with a comma\r\n""third"""\r\n'  # lines 3-5
+        b"u2,plain,extra\r\n"                                          # line 6: 3 columns
+        b'u3,"' + b"long\n" * 20_000 + b'"\n'  # lines 7-20007: 100 KB in quotes, under 128
+        b"u4,end\n"
+    )
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(data))
+    assert [line for line, _ in report.rejected] == [2, 6]
     profiles = _profiles(workspace)
+    assert set(profiles) == {"u1", "u3", "u4"}
     assert profiles["u1"].attributes == {"note": 'first line\r\nsecond, with a comma\r\n"third"'}
     assert profiles["u3"].attributes == {"note": ("long\n" * 20_000).strip()}
-    assert set(profiles) == {"u1", "u2", "u3", "u4"}
+    assert report.rows_read == report.imported + report.rejected_count == 5
 
 
 def test_a_line_of_many_megabytes_is_rejected_and_the_next_line_read(workspace):
