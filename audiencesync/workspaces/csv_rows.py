@@ -9,7 +9,7 @@ started on is rejected, and reading resumes at the physical line after that row'
 first line, so the rows it would have swallowed are read as rows of their own.
 
 Memory stays flat: a row may hold at most MAX_ROW_BYTES, and nothing more than one
-row (and one chunk of the file) is held at a time.
+row, as much again of look-ahead, and one chunk of the file are held at a time.
 
 Whether a row that opens a quote closes it within the limit is decided before the row
 is parsed, by scanning ahead in the state the csv module would be in (inside a quoted
@@ -31,8 +31,9 @@ _BOM = b"\xef\xbb\xbf"
 _TOO_LONG = "is longer than 128 KB"
 _QUOTE_PAST_LIMIT = ("has a quote that is still open 128 KB later (a stray \"?); the lines "
                      "after it were read as rows of their own")
-_QUOTE_AT_END = ("has a quote that is never closed (a stray \"?); the lines after it were "
-                 "read as rows of their own")
+_QUOTE_AT_END = "has a quote that is never closed (a stray \"?)"
+_QUOTE_AT_END_WITH_LINES_AFTER = (_QUOTE_AT_END
+                                  + "; the lines after it were read as rows of their own")
 
 
 @dataclass(slots=True)
@@ -162,7 +163,7 @@ class _Reader:
             size = row_size + self._open_size
             following = self._peek(self._open_count)
             if following is None:
-                raise _GiveUp(_QUOTE_AT_END)
+                raise _GiveUp(_QUOTE_AT_END_WITH_LINES_AFTER if self._ahead else _QUOTE_AT_END)
             if size + following.size > MAX_ROW_BYTES:
                 raise _GiveUp(_QUOTE_PAST_LIMIT)
             if self._closing_known:
@@ -230,10 +231,12 @@ def _physical_lines(binary: BinaryIO) -> Iterator[_Line]:
                 skipping = False
                 continue
             number += 1
-            try:  # the common case, inline: this loop runs once per line of the file
-                yield _Line(number, raw.decode(), len(raw), "")
+            try:  # the common case inline: this loop runs once per line of the file
+                text = raw.decode()
             except UnicodeDecodeError:
                 yield _decoded(number, raw)
+            else:
+                yield _Line(number, text, len(raw), "")
         if len(carry) > MAX_ROW_BYTES:
             if not skipping:
                 number += 1
