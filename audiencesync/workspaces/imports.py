@@ -1,6 +1,7 @@
 """Profile import from CSV: one service shared by the ``import_profiles`` command and the page.
 
-The file is streamed row by row and written in batches, each in its own transaction,
+The file is streamed row by row (``csv_rows``: a broken row costs no other row) and
+written in batches, each in its own transaction,
 so memory stays flat (apart from the set of external ids already seen, which finds
 duplicates) and a long import never holds the database's write lock for long. A row
 that cannot be stored is rejected with its line number; a row whose identifier a
@@ -12,18 +13,17 @@ not have are left as they are. So a file of ``external_id,email`` updates emails
 keeps phones, and an attribute column with an empty cell removes that attribute.
 """
 
-import csv
-import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from django.db import transaction
 
 from audiencesync.errors import ServiceError
 
 from . import identifiers
+from .csv_rows import CsvRow, csv_rows
 from .models import Profile, Workspace
 
 EXTERNAL_ID = "external_id"
@@ -76,51 +76,40 @@ class ImportReport:
         return self.rows_read / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
 
-def csv_text_stream(binary: BinaryIO) -> TextIO:
-    """The text stream ``profiles_import`` expects, over a file opened in binary.
-
-    ``utf-8-sig`` drops the byte-order mark spreadsheet programs put first; ``newline=""``
-    is what the csv module needs to read quoted line breaks and count lines right.
-    """
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-
-
 def profiles_import(
     *,
     workspace: Workspace,
-    rows_source: TextIO,
+    csv_file: BinaryIO,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Create or update the workspace's profiles from a CSV with a header row.
 
-    ``progress`` is called with the number of rows read so far after each batch.
+    ``csv_file`` is opened in binary (see ``csv_rows``). Every row read is counted once:
+    ``rows_read`` = created + updated + rejected. ``progress`` is called with the number
+    of rows read so far after each batch.
     """
     started = time.monotonic()
     report = ImportReport()
-    reader = csv.reader(rows_source)
-    parser = _RowParser(workspace=workspace, header=_header(reader))
+    rows = csv_rows(csv_file)
+    parser = _RowParser(workspace=workspace, header=_header(next(rows, None)))
     seen_ids: set[str] = set()
     batch: list[Profile] = []
-    try:
-        for line, row in _records(reader, report):
-            profile = parser.profile(row=row, line=line, seen_ids=seen_ids, report=report)
-            if profile is not None:
-                batch.append(profile)
-                if len(batch) >= batch_size:
-                    _upsert(batch=batch, parser=parser, report=report)
-                    batch = []
-                    if progress is not None:
-                        progress(report.rows_read)
-    except UnicodeDecodeError:
-        _upsert(batch=batch, parser=parser, report=report)
-        raise ServiceError(
-            f"Line {reader.line_num + 1} or one soon after is not UTF-8 text, so the import "
-            f"stopped there; the {report.imported:,} good rows before it were imported. Save "
-            "the file as CSV UTF-8 and import it again: profiles already imported are "
-            "updated, not duplicated.",
-            field="file",
-        ) from None
+    for row in rows:
+        if row.blank:
+            continue
+        report.rows_read += 1
+        if row.cells is None:
+            report.reject(row.line, row.problem)
+            continue
+        profile = parser.profile(row=row.cells, line=row.line, seen_ids=seen_ids, report=report)
+        if profile is not None:
+            batch.append(profile)
+            if len(batch) >= batch_size:
+                _upsert(batch=batch, parser=parser, report=report)
+                batch = []
+                if progress is not None:
+                    progress(report.rows_read)
     _upsert(batch=batch, parser=parser, report=report)
     if progress is not None:
         progress(report.rows_read)
@@ -128,51 +117,14 @@ def profiles_import(
     return report
 
 
-def csv_records(reader, *, on_unreadable: Callable[[int, str], None]) -> Iterator[tuple[int, list[str]]]:
-    """(line where the row starts, row) for each row that is not blank.
-
-    A row the csv module cannot split goes to ``on_unreadable(line, error)``, and reading
-    goes on after it. Both the profile import and canvas entry from a CSV read this way.
-    """
-    while True:
-        line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            on_unreadable(line, str(error))
-            continue
-        # Spreadsheets save trailing rows of empty cells; they are not profiles.
-        if any(row):
-            yield line, row
-
-
-def _records(reader, report: ImportReport):
-    def unreadable(line: int, error: str) -> None:
-        report.rows_read += 1
-        report.reject(line, f"unreadable CSV: {error}")
-
-    for line, row in csv_records(reader, on_unreadable=unreadable):
-        report.rows_read += 1
-        yield line, row
-
-
-def _header(reader) -> list[str]:
+def _header(first: CsvRow | None) -> list[str]:
     """The column names, known ones lower-cased; ServiceError unless there is a usable header."""
-    try:
-        header = next(reader, None)
-    except UnicodeDecodeError:
-        raise ServiceError(
-            "The file is not UTF-8 text. Save it as CSV UTF-8 and import it again.",
-            field="file",
-        ) from None
-    except csv.Error as error:
-        raise ServiceError(f"The header line cannot be read as CSV: {error}.",
-                           field="file") from None
-    if not header:
+    if first is not None and first.cells is None:
+        raise ServiceError(f"The header line cannot be read: it {first.problem}.", field="file")
+    if first is None or not first.cells:
         raise ServiceError("The file is empty: it needs a header line, then one line per "
                            "profile.", field="file")
+    header = first.cells
     names = [name.strip() for name in header]
     columns = [name.lower() if name.lower() in KNOWN_COLUMNS else name for name in names]
     if EXTERNAL_ID not in columns:

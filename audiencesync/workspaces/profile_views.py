@@ -6,7 +6,7 @@ from audiencesync.errors import ServiceError
 from . import profile_selectors
 from .decorators import workspace_required
 from .identifiers import profile_identifiers
-from .imports import REPORT_LIST_LIMIT, csv_text_stream, profiles_import
+from .imports import REPORT_LIST_LIMIT, profiles_import
 from .models import Profile
 from .profile_forms import ProfileImportForm
 from .scoping import get_in_workspace_or_404
@@ -59,9 +59,7 @@ def profile_import(request):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            report = profiles_import(
-                workspace=request.workspace, rows_source=csv_text_stream(upload.file)
-            )
+            report = profiles_import(workspace=request.workspace, csv_file=upload.file)
         except ServiceError as error:
             form.add_error("file", error.message)
     return render(

@@ -86,16 +86,19 @@ def api_key_authenticate(*, authorization: str) -> ApiKey:
     if not authorization.strip():
         raise ServiceError("Send your workspace API key in the header "
                            "'Authorization: Bearer as_...'.", code="unauthorized")
-    if scheme.lower() != "bearer" or not _KEY_FORMAT.fullmatch(secret):
+    if scheme.lower() != "bearer" or not secret.startswith(KEY_PREFIX) or " " in secret:
         raise ServiceError("The Authorization header must be 'Bearer ' followed by a "
-                           f"workspace API key starting with {KEY_PREFIX!r}.",
+                           f"workspace API key, which starts with {KEY_PREFIX!r}.",
                            code="unauthorized")
-    api_key = (ApiKey.objects.select_related("workspace")
-               .filter(key_hash=api_key_hash(secret)).first())
+    # A key of the right shape that is not a live key gets one answer, whether it never
+    # existed or was revoked: the answer tells a guesser nothing.
+    api_key = None
+    if _KEY_FORMAT.fullmatch(secret):
+        api_key = (ApiKey.objects.select_related("workspace")
+                   .filter(key_hash=api_key_hash(secret), revoked_at__isnull=True).first())
     if api_key is None:
-        raise ServiceError("Unknown API key.", code="unauthorized")
-    if api_key.revoked_at is not None:
-        raise ServiceError(f"This API key was revoked on {api_key.revoked_at:%Y-%m-%d}.",
+        raise ServiceError("This API key is unknown or was revoked. Copy the key again, or "
+                           "create a new one on the workspace's API keys page.",
                            code="unauthorized")
     now = timezone.now()
     ApiKey.objects.filter(pk=api_key.pk).filter(

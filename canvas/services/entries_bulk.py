@@ -9,15 +9,14 @@ as already in it, not entered twice.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.imports import csv_records
+from audiencesync.workspaces.csv_rows import CsvRow, csv_rows
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, CanvasStatus
 
@@ -95,17 +94,19 @@ def canvas_enter_all_profiles(
 
 
 def canvas_enter_csv(
-    *, canvas_id: int, rows_source: TextIO, progress: Callable[[int], None] | None = None
+    *, canvas_id: int, csv_file: BinaryIO, progress: Callable[[int], None] | None = None
 ) -> CsvEntry:
     """Enter the users of a CSV with a header line (the profile import's columns).
 
-    A malformed row is rejected with its line number and the others are entered.
-    Columns other than the import's identifier columns are ignored (and listed): entering
-    writes no attributes. ``progress(rows_read)`` is called after each chunk.
+    ``csv_file`` is opened in binary and read as the profile import reads it
+    (``csv_rows``): a malformed row is rejected with its line number and the others are
+    entered, so ``rows_read`` = entered + already in the canvas + rejected. Columns other
+    than the import's identifier columns are ignored (and listed): entering writes no
+    attributes. ``progress(rows_read)`` is called after each chunk.
     """
     canvas = canvas_for_entry(canvas_id=canvas_id)
-    reader = csv.reader(rows_source)
-    columns = _csv_columns(reader)
+    rows = csv_rows(csv_file)
+    columns = _csv_columns(next(rows, None))
     entry = CsvEntry(result=EntryResult(), rows_read=0, ignored_columns=columns.ignored)
     validator = UserValidator()
     chunk: list[dict] = []
@@ -118,24 +119,23 @@ def canvas_enter_csv(
             progress(entry.rows_read)
 
     with _telling_how_far(entry.result):
-        try:
-            for line, row in _csv_records(reader, entry):
-                user, errors = _csv_user(row=row, line=line, columns=columns,
-                                         validator=validator)
-                if user is None:
-                    _reject(entry.result, [{"line": line, "field": name, "message": message}
-                                           for name, message in errors])
-                    continue
-                chunk.append(user)
-                if len(chunk) == CHUNK_SIZE:
-                    enter_chunk()
-        except UnicodeDecodeError:
-            enter_chunk()
-            raise ServiceError(
-                f"Line {reader.line_num + 1} or one soon after is not UTF-8 text, so entry "
-                "stopped there. Save the file as CSV UTF-8 and run again: users already in "
-                "the canvas are not entered twice.", code="invalid",
-            ) from None
+        for row in rows:
+            if row.blank:
+                continue
+            entry.rows_read += 1
+            if row.cells is None:
+                _reject(entry.result, [{"line": row.line, "field": None,
+                                        "message": f"{row.problem[0].upper()}{row.problem[1:]}."}])
+                continue
+            user, errors = _csv_user(row=row.cells, line=row.line, columns=columns,
+                                     validator=validator)
+            if user is None:
+                _reject(entry.result, [{"line": row.line, "field": name, "message": message}
+                                       for name, message in errors])
+                continue
+            chunk.append(user)
+            if len(chunk) == CHUNK_SIZE:
+                enter_chunk()
         enter_chunk()
     return entry
 
@@ -165,19 +165,15 @@ class _CsvColumns:
     ignored: list[str]
 
 
-def _csv_columns(reader) -> _CsvColumns:
+def _csv_columns(first: CsvRow | None) -> _CsvColumns:
     """The header's columns, by the profile import's rules (case-insensitive names)."""
-    try:
-        header = next(reader, None)
-    except UnicodeDecodeError:
-        raise ServiceError("The file is not UTF-8 text. Save it as CSV UTF-8 and run again.",
-                           code="invalid") from None
-    except csv.Error as error:
-        raise ServiceError(f"The header line cannot be read as CSV: {error}.",
-                           code="invalid") from None
-    if not header:
+    if first is not None and first.cells is None:
+        raise ServiceError(f"The header line cannot be read: it {first.problem}.",
+                           code="invalid")
+    if first is None or not first.cells:
         raise ServiceError("The file is empty: it needs a header line, then one line per user.",
                            code="invalid")
+    header = first.cells
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     if EXTERNAL_ID not in lowered:
@@ -195,17 +191,6 @@ def _csv_columns(reader) -> _CsvColumns:
         width=len(header),
         ignored=[name for name in names if name.lower() not in USER_FIELDS],
     )
-
-
-def _csv_records(reader, entry: CsvEntry) -> Iterator[tuple[int, list[str]]]:
-    def unreadable(line: int, error: str) -> None:
-        entry.rows_read += 1
-        _reject(entry.result, [{"line": line, "field": None,
-                                "message": f"Unreadable CSV: {error}."}])
-
-    for line, row in csv_records(reader, on_unreadable=unreadable):
-        entry.rows_read += 1
-        yield line, row
 
 
 def _csv_user(

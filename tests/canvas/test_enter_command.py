@@ -80,7 +80,7 @@ def test_csv_rejects_malformed_rows_by_line_enters_the_rest_and_exits_non_zero(
     assert "line 4: rejected: ad_tracking_enabled: Is 'maybe'" in output
     assert "line 5: rejected: Has 2 columns, the header has 3." in output
     assert "line 6: rejected: external_id: The same external_id is at line 2" in output
-    assert "entered: 3, already_in_canvas: 0, rejected: 4" in output
+    assert "7 rows read: entered: 3, already_in_canvas: 0, rejected: 4" in output
     assert entered_ids(sync_canvas) == {"good1", "good2", "multi\nline"}
     assert Profile.objects.get(external_id="good1").email == "g1@example.com"
 
@@ -109,16 +109,26 @@ def test_csv_without_a_usable_header_is_refused(sync_canvas, tmp_path, text, say
     assert not CanvasEntry.objects.exists()
 
 
-def test_csv_that_turns_out_not_utf8_keeps_what_was_entered_and_says_where(sync_canvas,
-                                                                              tmp_path):
-    # Far enough down that the text decoder reads good chunks first.
+def test_csv_rows_that_are_not_utf8_or_open_a_quote_are_rejected_alone_and_counts_add_up(
+    sync_canvas, tmp_path, small_chunks
+):
     good = "".join(f"u{i},user{i}@example.com\n" for i in range(1000)).encode()
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(b"external_id,email\n" + good + b"b,caf\xe9@example.com\n")
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"external_id,email\n" + good              # lines 1-1001
+                     + b"b,caf\xe9@example.com\n"               # 1002: Latin-1
+                     + b'q,"q@example.com\n'                   # 1003: a quote never closed
+                     + b"after,after@example.com\n")           # 1004
+    out = io.StringIO()
 
-    with pytest.raises(CommandError, match="not UTF-8.*Before that, [1-9][0-9]* users were"):
-        enter(sync_canvas.pk, "--csv", str(path))
-    assert CanvasEntry.objects.exists()
+    with pytest.raises(CommandError, match="2 rows were rejected"):
+        call_command("enter_canvas", str(sync_canvas.pk), "--csv", str(path), stdout=out,
+                     stderr=io.StringIO())
+
+    output = out.getvalue()
+    assert "line 1002: rejected: Is not UTF-8 text (byte 0xE9 after 'b,caf')" in output
+    assert "line 1003: rejected: Has a quote that is never closed" in output
+    assert "1,003 rows read: entered: 1,001, already_in_canvas: 0, rejected: 2" in output
+    assert len(entered_ids(sync_canvas)) == 1001 and "after" in entered_ids(sync_canvas)
 
 
 def test_missing_file_unknown_canvas_and_inactive_canvas_are_clear_errors(sync_canvas,

@@ -141,14 +141,40 @@ def test_malformed_or_unknown_key_is_401(sync_canvas, post_entries, header, clie
     assert response.json()["error"]
 
 
+@pytest.mark.parametrize("header", ["Bearer as_bad", "Bearer as_" + "A" * 43])
+def test_a_key_that_is_not_a_live_key_is_said_to_be_unknown_or_revoked(sync_canvas, client,
+                                                                      header):
+    response = client.post(f"/api/v1/canvases/{sync_canvas.pk}/entries", data=b'{"users": []}',
+                           content_type="application/json", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert "unknown or was revoked" in error
+    assert "must" not in error and "start" not in error
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key",
+                                    "Bearer as_one two", "as_" + "A" * 43])
+def test_a_malformed_header_says_what_the_header_must_be(sync_canvas, client, header):
+    response = client.post(f"/api/v1/canvases/{sync_canvas.pk}/entries", data=b'{"users": []}',
+                           content_type="application/json", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == ("The Authorization header must be 'Bearer ' followed "
+                                        "by a workspace API key, which starts with 'as_'.")
+
+
 def test_revoked_key_is_401(sync_canvas, post_entries, api_key):
     api_key.api_key.revoked_at = timezone.now()
     api_key.api_key.save()
 
-    response = post_entries(sync_canvas.pk, {"users": builders.users(1)})
+    revoked = post_entries(sync_canvas.pk, {"users": builders.users(1)})
+    unknown = post_entries(sync_canvas.pk, {"users": builders.users(1)},
+                           key="as_" + "B" * 43)
 
-    assert response.status_code == 401
-    assert "revoked" in response.json()["error"]
+    assert revoked.status_code == unknown.status_code == 401
+    assert "revoked" in revoked.json()["error"]
+    assert revoked.json() == unknown.json()
     assert not CanvasEntry.objects.exists()
 
 

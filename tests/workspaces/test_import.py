@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces import imports
-from audiencesync.workspaces.imports import csv_text_stream, profiles_import
+from audiencesync.workspaces.imports import profiles_import
 from audiencesync.workspaces.models import Profile
 from tests.factories import ProfileFactory, WorkspaceFactory
 
@@ -25,7 +25,7 @@ GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
 
 def _import(workspace, text: str, **options):
-    return profiles_import(workspace=workspace, rows_source=io.StringIO(text), **options)
+    return profiles_import(workspace=workspace, csv_file=io.BytesIO(text.encode()), **options)
 
 
 def _profiles(workspace):
@@ -183,7 +183,7 @@ def test_lists_in_the_report_are_capped_but_counts_are_exact(workspace, monkeypa
 
 def test_byte_order_mark_of_spreadsheet_exports_is_not_part_of_the_header(workspace):
     data = "\ufeffexternal_id,email\r\nu1,a@example.com\r\n".encode()
-    report = profiles_import(workspace=workspace, rows_source=csv_text_stream(io.BytesIO(data)))
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(data))
     assert report.created == 1
 
 
@@ -200,23 +200,99 @@ def test_a_file_without_a_usable_header_is_refused(workspace, text, message):
     assert not Profile.objects.exists()
 
 
-def test_a_file_that_is_not_utf8_is_refused_with_a_clear_message(workspace):
-    latin1 = "external_id,city\nu1,Malmö\n".encode("latin-1")
-    with pytest.raises(ServiceError, match="not UTF-8 text"):
-        profiles_import(workspace=workspace, rows_source=csv_text_stream(io.BytesIO(latin1)))
-
-
-def test_a_bad_byte_late_in_the_file_stops_the_import_and_says_what_was_kept(workspace):
+def test_a_row_that_is_not_utf8_is_rejected_alone_with_its_line(workspace):
     good = "".join(f"u{n},city\n" for n in range(3000)).encode()
-    data = b"external_id,city\n" + good + b"late,Malm\xf6\n"
-    with pytest.raises(ServiceError) as error:
-        profiles_import(workspace=workspace, rows_source=csv_text_stream(io.BytesIO(data)),
-                        batch_size=1000)
-    assert "is not UTF-8 text" in error.value.message
-    assert "import it again" in error.value.message
-    imported = Profile.objects.filter(workspace=workspace).count()
-    assert 0 < imported <= 3000
-    assert f"the {imported:,} good rows before it were imported" in error.value.message
+    data = (b"external_id,city\n" + good + b"late,Malm\xf6\n"       # line 3002
+            + b"after,Oslo\r\n" + b"last,Malm\xc3\xb6")            # valid UTF-8, no newline
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(data), batch_size=1000)
+
+    assert report.rejected == [
+        (3002, "is not UTF-8 text (byte 0xF6 after 'late,Malm'); save the file as CSV UTF-8"),
+    ]
+    assert (report.rows_read, report.created, report.rejected_count) == (3003, 3002, 1)
+    profiles = _profiles(workspace)
+    assert len(profiles) == 3002 and "late" not in profiles
+    assert profiles["after"].attributes == {"city": "Oslo"}
+    assert profiles["last"].attributes == {"city": "Malmö"}
+
+
+def test_a_latin1_file_imports_its_plain_rows_and_rejects_the_others_by_line(workspace):
+    latin1 = "external_id,city\nu1,Malmö\nu2,Oslo\nu3,Gävle\n".encode("latin-1")
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(latin1))
+    assert [line for line, _ in report.rejected] == [2, 4]
+    assert all("is not UTF-8 text" in reason for _, reason in report.rejected)
+    assert set(_profiles(workspace)) == {"u2"}
+
+
+def test_a_header_that_is_not_utf8_is_refused(workspace):
+    with pytest.raises(ServiceError, match=r"The header line cannot be read: it is not UTF-8"):
+        profiles_import(workspace=workspace,
+                        csv_file=io.BytesIO(b"external_id,st\xe4dt\nu1,x\n"))
+    assert not Profile.objects.exists()
+
+
+def test_a_quote_never_closed_rejects_only_its_row_and_the_rows_after_it_are_imported(workspace):
+    report = _import(workspace, (
+        "external_id,email\n"             # 1
+        "u1,a@example.com\n"               # 2
+        'u2,"b@example.com\n'              # 3 a stray quote: never closed
+        "u3,c@example.com\n"               # 4
+        "u4,d@example.com\n"               # 5
+    ))
+    assert report.rejected == [(3, 'has a quote that is never closed (a stray "?); the lines '
+                                   "after it were read as rows of their own")]
+    assert set(_profiles(workspace)) == {"u1", "u3", "u4"}
+    assert (report.rows_read, report.created, report.rejected_count) == (4, 3, 1)
+
+
+def test_a_quote_open_on_the_last_line_rejects_only_that_row(workspace):
+    report = _import(workspace, 'external_id,email\nu1,a@example.com\nu2,"b@exam')
+    assert report.rejected == [(3, 'has a quote that is never closed (a stray "?)')]
+    assert set(_profiles(workspace)) == {"u1"}
+    assert report.rows_read == report.imported + report.rejected_count == 2
+
+
+def test_a_quote_still_open_after_128_kb_rejects_only_its_row(workspace):
+    # 3,000 rows of ~60 bytes after the stray quote: past 128 KB before the next quote,
+    # which would otherwise close it and swallow every row in between into one value.
+    rows = "".join(f"u{n},user{n}@example.com,{'x' * 30}\n" for n in range(3000))
+    report = _import(workspace, (
+        "external_id,email,note\n"
+        'stray,s@example.com,"oops\n'      # line 2
+        + rows +
+        '"quoted",q@example.com,"a, b"\n'  # line 3003: quotes of its own, closed
+    ))
+    assert report.rejected == [(2, 'has a quote that is still open 128 KB later (a stray "?); '
+                                   "the lines after it were read as rows of their own")]
+    profiles = _profiles(workspace)
+    assert len(profiles) == 3001 and "stray" not in profiles
+    assert profiles["quoted"].attributes == {"note": "a, b"}
+    assert (report.rows_read, report.created, report.rejected_count) == (3002, 3001, 1)
+
+
+def test_quoted_line_breaks_stay_legal_around_rows_that_are_rejected(workspace):
+    data = (
+        b"external_id,note\r\n"
+        b"u0,Malm\xf6\r\n"                                             # line 2: Latin-1
+        b'u1,"first line\r\nsecond, with a comma\r\n""third"""\r\n'  # lines 3-5
+        b"u2,plain,extra\r\n"                                          # line 6: 3 columns
+        b'u3,"' + b"long\n" * 20_000 + b'"\n'  # lines 7-20007: 100 KB in quotes, under 128
+        b"u4,end\n"
+    )
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(data))
+    assert [line for line, _ in report.rejected] == [2, 6]
+    profiles = _profiles(workspace)
+    assert set(profiles) == {"u1", "u3", "u4"}
+    assert profiles["u1"].attributes == {"note": 'first line\r\nsecond, with a comma\r\n"third"'}
+    assert profiles["u3"].attributes == {"note": ("long\n" * 20_000).strip()}
+    assert report.rows_read == report.imported + report.rejected_count == 5
+
+
+def test_a_line_of_many_megabytes_is_rejected_and_the_next_line_read(workspace):
+    data = b"external_id,note\nu1," + b"x" * 3_000_000 + b"\nu2,fine\n"
+    report = profiles_import(workspace=workspace, csv_file=io.BytesIO(data))
+    assert report.rejected == [(2, "is longer than 128 KB")]
+    assert set(_profiles(workspace)) == {"u2"}
 
 
 # --- the command ------------------------------------------------------------------
@@ -259,6 +335,25 @@ def test_command_lists_rejected_rows_and_exits_with_status_1(workspace, csv_file
     assert Profile.objects.filter(workspace=workspace).count() == 1
 
 
+def test_command_counts_add_up_when_rows_are_broken(workspace, tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"external_id,email\n"
+                     b"u1,a@example.com\n"
+                     b'u2,"b@example.com\n'      # line 3: a quote never closed
+                     b"u3,c@example.com\n"
+                     b"u4,d\xe9@example.com\n"   # line 5: Latin-1
+                     b"u5,e@example.com\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 of 5 rows were rejected"):
+        call_command("import_profiles", "--workspace", workspace.slug, str(path), stdout=out,
+                     stderr=io.StringIO())
+    output = out.getvalue()
+    assert "line 3: rejected: has a quote that is never closed" in output
+    assert "line 5: rejected: is not UTF-8 text (byte 0xE9 after 'u4,d')" in output
+    assert "5 rows read: 3 created, 0 updated, 2 rejected" in output
+    assert set(_profiles(workspace)) == {"u1", "u3", "u5"}
+
+
 def test_command_names_the_workspaces_when_the_slug_is_unknown(workspace, csv_file):
     with pytest.raises(CommandError, match=rf"No workspace with slug 'nope'\. Workspaces: "
                                            rf"{workspace.slug}\."):
@@ -296,7 +391,7 @@ def test_generated_benchmark_file_imports_with_its_share_of_unusable_values(work
     with pytest.raises(CommandError, match="exists; pass --overwrite"):
         call_command("generate_profiles_csv", str(path), stdout=io.StringIO())
     with path.open("rb") as binary:
-        report = profiles_import(workspace=workspace, rows_source=csv_text_stream(binary))
+        report = profiles_import(workspace=workspace, csv_file=binary)
     assert (report.created, report.rejected_count) == (200, 0)
     # Each unusable row carries a bad email, phone and IDFA.
     assert report.warning_count % 3 == 0 and 0 < report.warning_count < 200

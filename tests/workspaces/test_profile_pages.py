@@ -117,6 +117,24 @@ def test_import_page_shows_the_same_report_as_the_command(client, login, workspa
     assert Profile.objects.get(workspace=workspace, external_id="u1").email == "ana@example.com"
 
 
+def test_import_page_rejects_only_the_broken_rows_and_its_counts_add_up(owner_client, workspace):
+    data = (b"external_id,email\n"
+            b'u1,"a@example.com\n'                          # line 2: a quote never closed
+            + b"".join(b"u%d,u%d@example.com\n" % (n, n) for n in range(2, 6))
+            + b"u6,caf\xe9@example.com\n"                   # line 7: Latin-1
+            b"u7,g@example.com\n")
+    file = SimpleUploadedFile("crm.csv", data, content_type="text/csv")
+    response = owner_client.post(reverse("profile_import"), {"file": file})
+    text = _text(response)
+    assert "2 rows of crm.csv were rejected" in text
+    for label, value in [("Rows read", 7), ("Created", 5), ("Updated", 0), ("Rejected", 2)]:
+        assert f'{label}</div><div class="stat">{value}</div>' in text
+    assert '<td class="num">2</td><td>has a quote that is never closed' in text
+    assert '<td class="num">7</td><td>is not UTF-8 text' in text
+    assert set(Profile.objects.filter(workspace=workspace).values_list("external_id", flat=True)) \
+        == {"u2", "u3", "u4", "u5", "u7"}
+
+
 def test_import_page_explains_a_bad_file_and_imports_nothing(owner_client, workspace):
     response = _upload(owner_client, "name,email\nAna,ana@example.com\n")
     assert "with an external_id column" in _text(response)

@@ -5,8 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.imports import csv_text_stream
-from canvas.services.entries_bulk import canvas_enter_all_profiles, canvas_enter_csv
+from canvas.services.entries_bulk import (
+    CsvEntry,
+    canvas_enter_all_profiles,
+    canvas_enter_csv,
+)
 from canvas.services.entry import EntryResult
 
 
@@ -28,10 +31,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, canvas_id: int, csv: str | None, all_profiles: bool, **options):
         try:
-            result = self._all_profiles(canvas_id) if all_profiles else self._csv(canvas_id, csv)
+            if all_profiles:
+                result, rows_read = self._all_profiles(canvas_id), None
+            else:
+                entry = self._csv(canvas_id, csv)
+                result, rows_read = entry.result, entry.rows_read
         except ServiceError as error:
             raise CommandError(error.message) from None
-        self._print(result)
+        self._print(result, rows_read=rows_read)
         if result.rejected:
             raise CommandError(f"{result.rejected:,} rows were rejected (listed above); the "
                                "other users were entered.")
@@ -45,7 +52,7 @@ class Command(BaseCommand):
 
             return canvas_enter_all_profiles(canvas_id=canvas_id, progress=show_progress).result
 
-    def _csv(self, canvas_id: int, file: str) -> EntryResult:
+    def _csv(self, canvas_id: int, file: str) -> CsvEntry:
         path = Path(file)
         try:
             binary = path.open("rb")
@@ -57,20 +64,21 @@ class Command(BaseCommand):
                 bar.update(binary.tell() - bar.n)
                 bar.set_postfix(rows=f"{rows_read:,}", refresh=False)
 
-            entry = canvas_enter_csv(canvas_id=canvas_id, rows_source=csv_text_stream(binary),
+            entry = canvas_enter_csv(canvas_id=canvas_id, csv_file=binary,
                                      progress=show_progress)
         if entry.ignored_columns:
             self.stderr.write(f"Ignored columns (entering writes no attributes; import them "
                               f"with import_profiles): {', '.join(entry.ignored_columns)}")
-        return entry.result
+        return entry
 
-    def _print(self, result: EntryResult) -> None:
+    def _print(self, result: EntryResult, *, rows_read: int | None) -> None:
         for error in result.errors:
             field = f"{error['field']}: " if error["field"] else ""
             self.stdout.write(f"line {error['line']}: rejected: {field}{error['message']}")
         not_listed = result.rejected - len({error["line"] for error in result.errors})
         if not_listed > 0:
             self.stdout.write(f"... and {not_listed:,} more rejected rows")
-        summary = (f"entered: {result.entered:,}, already_in_canvas: "
+        summary = (f"{rows_read:,} rows read: " if rows_read is not None else "") + (
+                   f"entered: {result.entered:,}, already_in_canvas: "
                    f"{result.already_in_canvas:,}, rejected: {result.rejected:,}")
         self.stdout.write(self.style.SUCCESS(summary) if not result.rejected else summary)

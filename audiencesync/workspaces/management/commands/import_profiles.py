@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.imports import ImportReport, csv_text_stream, profiles_import
+from audiencesync.workspaces.imports import ImportReport, profiles_import
 from audiencesync.workspaces.models import Workspace
 
 # Up to this many workspaces, an unknown slug is answered with the list of them all.
@@ -46,7 +46,7 @@ class Command(BaseCommand):
 
             try:
                 report = profiles_import(
-                    workspace=target, rows_source=csv_text_stream(binary),
+                    workspace=target, csv_file=binary,
                     batch_size=batch_size, progress=show_progress,
                 )
             except ServiceError as error:
