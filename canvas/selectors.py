@@ -11,7 +11,15 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
-from canvas.models import Canvas, CanvasStatus, ItemState, Step, StepStats, SyncItem
+from canvas.models import (
+    Canvas,
+    CanvasStatus,
+    ItemPurpose,
+    ItemState,
+    Step,
+    StepStats,
+    SyncItem,
+)
 from partners import registry
 from partners.base import AudienceInfo
 from partners.models import AdAccount, Audience, ConnectionStatus
@@ -141,6 +149,36 @@ def step_series(*, step: Step, since: datetime) -> list[dict]:
     if series and series[-1]["at"] < now:
         series.append(point(now))
     return series
+
+
+@dataclass
+class ConsentRemovals:
+    """Removes of one audience queued because ad-tracking consent was withdrawn.
+
+    They ride on the canvas's add steps but are no journey event, so no step counts them
+    (a step's entered = synced + not synced + pending + errored stays true): this line does.
+    """
+
+    audience_name: str
+    removed: int = 0
+    pending: int = 0
+    errored: int = 0
+
+
+def consent_removals(*, canvas: Canvas) -> list[ConsentRemovals]:
+    """Per audience of the canvas's steps, consent-withdrawal removes kept in the outbox."""
+    lines: dict[int, ConsentRemovals] = {}
+    for row in (SyncItem.objects.filter(step__canvas=canvas, purpose=ItemPurpose.CONSENT)
+                .values("audience_id", "audience__name", "state").annotate(n=Count("id"))
+                .order_by("audience__name")):
+        line = lines.setdefault(row["audience_id"], ConsentRemovals(row["audience__name"]))
+        if row["state"] == ItemState.SYNCED:
+            line.removed += row["n"]
+        elif row["state"] == ItemState.PENDING:
+            line.pending += row["n"]
+        else:
+            line.errored += row["n"]
+    return list(lines.values())
 
 
 def sync_items_recount(*, step_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from audiencesync.errors import ServiceError
+from canvas.services.memberships import profiles_consent_withdrawn
 
 from . import profile_selectors
 from .decorators import workspace_required
@@ -59,7 +60,8 @@ def profile_import(request):
         upload = form.cleaned_data["file"]
         try:
             report = profiles_import(
-                workspace=request.workspace, rows_source=csv_text_stream(upload.file)
+                workspace=request.workspace, rows_source=csv_text_stream(upload.file),
+                on_consent_withdrawn=profiles_consent_withdrawn,
             )
         except ServiceError as error:
             form.add_error("file", error.message)
