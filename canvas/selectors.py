@@ -182,10 +182,12 @@ def consent_removals(*, canvas: Canvas) -> list[ConsentRemovals]:
 
 
 def sync_items_recount(*, step_ids: list[int]) -> dict[int, dict[str, int]]:
-    """From the outbox itself: users per state per step (for reconciliation)."""
+    """From the outbox itself: users per state per step (for reconciliation). Journey items
+    only: erasure and consent removes ride on a step but are not its users."""
     counts: dict[int, dict[str, int]] = {s: {state: 0 for state in ItemState.values}
                                          for s in step_ids}
-    for row in (SyncItem.objects.filter(step_id__in=step_ids).values("step_id", "state")
+    for row in (SyncItem.objects.filter(step_id__in=step_ids, purpose=ItemPurpose.JOURNEY)
+                .values("step_id", "state")
                 .annotate(n=Count("id"))):
         counts[row["step_id"]][row["state"]] = row["n"]
     return counts

@@ -29,6 +29,7 @@ from canvas.models import (
 from canvas.services import canvases as canvas_services
 from canvas.services.apikeys import api_key_create
 from canvas.services.entry import canvas_enter_users
+from partners.models import Audience
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
 
@@ -120,6 +121,28 @@ def test_a_remove_step_matches_on_the_fields_the_audience_was_filled_with(
 
     assert members(sandbox, audience) == []
     assert not AudienceMembership.objects.filter(audience=audience).exists()
+
+
+def test_the_step_editor_says_what_a_remove_from_an_audience_filled_elsewhere_reaches(
+        owner_client, workspace):
+    account = builders.connected_account(workspace)
+    elsewhere = Audience.objects.create(ad_account=account, external_id="1001",
+                                        name="CRM upload")
+    canvas = canvas_services.canvas_create(workspace=workspace, name="Winback", user=None)
+    step = builders.sync_step(canvas, account=account, target=elsewhere,
+                              action=SyncAction.REMOVE, match_fields=("email",))
+
+    page = owner_client.get(reverse("canvas:step", args=[canvas.pk, step.pk]) + "?mode=chosen")
+
+    text = page.content.decode()
+    assert "This product does not fill CRM upload" in text
+    assert "cannot reach people added elsewhere under other identifiers" in text
+    filled = builders.audience(account, external_id="1002", name="Buyers")
+    step.audience = filled
+    step.save()
+    text = owner_client.get(reverse("canvas:step", args=[canvas.pk, step.pk])
+                            + "?mode=chosen").content.decode()
+    assert "the hashed identifiers they were added to Buyers with (email)" in text
 
 
 def test_after_an_email_change_a_remove_still_removes_the_person(owner, account, sandbox):
