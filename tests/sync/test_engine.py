@@ -1,10 +1,12 @@
 """The engine end to end below HTTP: real entry, outbox, batches, TikTok client, counters."""
 
+import importlib
 import time
 from datetime import timedelta
 
 import pytest
 import responses
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -319,3 +321,27 @@ def test_a_big_canvas_does_not_starve_a_small_one(tiktok_api, tiktok_canvas, set
 
     assert small.pk in served[:2]
     assert metrics(small).synced == 3 and metrics(big).synced == 30
+
+
+def test_people_added_before_the_upgrade_get_membership_records(tiktok_api, tiktok_canvas,
+                                                                 workspace):
+    """The migration that adds the records fills them from the sync history it finds: a
+    person added and not removed since is recorded; one removed afterwards is not."""
+    migration = importlib.import_module("canvas.migrations.0002_audience_membership")
+    canvas, step = tiktok_canvas
+    account = step.ad_account
+    remover = builders.active_canvas(workspace, name="Remove")
+    builders.sync_step(remover, account=account, target=step.audience, action="remove")
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+    engine.sync_flush()
+    canvas_enter_users(canvas=remover, users=builders.users(1, start=1))
+    engine.sync_flush()
+    AudienceMembership.objects.all().delete()  # as before the upgrade
+
+    migration.records_from_sync_history(django_apps, None)
+
+    assert sorted(AudienceMembership.objects.values_list("profile__external_id", flat=True)) == [
+        "u0", "u2"]
+    u0 = AudienceMembership.objects.get(profile__external_id="u0")
+    assert u0.hashes == SyncItem.objects.get(profile=u0.profile).hashes and u0.step == step

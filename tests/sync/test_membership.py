@@ -55,12 +55,13 @@ def account(sandbox, owner):
 
 
 def sync_canvas(owner, account, *, name, audience=None, new_audience="", action=SyncAction.ADD,
-                match_fields=("email",), respect_ad_tracking=True, launch=True):
+                match_fields=("email",), respect_ad_tracking=True, launch=True,
+                partner_key="tiktok"):
     """A canvas of one TikTok sync step (users leave it at once, so they may enter again)."""
     canvas = canvas_services.canvas_create(workspace=owner.workspace, name=name, user=owner.user)
     step = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
     canvas_services.step_update_sync(
-        step=step, partner_key="tiktok", ad_account_id=account.pk,
+        step=step, partner_key=partner_key, ad_account_id=account.pk,
         audience_id=audience.pk if audience else None, action=action,
         match_fields=list(match_fields), respect_ad_tracking=respect_ad_tracking)
     if new_audience:
@@ -195,6 +196,24 @@ def test_a_second_add_under_a_new_email_is_removed_under_both(owner, account, sa
     flush_all()
 
     assert members(sandbox, audience) == []
+
+
+def test_a_pinterest_list_is_emptied_by_erasure_after_an_email_change(owner, sandbox):
+    connection = workspace_connect(sandbox=sandbox, workspace=owner.workspace,
+                                   partner_key="pinterest")
+    account = connection.ad_accounts.filter(selected=True).order_by("external_id").first()
+    adder, _, audience = sync_canvas(owner, account, name="Pins", new_audience="Pinners",
+                                     partner_key="pinterest")
+    canvas_enter_users(canvas=adder, users=builders.users(2))
+    flush_all()  # Pinterest creates the list with these first users
+    audience.refresh_from_db()
+    assert len(sandbox.members("pinterest", audience.external_id)) == 2
+    Profile.objects.filter(external_id="u0").update(email="someone.else@example.com")
+
+    profile_erase(profile=Profile.objects.get(external_id="u0"))
+    flush_all()
+
+    assert sandbox.members("pinterest", audience.external_id) == [sha256("user1@example.com")]
 
 
 # --- item 2: consent gates adds only ----------------------------------------------------------
