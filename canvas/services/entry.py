@@ -213,7 +213,7 @@ def _pass_sync_steps(
     # A remove sends what the person was added under: their membership records, adds still
     # pending, and adds written just before it on this walk.
     removes = {step.audience_id for step in walk.sync_steps if step.action == SyncAction.REMOVE}
-    added = memberships.membership_hashes(pairs_audiences=sorted(removes),
+    added = memberships.membership_hashes(audience_ids=sorted(removes),
                                           profile_ids=[p.id for p in profiles]) if removes else {}
     for step in walk.sync_steps:
         not_synced = 0

@@ -98,20 +98,20 @@ def memberships_record_removed(*, audience_id: int, profile_ids: Sequence[int | 
 # --- what a remove sends -----------------------------------------------------------------
 
 
-def membership_hashes(*, pairs_audiences: Sequence[int],
+def membership_hashes(*, audience_ids: Sequence[int],
                       profile_ids: Sequence[int]) -> dict[tuple[int, int], list[HashSet]]:
     """(audience, profile) -> every set of hashes the person is (or is about to be) in the
     audience under: the membership records, and adds still pending, which a remove queued
     now is sent after. Two queries."""
     found: dict[tuple[int, int], list[HashSet]] = defaultdict(list)
-    if not pairs_audiences or not profile_ids:
+    if not audience_ids or not profile_ids:
         return found
     ids = rows.any_of(list(profile_ids), db_type="bigint")
     recorded = AudienceMembership.objects.filter(
-        audience_id__in=list(pairs_audiences), profile_id__in=ids,
+        audience_id__in=list(audience_ids), profile_id__in=ids,
     ).order_by("id").values_list("audience_id", "profile_id", "hashes")
     pending = SyncItem.objects.filter(
-        audience_id__in=list(pairs_audiences), profile_id__in=ids, action=SyncAction.ADD,
+        audience_id__in=list(audience_ids), profile_id__in=ids, action=SyncAction.ADD,
         state=ItemState.PENDING,
     ).order_by("id").values_list("audience_id", "profile_id", "hashes")
     for audience_id, profile_id, hashes in [*recorded, *pending]:
