@@ -299,6 +299,9 @@ SYNC_SENDERS = env.int("SYNC_SENDERS", default=max(1, Q_CLUSTER["workers"] - 2))
 SYNC_DISPATCHER_SECONDS = env.int("SYNC_DISPATCHER_SECONDS", default=100)
 SYNC_TICK_SECONDS = env.float("SYNC_TICK_SECONDS", default=0.25)
 SYNC_ITEM_RETENTION_DAYS = env.int("SYNC_ITEM_RETENTION_DAYS", default=30)
+# When a profile's ad-tracking consent turns off (entries API, import), remove it from every
+# audience the product put it in.
+REMOVE_ON_CONSENT_WITHDRAWN = env.bool("REMOVE_ON_CONSENT_WITHDRAWN", default=True)
 
 LOGGING = {
     "version": 1,

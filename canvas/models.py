@@ -130,6 +130,9 @@ class ItemPurpose(models.TextChoices):
     JOURNEY = "journey", "Journey"
     # A remove queued when a profile is erased; not a journey event, so not in step stats.
     ERASURE = "erasure", "Erasure"
+    # A remove queued when a profile's ad-tracking consent turns off (REMOVE_ON_CONSENT_
+    # WITHDRAWN); not a journey event either: analytics shows it on a line per audience.
+    CONSENT = "consent", "Consent withdrawn"
 
 
 class SyncItem(models.Model):
@@ -162,6 +165,31 @@ class SyncItem(models.Model):
             models.Index(fields=["step", "state", "id"], name="item_step_state_idx"),
             models.Index(fields=["audience", "profile"], name="item_audience_profile_idx"),
             models.Index(fields=["created_at"], name="item_created_idx"),
+        ]
+
+
+class AudienceMembership(models.Model):
+    """A person the product put in a partner audience, with the hashes it sent there.
+
+    Written when the partner accepts an add (one row per add step and set of hashes: after
+    an email change the person may sit in the audience under two), deleted when it accepts
+    a remove of the person from the audience. Unlike sync items it is never purged, so
+    removes, erasure and consent withdrawal send exactly what was added, however long ago
+    and whatever the profile holds today.
+    """
+
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="memberships")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="memberships")
+    # The add step that put the person there (so also its canvas).
+    step = models.ForeignKey(Step, null=True, on_delete=models.SET_NULL, related_name="+")
+    hashes = models.JSONField()
+    hashes_digest = models.CharField(max_length=64)
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "profile", "step", "hashes_digest"],
+                                    name="membership_unique_add"),
         ]
 
 

@@ -11,7 +11,16 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
-from canvas.models import Canvas, CanvasEntry, CanvasStatus, ItemState, Step, StepStats, SyncItem
+from canvas.models import (
+    Canvas,
+    CanvasEntry,
+    CanvasStatus,
+    ItemPurpose,
+    ItemState,
+    Step,
+    StepStats,
+    SyncItem,
+)
 from partners import registry
 from partners.base import AudienceInfo
 from partners.models import AdAccount, Audience, ConnectionStatus
@@ -144,11 +153,43 @@ def step_series(*, step: Step, since: datetime) -> list[dict]:
     return series
 
 
+@dataclass
+class ConsentRemovals:
+    """Removes of one audience queued because ad-tracking consent was withdrawn.
+
+    They ride on the canvas's add steps but are no journey event, so no step counts them
+    (a step's entered = synced + not synced + pending + errored stays true): this line does.
+    """
+
+    audience_name: str
+    removed: int = 0
+    pending: int = 0
+    errored: int = 0
+
+
+def consent_removals(*, canvas: Canvas) -> list[ConsentRemovals]:
+    """Per audience of the canvas's steps, consent-withdrawal removes kept in the outbox."""
+    lines: dict[int, ConsentRemovals] = {}
+    for row in (SyncItem.objects.filter(step__canvas=canvas, purpose=ItemPurpose.CONSENT)
+                .values("audience_id", "audience__name", "state").annotate(n=Count("id"))
+                .order_by("audience__name")):
+        line = lines.setdefault(row["audience_id"], ConsentRemovals(row["audience__name"]))
+        if row["state"] == ItemState.SYNCED:
+            line.removed += row["n"]
+        elif row["state"] == ItemState.PENDING:
+            line.pending += row["n"]
+        else:
+            line.errored += row["n"]
+    return list(lines.values())
+
+
 def sync_items_recount(*, step_ids: list[int]) -> dict[int, dict[str, int]]:
-    """From the outbox itself: users per state per step (for reconciliation)."""
+    """From the outbox itself: users per state per step (for reconciliation). Journey items
+    only: erasure and consent removes ride on a step but are not its users."""
     counts: dict[int, dict[str, int]] = {s: {state: 0 for state in ItemState.values}
                                          for s in step_ids}
-    for row in (SyncItem.objects.filter(step_id__in=step_ids).values("step_id", "state")
+    for row in (SyncItem.objects.filter(step_id__in=step_ids, purpose=ItemPurpose.JOURNEY)
+                .values("step_id", "state")
                 .annotate(n=Count("id"))):
         counts[row["step_id"]][row["state"]] = row["n"]
     return counts

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -210,6 +211,9 @@ def _sync_step_context(request, canvas, step) -> dict:
                                                      partner_key=step.partner)
         context["field_choices"] = [(f, f.upper() if f in ("idfa", "gaid") else f.title())
                                     for f in partner.match_field_types]
+    if step.audience_id:
+        context["filled_with"] = [", ".join(fields) for fields in
+                                  canvas_services.audience_fill_fields(audience=step.audience)]
     if step.ad_account_id and context["mode"] == "existing" and context["editable"]:
         try:
             listed = selectors.partner_audiences(ad_account=step.ad_account,
@@ -253,6 +257,8 @@ def canvas_analytics(request, canvas_id: int):
               for step in steps}
     return render(request, "canvas/analytics.html", {
         "canvas": canvas, "metrics": selectors.step_metrics(steps=steps), "charts": charts,
+        "consent_removals": selectors.consent_removals(canvas=canvas),
+        "retention_days": settings.SYNC_ITEM_RETENTION_DAYS,
         "banners": selectors.canvas_connection_problems(workspace=request.workspace).get(
             canvas.pk, []),
         "refresh": canvas.status == CanvasStatus.ACTIVE or any(

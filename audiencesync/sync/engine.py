@@ -26,12 +26,18 @@ from canvas.models import (
     ItemPurpose,
     ItemState,
     Step,
+    SyncAction,
     SyncBatch,
     SyncCursor,
     SyncItem,
     SyncRequest,
 )
 from canvas.services.entry import entries_release_due
+from canvas.services.memberships import (
+    hash_sets,
+    memberships_record_added,
+    memberships_record_removed,
+)
 from canvas.services.stats import step_stats_add
 from partners import http as partner_http
 from partners import ratelimit, registry
@@ -150,8 +156,13 @@ def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
     Only the opposite action can change the outcome, and comparing item ids per
     (audience, profile) means the earliest intent never waits, so nothing deadlocks.
     """
+    # Erasure and consent removes ride on an add step: a journey add of that same step
+    # must wait for them too.
+    others = (Exists(Step.objects.filter(audience_id=step.audience_id).exclude(pk=step.pk))
+              | Exists(SyncItem.objects.filter(step=step, state=ItemState.PENDING)
+                       .exclude(purpose=ItemPurpose.JOURNEY)))
     if batch.purpose == ItemPurpose.JOURNEY and not (
-        Step.objects.filter(audience_id=step.audience_id).exclude(pk=step.pk).exists()
+        Step.objects.filter(pk=step.pk).filter(others).exists()
     ):
         return False
     earlier = SyncItem.objects.filter(
@@ -166,16 +177,19 @@ def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
 def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
     if step is None or step.pk != batch.step_id:
         step = _step_queryset().get(pk=batch.step_id)
-    rows = list(SyncItem.objects.filter(step=step, id__range=(batch.first_item_id,
-                                                               batch.last_item_id),
-                                        state=ItemState.PENDING).values_list("hashes", flat=True))
-    if not rows:
+    members = list(SyncItem.objects.filter(step=step, id__range=(batch.first_item_id,
+                                                                  batch.last_item_id),
+                                           state=ItemState.PENDING)
+                   .values_list("profile_id", "hashes"))
+    # A remove sends every set of hashes its person was added under (taken at its entry).
+    rows = [one for _, hashes in members for one in hash_sets(hashes)]
+    if not members:
         _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
         return Outcome(batch.pk, step.pk, 0, "empty")
     if _earlier_intent_pending(step, batch):
         _reschedule(batch, delay=1.0, error="Waiting for an earlier add/remove of the same users.",
                     use_attempt=False)
-        return Outcome(batch.pk, step.pk, len(rows), "waiting")
+        return Outcome(batch.pk, step.pk, len(members), "waiting")
     audience = step.audience
     # The sync log's duration is the partner's time: waits for a rate slot are left out.
     with partner_http.timed_calls() as call_time:
@@ -185,23 +199,36 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
                 call=lambda partner, creds: partner.send_users(
                     credentials=creds, ad_account_id=step.ad_account.external_id,
                     audience_id=audience.external_id, action=batch.action,
-                    match_fields=step.match_fields, rows=rows, audience_name=audience.name,
+                    match_fields=_fields_sent(step, batch, rows), rows=rows,
+                    audience_name=audience.name,
                     audience_pending=audience.status == AudienceStatus.AWAITING_FIRST_USERS),
             )
         except ServiceError as error:  # not connected: no call was made
             _park_for_reconnect(batch, step, error.message)
-            return Outcome(batch.pk, step.pk, len(rows), "waiting")
+            return Outcome(batch.pk, step.pk, len(members), "waiting")
         except PartnerError as error:
-            return _failed(batch, step, len(rows), error, call_time.ms)
-    request = SyncRequest(batch=batch, step=step, size=len(rows), outcome="accepted",
+            return _failed(batch, step, len(members), error, call_time.ms)
+    request = SyncRequest(batch=batch, step=step, size=len(members), outcome="accepted",
                           partner_request_id=result.request_id[:128],
                           duration_ms=call_time.ms, created_at=timezone.now())
     with transaction.atomic():
         if result.created_audience_id:
             type(audience).objects.filter(pk=audience.pk).update(
                 external_id=result.created_audience_id, status=AudienceStatus.ACTIVE)
-        _finish(batch, step, state=ItemState.SYNCED, error="", request=request)
-    return Outcome(batch.pk, step.pk, len(rows), "synced")
+        _finish(batch, step, state=ItemState.SYNCED, error="", request=request, members=members)
+    return Outcome(batch.pk, step.pk, len(members), "synced")
+
+
+def _fields_sent(step: Step, batch: SyncBatch, rows: list[dict[str, str]]) -> list[str]:
+    """An add matches on the step's fields; a remove on the fields its hashes were added
+    under (the step's order first), which may not be the remove step's own."""
+    if batch.action == SyncAction.ADD:
+        return step.match_fields
+    present = {name for row in rows for name in row}
+    partner_order = list(registry.get(step.partner).match_field_types)
+    return ([f for f in step.match_fields if f in present]
+            + sorted(present - set(step.match_fields),
+                     key=lambda f: partner_order.index(f) if f in partner_order else 99))
 
 
 def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
@@ -244,14 +271,28 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
 
 
 def _finish(batch: SyncBatch, step: Step, *, state: str, error: str,
-            request: SyncRequest | None, count_only: bool = False) -> int:
-    """Resolve the batch's pending users as ``state``, with counters, in one transaction."""
+            request: SyncRequest | None, count_only: bool = False,
+            members: list[tuple[int | None, dict | list]] | None = None) -> int:
+    """Resolve the batch's pending users as ``state``, with counters, in one transaction.
+
+    ``members`` (profile, hashes sent) of a batch the partner accepted move the membership
+    records: an add writes them, a remove deletes them, one statement for the batch. Only
+    when this call resolved the users: a worker finishing a batch another one already
+    resolved (its lease had run out) must not write an older intent over a newer one.
+    """
     now = timezone.now()
     with transaction.atomic():
         resolved = SyncItem.objects.filter(
             step=step, id__range=(batch.first_item_id, batch.last_item_id),
             state=ItemState.PENDING,
         ).update(state=state, reason=error[:2000], batch=batch, resolved_at=now)
+        if resolved and members and state == ItemState.SYNCED:
+            if batch.action == SyncAction.ADD:
+                memberships_record_added(audience_id=step.audience_id, step_id=step.pk,
+                                         members=members, at=now)
+            else:
+                memberships_record_removed(audience_id=step.audience_id,
+                                           profile_ids=[p for p, _ in members])
         SyncBatch.objects.filter(pk=batch.pk).update(
             state=BatchState.DONE, done_at=now, lease_until=None, last_error=error[:2000],
             attempts=F("attempts") + (0 if count_only else 1))

@@ -8,7 +8,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,10 +29,10 @@ from canvas.models import (
 )
 from canvas.selectors import active_sync_steps, step_metrics
 from canvas.services.entry import NO_CONSENT, NO_CONSENT_TEXT
+from canvas.services.memberships import RemovalTarget, membership_removal_plan
 from canvas.services.stats import minute_bucket
 from partners import ratelimit, registry
 from partners.base import Credentials
-from partners.models import AudienceStatus
 
 # --- sync_status ---------------------------------------------------------------------------
 
@@ -86,41 +86,11 @@ def sync_items_requeueable(*, step: Step, reason_contains: str = "") -> QuerySet
 # --- erasure -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ErasureTarget:
-    """One remove to queue: the audience a profile was added to, with the hashes sent."""
-
-    step_id: int
-    audience_id: int
-    audience_name: str
-    hashes: dict
-
-
-def profile_erasure_plan(*, profile: Profile) -> list[ErasureTarget]:
-    """The removes that erasing the profile queues.
-
-    Every audience the profile was added to (synced, or still pending: the remove waits for
-    it) and not already erased from since, once per distinct set of hashes sent: a profile
-    whose email changed between entries was added under both. Audiences deleted at the
-    partner hold nobody.
-    """
-    erased_up_to = (SyncItem.objects.filter(profile=profile, purpose=ItemPurpose.ERASURE,
-                                            audience_id=OuterRef("audience_id"))
-                    .order_by("-id").values("id")[:1])
-    adds = (SyncItem.objects.filter(profile=profile, purpose=ItemPurpose.JOURNEY,
-                                    action=SyncAction.ADD,
-                                    state__in=[ItemState.SYNCED, ItemState.PENDING])
-            .exclude(hashes={}).exclude(audience__status=AudienceStatus.DELETED)
-            .annotate(erased_up_to=Subquery(erased_up_to))
-            .filter(Q(erased_up_to__isnull=True) | Q(id__gt=F("erased_up_to")))
-            .order_by("audience_id", "-id")
-            .values_list("step_id", "audience_id", "audience__name", "hashes"))
-    targets: dict[tuple, ErasureTarget] = {}
-    for step_id, audience_id, audience_name, hashes in adds:
-        key = (audience_id, tuple(sorted(hashes.items())))
-        targets.setdefault(key, ErasureTarget(step_id=step_id, audience_id=audience_id,
-                                              audience_name=audience_name, hashes=hashes))
-    return list(targets.values())
+def profile_erasure_plan(*, profile: Profile) -> list[RemovalTarget]:
+    """The removes that erasing the profile queues: one per audience its membership records
+    name (or an add of theirs is pending for), with every set of hashes it was added under.
+    Audiences deleted at the partner hold nobody."""
+    return membership_removal_plan(profile_ids=[profile.pk])
 
 
 # --- reconciliation ------------------------------------------------------------------------

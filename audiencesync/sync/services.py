@@ -17,22 +17,22 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
+    AudienceMembership,
     BatchState,
     CanvasEntry,
     IdempotentResponse,
     ItemPurpose,
     ItemState,
     Step,
-    SyncAction,
     SyncBatch,
     SyncCursor,
     SyncItem,
 )
+from canvas.services.memberships import memberships_remove
 from canvas.services.stats import StatsDrift, step_stats_subtract
 from partners import registry
 
 from .selectors import (
-    profile_erasure_plan,
     step_stats_drift,
     sync_items_requeueable,
     sync_requests_older_than,
@@ -154,26 +154,19 @@ def erased_external_id(profile: Profile) -> str:
 def profile_erase(*, profile: Profile) -> ErasureResult:
     """Remove the profile from every audience it was added to, then forget its data.
 
-    One transaction: the removes are queued as erasure items (the engine sends them after
-    any add of the same user still pending: latest intent wins), the profile leaves its
-    canvases, its fields are blanked and the hashes of its resolved journey items dropped.
-    The profile row stays, blank, as a tombstone the pending removes point to; its hashes
-    live on only in those removes (and adds still unsent) until the retention purge.
-    Erasing again queues nothing new.
+    One transaction: the removes are queued as erasure items carrying the hashes its
+    membership records hold, whenever it was added (the engine sends them after any add
+    of the same user still pending: latest intent wins), the profile leaves its canvases,
+    its fields are blanked and the hashes of its resolved journey items dropped. The
+    profile row stays, blank, as a tombstone the removes and records point to; its hashes
+    live on only in those until the partner accepted the removes. Erasing again queues
+    nothing new.
     """
     with transaction.atomic():
         profile = Profile.objects.select_for_update().get(pk=profile.pk)
-        targets = profile_erasure_plan(profile=profile)
         now = timezone.now()
-        # As at entry: inserting under the cursor locks keeps ids in the order claims see.
-        list(SyncCursor.objects.select_for_update()
-             .filter(step_id__in=sorted({t.step_id for t in targets})).values_list("pk", flat=True))
-        SyncItem.objects.bulk_create([
-            SyncItem(step_id=t.step_id, profile=profile, audience_id=t.audience_id,
-                     action=SyncAction.REMOVE, purpose=ItemPurpose.ERASURE, hashes=t.hashes,
-                     state=ItemState.PENDING, created_at=now)
-            for t in targets
-        ])
+        targets = memberships_remove(profile_ids=[profile.pk], purpose=ItemPurpose.ERASURE,
+                                     now=now)
         SyncItem.objects.filter(profile=profile, purpose=ItemPurpose.JOURNEY).exclude(
             state=ItemState.PENDING).update(hashes={})
         left = CanvasEntry.objects.filter(profile=profile, exited_at__isnull=True).update(
@@ -240,10 +233,12 @@ def sync_history_purge(*, now: datetime | None = None,
         idempotent_responses=_delete_in_chunks(
             IdempotentResponse.objects.filter(created_at__lt=cutoff),
             chunk_size=chunk_size, progress=_no_progress),
-        # Last: an erased profile's row goes once no sync item (its removes) points at it.
+        # Last: an erased profile's row goes once no sync item (its removes) and no
+        # membership record (a remove not accepted yet) points at it.
         erased_profiles=_delete_in_chunks(
             Profile.objects.filter(erased_at__lt=cutoff).exclude(
-                Exists(SyncItem.objects.filter(profile=OuterRef("pk")))),
+                Exists(SyncItem.objects.filter(profile=OuterRef("pk")))).exclude(
+                Exists(AudienceMembership.objects.filter(profile=OuterRef("pk")))),
             chunk_size=chunk_size, progress=_no_progress),
     )
 

@@ -82,12 +82,16 @@ def profiles_import(
     csv_file: BinaryIO,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    on_consent_withdrawn: Callable[..., object] | None = None,
 ) -> ImportReport:
     """Create or update the workspace's profiles from a CSV with a header row.
 
     ``csv_file`` is opened in binary (see ``csv_rows``). Every row read is counted once:
     ``rows_read`` = created + updated + rejected. ``progress`` is called with the number
     of rows read so far after each batch.
+    ``on_consent_withdrawn(profile_ids=...)`` is called, inside each batch's transaction, with
+    the ids of the profiles whose ad-tracking consent the batch turned off (the caller takes them
+    out of partner audiences).
     """
     started = time.monotonic()
     report = ImportReport()
@@ -106,11 +110,12 @@ def profiles_import(
         if profile is not None:
             batch.append(profile)
             if len(batch) >= batch_size:
-                _upsert(batch=batch, parser=parser, report=report)
+                _upsert(batch=batch, parser=parser, report=report,
+                        on_consent_withdrawn=on_consent_withdrawn)
                 batch = []
                 if progress is not None:
                     progress(report.rows_read)
-    _upsert(batch=batch, parser=parser, report=report)
+    _upsert(batch=batch, parser=parser, report=report, on_consent_withdrawn=on_consent_withdrawn)
     if progress is not None:
         progress(report.rows_read)
     report.elapsed_seconds = time.monotonic() - started
@@ -222,11 +227,19 @@ class _RowParser:
         return profile
 
 
-def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport) -> None:
-    """Write one batch: one SELECT to tell updates from creations, then one upsert."""
+def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport,
+            on_consent_withdrawn: Callable[..., object] | None) -> None:
+    """Write one batch: one SELECT to tell updates from creations, then one upsert (and,
+    when the file turns consent off, one SELECT of whose)."""
     if not batch:
         return
     with transaction.atomic():
+        withdrawing = []
+        if on_consent_withdrawn is not None and parser.ad_tracking_index is not None:
+            withdrawing = list(Profile.objects.filter(
+                workspace=parser.workspace, ad_tracking_enabled=True,
+                external_id__in=[p.external_id for p in batch if not p.ad_tracking_enabled],
+            ).values_list("pk", flat=True))
         existing = Profile.objects.filter(
             workspace=parser.workspace, external_id__in=[p.external_id for p in batch]
         )
@@ -249,5 +262,7 @@ def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport) -
             unique_fields=["workspace", "external_id"],
             update_fields=parser.update_fields,
         )
+        if withdrawing:
+            on_consent_withdrawn(profile_ids=withdrawing)
     report.created += len(batch) - existing_count
     report.updated += existing_count

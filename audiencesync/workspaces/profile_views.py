@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from audiencesync.errors import ServiceError
+from canvas.services.memberships import profiles_consent_withdrawn
 
 from . import profile_selectors
 from .decorators import workspace_required
@@ -59,7 +60,10 @@ def profile_import(request):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            report = profiles_import(workspace=request.workspace, csv_file=upload.file)
+            report = profiles_import(
+                workspace=request.workspace, csv_file=upload.file,
+                on_consent_withdrawn=profiles_consent_withdrawn,
+            )
         except ServiceError as error:
             form.add_error("file", error.message)
     return render(

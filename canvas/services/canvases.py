@@ -131,6 +131,10 @@ def step_update_sync(
         if audience is None:
             raise ServiceError("That audience does not belong to the chosen ad account.",
                                field="audience")
+    if action == SyncAction.REMOVE and audience is not None and not match_fields:
+        # A remove matches on what the audience was filled with, or it reaches nobody.
+        filled = audience_fill_fields(audience=audience)
+        match_fields = list(filled[0]) if filled else []
     step.partner = partner_key
     step.ad_account = account
     step.audience = audience
@@ -192,6 +196,31 @@ def audience_create(
     return audience
 
 
+def audience_fill_fields(*, audience: Audience) -> list[tuple[str, ...]]:
+    """The sets of match fields the product fills the audience with: the fields it was
+    created with, then those of every add step into it (any canvas). Empty: the product
+    does not fill it (an audience filled elsewhere)."""
+    found = [tuple(audience.match_fields)] if audience.match_fields else []
+    for fields in (Step.objects.filter(audience=audience, action=SyncAction.ADD,
+                                       kind=StepKind.AUDIENCE_SYNC)
+                   .order_by("pk").values_list("match_fields", flat=True)):
+        if fields and tuple(fields) not in found:
+            found.append(tuple(fields))
+    return found
+
+
+def _remove_fields_problem(step: Step, where: str) -> str | None:
+    """A remove matching on other fields than every add into its audience removes nobody
+    at the partner (which answers "accepted" all the same)."""
+    filled = audience_fill_fields(audience=step.audience)
+    if not filled or any(set(fields) == set(step.match_fields) for fields in filled):
+        return None
+    usual = " or ".join(", ".join(fields) for fields in filled)
+    return (f"{where}: it removes matching {', '.join(step.match_fields)}, but "
+            f"{step.audience.name} is filled matching {usual}. A remove on other fields "
+            f"leaves the people in the audience: match on {usual}.")
+
+
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
     problems = []
@@ -228,6 +257,10 @@ def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
             problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
         if not step.match_fields:
             problems.append(f"{where}: choose at least one match field to sync.")
+        elif step.action == SyncAction.REMOVE and step.audience is not None:
+            problem = _remove_fields_problem(step, where)
+            if problem:
+                problems.append(problem)
     return problems
 
 

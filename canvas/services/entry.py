@@ -25,11 +25,12 @@ from canvas.models import (
     ItemPurpose,
     ItemState,
     Step,
+    SyncAction,
     SyncCursor,
     SyncItem,
 )
 
-from . import rows
+from . import memberships, rows
 from .stats import step_stats_add
 
 PROFILE_FIELDS = ("email", "phone", "idfa", "gaid", "ad_tracking_enabled")
@@ -121,11 +122,25 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
     """
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
+        withdrawing = _consent_withdrawing(workspace_id=canvas.workspace_id, users=users)
         _profiles_upsert(workspace_id=canvas.workspace_id, users=users)
+        # Before entering: a step that ignores consent and adds them again comes later.
+        memberships.profiles_consent_withdrawn(profile_ids=withdrawing)
         profiles = _profile_rows(Profile.objects.filter(
             workspace_id=canvas.workspace_id,
             external_id__in=rows.any_of([u["external_id"] for u in users], db_type="text")))
         return _enter(canvas=canvas, profiles=profiles)
+
+
+def _consent_withdrawing(*, workspace_id: int, users: list[dict]) -> list[int]:
+    """Ids of profiles whose ad-tracking consent these users turn off (one query, if any)."""
+    withdrawn = [u["external_id"] for u in users if u.get("ad_tracking_enabled") is False]
+    if not withdrawn:
+        return []
+    return list(Profile.objects.filter(
+        workspace_id=workspace_id, ad_tracking_enabled=True,
+        external_id__in=rows.any_of(withdrawn, db_type="text"),
+    ).values_list("pk", flat=True))
 
 
 _PROFILE_DEFAULTS = {"email": "", "phone": "", "idfa": "", "gaid": "",
@@ -195,10 +210,18 @@ def _pass_sync_steps(
     created_at = rows.db_datetime(now)
     items = []
     increments = {}
+    # A remove sends what the person was added under: their membership records, adds still
+    # pending, and adds written just before it on this walk.
+    removes = {step.audience_id for step in walk.sync_steps if step.action == SyncAction.REMOVE}
+    added = memberships.membership_hashes(audience_ids=sorted(removes),
+                                          profile_ids=[p.id for p in profiles]) if removes else {}
     for step in walk.sync_steps:
         not_synced = 0
         for profile in profiles:
-            hashes, reason = _hashes_for(step=step, profile=profile, country=country)
+            hashes, reason = _hashes_for(step=step, profile=profile, country=country,
+                                         added=added.get((step.audience_id, profile.id)))
+            if hashes and step.action == SyncAction.ADD and step.audience_id in removes:
+                added.setdefault((step.audience_id, profile.id), []).append(hashes)
             if hashes:
                 items.append((step.pk, profile.id, step.audience_id, step.action,
                               ItemPurpose.JOURNEY, rows.db_json(hashes), ItemState.PENDING, "",
@@ -225,13 +248,23 @@ def _pass_sync_steps(
     step_stats_add(increments=increments, at=now)
 
 
-def _hashes_for(*, step: Step, profile, country: str) -> tuple[dict[str, str], str]:
-    """The step's match fields of the profile, hashed; or no hashes and why not."""
-    if step.respect_ad_tracking and not profile.ad_tracking_enabled:
+def _hashes_for(*, step: Step, profile, country: str,
+                added: list[dict[str, str]] | None = None) -> tuple[dict | list, str]:
+    """The step's match fields of the profile, hashed; or no hashes and why not.
+
+    A remove sends every set of hashes the person was added under (``added``), and only
+    when the product added them under none (an audience filled elsewhere) today's
+    identifiers. Consent gates adds only: a remove is never held back for it, or exactly
+    the people who withdrew consent would stay in the audience.
+    """
+    is_add = step.action == SyncAction.ADD
+    if not is_add and added:
+        return memberships.item_hashes(added), ""
+    if is_add and step.respect_ad_tracking and not profile.ad_tracking_enabled:
         return {}, NO_CONSENT
     judged = identifiers.profile_identifiers(profile=profile, default_country=country,
                                              fields=step.match_fields,
-                                             respect_ad_tracking=step.respect_ad_tracking)
+                                             respect_ad_tracking=is_add and step.respect_ad_tracking)
     hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
     if hashes:
         return hashes, ""

@@ -1,10 +1,12 @@
 """The engine end to end below HTTP: real entry, outbox, batches, TikTok client, counters."""
 
+import importlib
 import time
 from datetime import timedelta
 
 import pytest
 import responses
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -12,7 +14,14 @@ from django.utils import timezone
 
 from audiencesync.sync import engine
 from audiencesync.workspaces.models import Role
-from canvas.models import BatchState, ItemState, SyncBatch, SyncItem, SyncRequest
+from canvas.models import (
+    AudienceMembership,
+    BatchState,
+    ItemState,
+    SyncBatch,
+    SyncItem,
+    SyncRequest,
+)
 from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
 from partners.models import Audience, AudienceStatus, ConnectionStatus
@@ -264,6 +273,38 @@ def test_queries_per_batch_do_not_grow_with_its_size(tiktok_api, tiktok_canvas, 
     print(f"queries per batch: {counts[0]}")
 
 
+def test_membership_records_move_with_accepted_batches_in_the_same_queries_whatever_the_size(
+        tiktok_api, workspace, settings):
+    """An accepted add writes the batch's membership records and an accepted remove deletes
+    them, each in one statement: a batch of 1,000 takes as many queries as one of 10."""
+    settings.REDIS_URL = ""
+    settings.TIKTOK_RATE_PER_S = 1_000_000  # no send waits for a paced slot (more queries)
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    account = builders.connected_account(workspace)
+    target = builders.audience(account)
+    adder = builders.active_canvas(workspace, name="Add")
+    builders.sync_step(adder, account=account, target=target)
+    remover = builders.active_canvas(workspace, name="Remove")
+    builders.sync_step(remover, account=account, target=target, action="remove")
+    canvas_enter_users(canvas=adder, users=builders.users(1, start=50_000))
+    engine.sync_next(skip_saturated=False)  # first use creates the rate bucket
+    counts = {"add": [], "remove": []}
+    for n, start in ((10, 0), (1_000, 100)):
+        for action, canvas in (("add", adder), ("remove", remover)):
+            canvas_enter_users(canvas=canvas, users=builders.users(n, start=start))
+            with CaptureQueriesContext(connection) as queries:
+                outcome = engine.sync_next(skip_saturated=False)
+            assert outcome.size == n and outcome.result == "synced"
+            counts[action].append(len(queries))
+            recorded = AudienceMembership.objects.filter(
+                audience=target, profile__external_id__in=[f"u{i}" for i in
+                                                           range(start, start + n)]).count()
+            assert recorded == (n if action == "add" else 0)
+    assert counts["add"][0] == counts["add"][1]
+    assert counts["remove"][0] == counts["remove"][1]
+    assert AudienceMembership.objects.filter(audience=target).count() == 1  # u50000 stays
+
+
 def test_a_big_canvas_does_not_starve_a_small_one(tiktok_api, tiktok_canvas, settings):
     """Steps sharing a rate scope are served in turn, least recently served first."""
     settings.TIKTOK_MAX_BATCH = 10
@@ -280,3 +321,27 @@ def test_a_big_canvas_does_not_starve_a_small_one(tiktok_api, tiktok_canvas, set
 
     assert small.pk in served[:2]
     assert metrics(small).synced == 3 and metrics(big).synced == 30
+
+
+def test_people_added_before_the_upgrade_get_membership_records(tiktok_api, tiktok_canvas,
+                                                                 workspace):
+    """The migration that adds the records fills them from the sync history it finds: a
+    person added and not removed since is recorded; one removed afterwards is not."""
+    migration = importlib.import_module("canvas.migrations.0002_audience_membership")
+    canvas, step = tiktok_canvas
+    account = step.ad_account
+    remover = builders.active_canvas(workspace, name="Remove")
+    builders.sync_step(remover, account=account, target=step.audience, action="remove")
+    tiktok_api.post(MAPPING, **tiktok_answer())
+    canvas_enter_users(canvas=canvas, users=builders.users(3))
+    engine.sync_flush()
+    canvas_enter_users(canvas=remover, users=builders.users(1, start=1))
+    engine.sync_flush()
+    AudienceMembership.objects.all().delete()  # as before the upgrade
+
+    migration.records_from_sync_history(django_apps, None)
+
+    assert sorted(AudienceMembership.objects.values_list("profile__external_id", flat=True)) == [
+        "u0", "u2"]
+    u0 = AudienceMembership.objects.get(profile__external_id="u0")
+    assert u0.hashes == SyncItem.objects.get(profile=u0.profile).hashes and u0.step == step

@@ -7,6 +7,7 @@ from tqdm import tqdm
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.imports import ImportReport, profiles_import
 from audiencesync.workspaces.models import Workspace
+from canvas.services.memberships import profiles_consent_withdrawn
 
 # Up to this many workspaces, an unknown slug is answered with the list of them all.
 _SLUGS_LISTED = 20
@@ -48,6 +49,7 @@ class Command(BaseCommand):
                 report = profiles_import(
                     workspace=target, csv_file=binary,
                     batch_size=batch_size, progress=show_progress,
+                    on_consent_withdrawn=profiles_consent_withdrawn,
                 )
             except ServiceError as error:
                 raise CommandError(error.message) from None
