@@ -120,7 +120,7 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
     shoot("step-new-audience")
     page.get_by_role("button", name="Create Audience").click()
     expect(page.locator(".messages")).to_contain_text(
-        re.compile(r"Audience 'Lapsed buyers' was created at TikTok \(id \d+\)"))
+        re.compile(r"Audience 'Lapsed buyers \(\w+\)' was created at TikTok \(id \d+\)"))
     expect(page.get_by_text("Current audience: Lapsed buyers")).to_be_visible()
     shoot("step-audience-created")
 
