@@ -49,7 +49,9 @@ SENDER_IDLE_SECONDS = 3.0
 EXPIRE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 5
 OUTAGE_BACKOFF_S = (0.5, 5.0)  # first and longest wait between tries during an outage
-SUCCESSOR_TRIES_S = 60.0  # how long a dispatcher tries to enqueue its successor
+# How long a dispatcher starting or handing over waits out an outage before it fails (the
+# every-minute schedule then starts a new chain).
+OUTAGE_WAIT_S = 60.0
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 # What a database restart, a dropped connection or a stalled Redis raises: never a bug of
@@ -149,13 +151,13 @@ def dispatch() -> str:
 def _successor_enqueue() -> None:
     """Hand over to the next dispatcher, waiting out an outage of the broker's store."""
     outage = _Outage("Sync dispatcher (enqueuing its successor)")
-    end = time.monotonic() + SUCCESSOR_TRIES_S
+    give_up = time.monotonic() + OUTAGE_WAIT_S
     while True:
         try:
             async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
         except TRANSIENT_ERRORS as error:
-            if time.monotonic() > end:
-                raise  # the every-minute schedule starts a new chain
+            if time.monotonic() > give_up:
+                raise
             time.sleep(outage.failed(error))
             continue
         outage.answered()
@@ -220,6 +222,7 @@ def _lease_take(token: str) -> bool:
     lapsed lease from a held one. An outage meanwhile only means waiting longer.
     """
     end = time.monotonic() + LEASE_SECONDS + 1
+    give_up = time.monotonic() + OUTAGE_WAIT_S
     outage = _Outage("Sync dispatcher (starting)")
     while True:
         try:
@@ -227,6 +230,8 @@ def _lease_take(token: str) -> bool:
                 outage.answered()
                 return True
         except TRANSIENT_ERRORS as error:
+            if time.monotonic() > give_up:
+                raise
             end = time.monotonic() + LEASE_SECONDS + 1  # a held lease lapses meanwhile
             time.sleep(outage.failed(error))
             continue
