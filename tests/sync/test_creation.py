@@ -9,6 +9,7 @@ from django.db import OperationalError
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from audiencesync.errors import ServiceError
 from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from canvas.models import StepKind, SyncAction, SyncBatch, SyncRequest
@@ -70,6 +71,8 @@ def test_a_tiktok_audience_whose_creation_was_not_recorded_is_adopted_not_made_a
         canvas_services.audience_create(step=step, name="Buyers", match_fields=["email"],
                                         user=owner.user)
     assert failed
+    with pytest.raises(ServiceError, match="did not finish. Press Create Audience again"):
+        canvas_services.canvas_launch(canvas=canvas)
     step.refresh_from_db()  # the marketer presses Create Audience again (a new request)
     audience = canvas_services.audience_create(step=step, name="Buyers",
                                                match_fields=["email"], user=owner.user)
