@@ -3,6 +3,7 @@
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlencode
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -126,10 +127,15 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Connect and socket timeout of every Redis client (cache, broker, rate limiter): a stalled
+# Redis is an error the sync loops ride out, not a hang.
+REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=2.0)
 
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                    "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_S,
+                                "socket_connect_timeout": REDIS_TIMEOUT_S}}
     }
 else:
     CACHES = {
@@ -156,7 +162,9 @@ Q_CLUSTER = {
     "poll": 0.2,
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    # The broker waits up to 1 s in BLPOP, on top of the timeout.
+    Q_CLUSTER["redis"] = REDIS_URL + ("&" if "?" in REDIS_URL else "?") + urlencode(
+        {"socket_timeout": REDIS_TIMEOUT_S + 1, "socket_connect_timeout": REDIS_TIMEOUT_S})
 else:
     Q_CLUSTER["orm"] = "default"
 

@@ -225,8 +225,10 @@ def _sync_step_context(request, canvas, step) -> dict:
         context["listed"] = [a for a in listed if query in a.name.lower() or query == a.id][:200]
         context["listed_total"] = len(listed)
         listed_ids = {a.id for a in listed}
+        # An unfinished creation (pressing Create Audience again finishes it) is not offered.
         context["local"] = [a for a in step.ad_account.audiences.filter(created_here=True)
-                            .exclude(status="deleted") if a.external_id not in listed_ids]
+                            .exclude(status="deleted").exclude(status="creating", external_id="")
+                            if a.external_id not in listed_ids]
     return context
 
 

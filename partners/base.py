@@ -141,6 +141,8 @@ class Partner(ABC):
     # Pinterest: the audience is created at the partner with its first users.
     creates_audience_on_first_batch: bool = False
     max_audiences_per_ad_account: int | None = None
+    # The longest audience name the partner keeps whole (it cuts longer ones).
+    audience_name_max_length: int | None = None
 
     @property
     @abstractmethod
@@ -182,6 +184,21 @@ class Partner(ABC):
     ) -> list[AudienceInfo]:
         """Every audience of the ad account (all pages)."""
 
+    def audience_name_marked(self, *, name: str, marker: str) -> str:
+        """The name to create an audience under: the user's name and a marker unique to this
+        creation, so a retry can tell what an earlier attempt made (``audience_find``)."""
+        suffix = f" ({marker})"
+        if self.audience_name_max_length is not None:
+            name = name[: self.audience_name_max_length - len(suffix)].rstrip()
+        return name + suffix
+
+    def audience_find(
+        self, *, credentials: Credentials, ad_account_id: str, name: str
+    ) -> AudienceInfo | None:
+        """The audience (Pinterest: customer list) named exactly ``name``, if there is one."""
+        listed = self.list_audiences(credentials=credentials, ad_account_id=ad_account_id)
+        return next((audience for audience in listed if audience.name == name), None)
+
     @abstractmethod
     def create_audience(
         self, *, credentials: Credentials, ad_account_id: str, name: str,
@@ -217,7 +234,9 @@ class Partner(ABC):
         ``rows``: one dict per user, match field -> lower-case SHA-256 hex; a field the user
         lacks is absent. ``audience_id`` is "" for a Pinterest audience not yet created at
         the partner: the call creates it (named ``audience_name``) with these users and
-        returns its id in ``created_audience_id``. ``audience_pending`` with an
-        ``audience_id``: an earlier such call created it only in part (the error carried
-        its id); this one completes it and returns the id again. At most ``max_batch`` rows.
+        returns its id in ``created_audience_id``. ``audience_pending``: an earlier such call
+        may have created it, whole or in part, and its answer was not recorded (or the error
+        carried the list's id as ``audience_id``): this call first looks for what it made
+        (by ``audience_name``, unique to the creation), completes it instead of making
+        another, and returns its id. At most ``max_batch`` rows.
         """

@@ -86,6 +86,9 @@ class AdAccount(models.Model):
 
 class AudienceStatus(models.TextChoices):
     ACTIVE = "active", "Active"
+    # A creation at the partner was started and its answer may not be recorded: a retry
+    # looks for the audience by its name (which holds ``creation_marker``) before creating.
+    CREATING = "creating", "Being created at the partner"
     # Pinterest: recorded here, created at the partner with its first users.
     AWAITING_FIRST_USERS = "awaiting_first_users", "Created with its first users"
     DELETED = "deleted", "Deleted at the partner"
@@ -102,6 +105,8 @@ class Audience(models.Model):
         max_length=30, choices=AudienceStatus.choices, default=AudienceStatus.ACTIVE
     )
     created_here = models.BooleanField(default=False)
+    # Unique to the creation that made it here; part of its name at the partner.
+    creation_marker = models.CharField(max_length=16, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",

@@ -134,13 +134,8 @@ class Pinterest(Partner):
         Pinterest's API cannot delete a customer list; it can remove (archive) the
         targetable audience, which is what ads use.
         """
-        built_on_list = [
-            str(item["id"])
-            for item in self._pages(f"ad_accounts/{ad_account_id}/audiences",
-                                    credentials=credentials)
-            if item.get("audience_type") == "CUSTOMER_LIST"
-            and str((item.get("rule") or {}).get("customer_list_id")) == audience_id
-        ]
+        built_on_list = [str(item["id"]) for item in self._audiences_on_list(
+            credentials=credentials, ad_account_id=ad_account_id, list_id=audience_id)]
         for pinterest_audience_id in built_on_list:
             self._request(
                 "PATCH", f"ad_accounts/{ad_account_id}/audiences/{pinterest_audience_id}",
@@ -169,6 +164,11 @@ class Pinterest(Partner):
         records = [record for row in rows if (record := _record(row, fields))]
         skipped = len(rows) - len(records)
         details = {"skipped_without_identifier": skipped} if skipped else {}
+        if not audience_id and audience_pending:
+            # An earlier attempt may have made the list and lost the answer: use that one.
+            made = self.audience_find(credentials=credentials, ad_account_id=ad_account_id,
+                                      name=audience_name)
+            audience_id = made.id if made else ""
         if not audience_id and action == "remove":
             # Nothing was ever added to a list that does not exist yet.
             return SendResult(accepted=0, details={"no_op": "the list is not created yet"})
@@ -184,8 +184,8 @@ class Pinterest(Partner):
             credentials=credentials,
             body={"operation_type": OPERATIONS[action], "records": ",".join(records)},
         )
-        if audience_pending:  # the list exists; the audience targeting it was never made
-            audience = self._create_list_audience(
+        if audience_pending:  # the list exists; the audience targeting it may not
+            audience = self._list_audience_ensure(
                 credentials=credentials, ad_account_id=ad_account_id, name=audience_name,
                 list_id=audience_id)
             return SendResult(
@@ -220,6 +220,25 @@ class Pinterest(Partner):
             created_audience_id=str(list_id),
             details={**details, "pinterest_audience_id": str(audience.get("id") or "")},
         )
+
+    def _audiences_on_list(self, *, credentials: Credentials, ad_account_id: str,
+                           list_id: str) -> list[Payload]:
+        return [
+            item for item in self._pages(f"ad_accounts/{ad_account_id}/audiences",
+                                         credentials=credentials)
+            if item.get("audience_type") == "CUSTOMER_LIST"
+            and str((item.get("rule") or {}).get("customer_list_id")) == list_id
+        ]
+
+    def _list_audience_ensure(self, *, credentials: Credentials, ad_account_id: str, name: str,
+                              list_id: str) -> Payload:
+        """The audience targeting the list: the one an earlier attempt made, else a new one."""
+        made = self._audiences_on_list(credentials=credentials, ad_account_id=ad_account_id,
+                                       list_id=list_id)
+        if made:
+            return made[0]
+        return self._create_list_audience(credentials=credentials, ad_account_id=ad_account_id,
+                                          name=name, list_id=list_id)
 
     def _create_list_audience(self, *, credentials: Credentials, ad_account_id: str, name: str,
                               list_id: str) -> dict:

@@ -9,18 +9,28 @@ shared store's own (Redis TIME, PostgreSQL clock_timestamp()), not each host's, 
 with drifting clocks still share one budget. Redis holds the window when REDIS_URL is
 set; otherwise the database does (one row per scope, locked while it is read and
 written).
+
+Redis calls time out after ``REDIS_TIMEOUT_S``: a stalled Redis raises ``Unavailable`` (a
+transient error: the caller retries later), it never hangs a worker.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
 
+from .base import Transient
+
 HISTORY_S = 60  # per-second counts kept for "used in the last minute"
+
+
+class Unavailable(Transient):
+    """The shared rate limiter's store did not answer (Redis down, paused or too slow)."""
 
 
 def window_s() -> float:
@@ -213,11 +223,28 @@ return 1
 """
 
 
+@contextmanager
+def _redis_answers():
+    """Redis that is down or does not answer in time becomes ``Unavailable``."""
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        raise Unavailable(f"The shared rate limiter (Redis) did not answer: {error}") from error
+
+
 class RedisBackend:
     def __init__(self, url: str):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self.client = redis.Redis.from_url(url)
+        # No retries inside the client: the caller's loop retries, and a stalled Redis is
+        # noticed within one timeout instead of several.
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=settings.REDIS_TIMEOUT_S,
+            socket_connect_timeout=settings.REDIS_TIMEOUT_S, retry=Retry(NoBackoff(), 0))
         self._try = self.client.register_script(_TRY_ACQUIRE)
         self._penalize = self.client.register_script(_PENALIZE)
         self._peek = self.client.register_script(_PEEK)
@@ -227,18 +254,22 @@ class RedisBackend:
         return [f"ratelimit:{key}:window", f"ratelimit:{key}:blocked", f"ratelimit:{key}:s:"]
 
     def try_acquire(self, key: str, allowed: int, window: float) -> float:
-        result = self._try(keys=self._keys(key),
-                           args=[allowed, window, uuid.uuid4().hex, HISTORY_S])
+        with _redis_answers():
+            result = self._try(keys=self._keys(key),
+                               args=[allowed, window, uuid.uuid4().hex, HISTORY_S])
         return float(result)
 
     def peek(self, key: str, allowed: int, window: float) -> float:
-        return float(self._peek(keys=self._keys(key)[:2], args=[allowed, window]))
+        with _redis_answers():
+            return float(self._peek(keys=self._keys(key)[:2], args=[allowed, window]))
 
     def penalize(self, key: str, seconds: float) -> None:
-        self._penalize(keys=[self._keys(key)[1]], args=[seconds])
+        with _redis_answers():
+            self._penalize(keys=[self._keys(key)[1]], args=[seconds])
 
     def used(self, key: str, last_s: int) -> int:
-        now = int(self.client.time()[0])
         prefix = self._keys(key)[2]
-        values = self.client.mget([f"{prefix}{s}" for s in range(now - last_s + 1, now + 1)])
+        with _redis_answers():
+            now = int(self.client.time()[0])
+            values = self.client.mget([f"{prefix}{s}" for s in range(now - last_s + 1, now + 1)])
         return sum(int(v) for v in values if v)

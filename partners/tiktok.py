@@ -82,6 +82,8 @@ class TikTok(Partner):
         "gaid": "AAID_SHA256",  # TikTok calls the Android id AAID; there is no GAID type
     }
 
+    audience_name_max_length = NAME_MAX_LENGTH
+
     @property
     def max_audiences_per_ad_account(self) -> int:
         return settings.TIKTOK_MAX_AUDIENCES

@@ -56,6 +56,7 @@ from partners.services import connection_call
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_RECONNECT = "Waiting for reconnect: the partner token is invalid."
+CREATED_WITH_FIRST_USERS = (AudienceStatus.AWAITING_FIRST_USERS, AudienceStatus.CREATING)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def batch_claim(*, step: Step, now: datetime | None = None) -> SyncBatch | None:
 def _first_batch_in_flight(step: Step) -> bool:
     """An audience created with its first users takes one batch at a time until it exists."""
     audience = step.audience
-    if audience is None or audience.status != AudienceStatus.AWAITING_FIRST_USERS:
+    if audience is None or audience.status not in CREATED_WITH_FIRST_USERS:
         return False
     return SyncBatch.objects.filter(
         step__audience=audience, state__in=[BatchState.SENDING, BatchState.RETRYING]
@@ -191,6 +192,7 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
                     use_attempt=False)
         return Outcome(batch.pk, step.pk, len(members), "waiting")
     audience = step.audience
+    pending = _audience_creation_begin(audience)
     # The sync log's duration is the partner's time: waits for a rate slot are left out.
     with partner_http.timed_calls() as call_time:
         try:
@@ -200,12 +202,14 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
                     credentials=creds, ad_account_id=step.ad_account.external_id,
                     audience_id=audience.external_id, action=batch.action,
                     match_fields=_fields_sent(step, batch, rows), rows=rows,
-                    audience_name=audience.name,
-                    audience_pending=audience.status == AudienceStatus.AWAITING_FIRST_USERS),
+                    audience_name=audience.name, audience_pending=pending),
             )
         except ServiceError as error:  # not connected: no call was made
             _park_for_reconnect(batch, step, error.message)
             return Outcome(batch.pk, step.pk, len(members), "waiting")
+        except ratelimit.Unavailable as error:  # no rate slot: no call was made
+            _reschedule(batch, delay=1.0, error=error.message, use_attempt=False)
+            raise  # the sender loop rides out the outage
         except PartnerError as error:
             return _failed(batch, step, len(members), error, call_time.ms)
     request = SyncRequest(batch=batch, step=step, size=len(members), outcome="accepted",
@@ -229,6 +233,19 @@ def _fields_sent(step: Step, batch: SyncBatch, rows: list[dict[str, str]]) -> li
     return ([f for f in step.match_fields if f in present]
             + sorted(present - set(step.match_fields),
                      key=lambda f: partner_order.index(f) if f in partner_order else 99))
+
+
+def _audience_creation_begin(audience) -> bool:
+    """Before a send that may create the audience at the partner (its first users), record
+    that a creation started; True when an earlier one may have made it already (its
+    answer lost with a dropped connection, or an error carrying the list's id), so the
+    partner looks for that before making another."""
+    if audience.status == AudienceStatus.AWAITING_FIRST_USERS:
+        type(audience).objects.filter(
+            pk=audience.pk, status=AudienceStatus.AWAITING_FIRST_USERS
+        ).update(status=AudienceStatus.CREATING)
+        return bool(audience.external_id)
+    return audience.status == AudienceStatus.CREATING
 
 
 def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,

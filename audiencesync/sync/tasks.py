@@ -7,7 +7,13 @@ alive), then enqueues its own successor. A schedule starts it every minute in ca
 chain breaks (a lost task only delays users: the outbox rows are the truth).
 ``send_loop`` claims and sends batches until it has been idle for a few seconds.
 
-Both run long, so both stop early when their worker is asked to stop, after finishing and
+Both run long, so both ride out outages: a dropped or restarted database connection or a
+Redis that does not answer is transient. The loop closes the connection, backs off briefly
+and goes on (logging once when the outage starts and once when it ends); the outbox rows
+keep every user meanwhile, and a batch whose result was not recorded is sent again when its
+lease ends.
+
+Both also stop early when their worker is asked to stop, after finishing and
 recording the batch in hand rather than dying mid-batch. SIGINT (Ctrl-C, ``bin/run``):
 the worker then takes part in django-q2's orderly shutdown. SIGTERM (a service manager,
 or django-q2 ending a task past its timeout): the worker then exits, as SIGTERM asks.
@@ -23,11 +29,14 @@ import time
 import uuid
 from contextlib import contextmanager
 
+import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, connection
 from django_q.tasks import async_task
 
 from canvas.services.entry import entries_release_due
+from partners import ratelimit
 
 from . import engine, services
 
@@ -39,6 +48,60 @@ SENDER_SECONDS = 60
 SENDER_IDLE_SECONDS = 3.0
 EXPIRE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 5
+OUTAGE_BACKOFF_S = (0.5, 5.0)  # first and longest wait between tries during an outage
+# How long a dispatcher starting or handing over waits out an outage before it fails (the
+# every-minute schedule then starts a new chain).
+OUTAGE_WAIT_S = 60.0
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+# What a database restart, a dropped connection or a stalled Redis raises: never a bug of
+# ours, so the loops wait it out instead of dying.
+TRANSIENT_ERRORS = (*DATABASE_ERRORS, ratelimit.Unavailable, redis.exceptions.ConnectionError,
+                    redis.exceptions.TimeoutError)
+
+
+class _Outage:
+    """One loop's view of an outage: how long to back off, and a log line when it starts
+    and when it ends (not one per failed tick)."""
+
+    def __init__(self, loop: str):
+        self.loop = loop
+        self.since: float | None = None
+        self.failures = 0
+
+    def failed(self, error: Exception) -> float:
+        """Note the failure, drop a database connection that failed; seconds to wait."""
+        if isinstance(error, DATABASE_ERRORS):
+            _database_connection_reset()
+        if self.since is None:
+            self.since = time.monotonic()
+            logger.warning("%s: %s: %s. Retrying until it answers; users wait, nothing is lost.",
+                           self.loop, type(error).__name__, str(error).strip() or "no detail")
+        self.failures += 1
+        first, longest = OUTAGE_BACKOFF_S
+        return min(longest, first * 2 ** (self.failures - 1))
+
+    def answered(self) -> None:
+        if self.since is not None:
+            logger.warning("%s: the database and Redis answer again, after %.1f s.", self.loop,
+                           time.monotonic() - self.since)
+            self.since, self.failures = None, 0
+
+
+def _database_connection_reset() -> None:
+    """Roll back and close this thread's connection: the next query opens a fresh one."""
+    try:
+        connection.close()
+    except DATABASE_ERRORS:
+        connection.connection = None  # closing a dead connection may fail: forget it
+
+
+def _quietly(action, what: str) -> None:
+    """Best-effort cleanup (releasing a lease) that an outage must not turn into a crash."""
+    try:
+        action()
+    except TRANSIENT_ERRORS as error:
+        logger.info("Could not %s (%s); it lapses on its own.", what, type(error).__name__)
 
 
 class _StopRequest:
@@ -81,8 +144,24 @@ def dispatch() -> str:
     with _stoppable() as stop:
         outcome = _dispatch_until(token, stop)
     if outcome == "dispatched":
-        async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+        _successor_enqueue()
     return outcome
+
+
+def _successor_enqueue() -> None:
+    """Hand over to the next dispatcher, waiting out an outage of the broker's store."""
+    outage = _Outage("Sync dispatcher (enqueuing its successor)")
+    give_up = time.monotonic() + OUTAGE_WAIT_S
+    while True:
+        try:
+            async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
+        except TRANSIENT_ERRORS as error:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(outage.failed(error))
+            continue
+        outage.answered()
+        return
 
 
 def _dispatch_until(token: str, stop: _StopRequest) -> str:
@@ -91,41 +170,74 @@ def _dispatch_until(token: str, stop: _StopRequest) -> str:
     tick = settings.SYNC_TICK_SECONDS
     end = time.monotonic() + settings.SYNC_DISPATCHER_SECONDS
     next_expire = 0.0
+    outage = _Outage("Sync dispatcher")
     try:
         while time.monotonic() < end:
             if stop.requested:
                 # No successor: the cluster is going down; its next start (and the
                 # schedule every minute) starts a new chain.
                 return "stopped"
-            # A short lease, renewed every tick: a dispatcher that died is replaced quickly.
-            if cache.get(DISPATCHER_LEASE) != token:
-                return "lost the lease"
-            cache.touch(DISPATCHER_LEASE, LEASE_SECONDS)
-            entries_release_due()
-            if time.monotonic() >= next_expire:
-                engine.batches_expire()
-                next_expire = time.monotonic() + EXPIRE_EVERY_SECONDS
-            if engine.steps_with_work():
-                senders_ensure()
+            try:
+                if not _lease_keep(token):
+                    return "lost the lease"
+                entries_release_due()
+                if time.monotonic() >= next_expire:
+                    engine.batches_expire()
+                    next_expire = time.monotonic() + EXPIRE_EVERY_SECONDS
+                if engine.steps_with_work():
+                    senders_ensure()
+            except TRANSIENT_ERRORS as error:
+                time.sleep(min(outage.failed(error), max(0.0, end - time.monotonic())))
+                continue
+            outage.answered()
             time.sleep(tick)
     finally:
-        if cache.get(DISPATCHER_LEASE) == token:
-            cache.delete(DISPATCHER_LEASE)
+        _quietly(lambda: _lease_release(token), "release the dispatcher lease")
     return "dispatched"
+
+
+def _lease_keep(token: str) -> bool:
+    """Renew the short lease (every tick: a dispatcher that died is replaced quickly).
+
+    A lease that lapsed during an outage is taken again unless another dispatcher has it.
+    """
+    holder = cache.get(DISPATCHER_LEASE)
+    if holder is None:
+        return cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS)
+    if holder != token:
+        return False
+    cache.touch(DISPATCHER_LEASE, LEASE_SECONDS)
+    return True
+
+
+def _lease_release(token: str) -> None:
+    if cache.get(DISPATCHER_LEASE) == token:
+        cache.delete(DISPATCHER_LEASE)
 
 
 def _lease_take(token: str) -> bool:
     """Take the dispatcher lease, waiting out one that a dead dispatcher left behind.
 
     A live dispatcher renews its lease every tick, so waiting one lease period tells a
-    lapsed lease from a held one.
+    lapsed lease from a held one. An outage meanwhile only means waiting longer.
     """
     end = time.monotonic() + LEASE_SECONDS + 1
-    while not cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS):
+    give_up = time.monotonic() + OUTAGE_WAIT_S
+    outage = _Outage("Sync dispatcher (starting)")
+    while True:
+        try:
+            if cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS):
+                outage.answered()
+                return True
+        except TRANSIENT_ERRORS as error:
+            if time.monotonic() > give_up:
+                raise
+            end = time.monotonic() + LEASE_SECONDS + 1  # a held lease lapses meanwhile
+            time.sleep(outage.failed(error))
+            continue
         if time.monotonic() > end:
             return False
         time.sleep(0.5)
-    return True
 
 
 def _sender_lease_s() -> float:
@@ -148,11 +260,20 @@ def send_loop(slot: int) -> int:
     handled = 0
     end = time.monotonic() + SENDER_SECONDS
     idle_since = time.monotonic()
+    outage = _Outage(f"Sync sender {slot}")
     with _stoppable() as stop:
         try:
             while time.monotonic() < end and not stop.requested:
-                cache.touch(SENDER_SLOT.format(slot), _sender_lease_s())
-                outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
+                try:
+                    if not _slot_keep(slot):
+                        break  # the slot lapsed during an outage and another sender has it
+                    outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
+                except TRANSIENT_ERRORS as error:
+                    # A batch claimed before the failure is sent again when its lease ends.
+                    time.sleep(min(outage.failed(error), max(0.0, end - time.monotonic())))
+                    idle_since = time.monotonic()  # an outage is not idleness
+                    continue
+                outage.answered()
                 if outcome is not None:
                     handled += 1
                     idle_since = time.monotonic()
@@ -161,8 +282,13 @@ def send_loop(slot: int) -> int:
                     break
                 time.sleep(settings.SYNC_TICK_SECONDS / 2)
         finally:
-            cache.delete(SENDER_SLOT.format(slot))
+            _quietly(lambda: cache.delete(SENDER_SLOT.format(slot)), f"free sender slot {slot}")
     return handled
+
+
+def _slot_keep(slot: int) -> bool:
+    key = SENDER_SLOT.format(slot)
+    return cache.touch(key, _sender_lease_s()) or cache.add(key, 1, timeout=_sender_lease_s())
 
 
 def reconcile() -> dict:

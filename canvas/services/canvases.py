@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -19,7 +21,7 @@ from canvas.models import (
     SyncCursor,
 )
 from partners import registry
-from partners.base import PartnerError
+from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
 from partners.services import connection_call
 
@@ -148,7 +150,13 @@ def step_update_sync(
 def audience_create(
     *, step: Step, name: str, match_fields: list[str], user
 ) -> Audience:
-    """Create a new audience at the partner now (Pinterest: with its first users)."""
+    """Create a new audience at the partner now (Pinterest: with its first users).
+
+    The creation is recorded before the partner is called, under a name that carries a
+    marker unique to it. Pressed again after its answer was lost (a dropped database
+    connection after the partner made it), it adopts what the earlier attempt made, found
+    by that name, instead of making a second audience.
+    """
     _require_draft(step.canvas)
     name = name.strip()
     if not name:
@@ -160,34 +168,49 @@ def audience_create(
     if not match_fields:
         raise ServiceError("Choose at least one match field to sync.", field="match_fields")
     account = step.ad_account
-    limit = partner.max_audiences_per_ad_account
-    if limit is not None:
-        existing = connection_call(
-            connection=account.connection,
-            call=lambda p, creds: p.list_audiences(credentials=creds,
-                                                   ad_account_id=account.external_id),
-        )
-        if len(existing) >= limit:
-            raise ServiceError(f"{partner.name} allows at most {limit} audiences per ad account; "
-                               f"{account.name} has {len(existing)}. Delete an unused one first.")
     try:
+        audience = _audience_creation_resume(step=step, partner=partner, name=name,
+                                             match_fields=match_fields)
+        if audience is not None and audience.status != AudienceStatus.CREATING:
+            return audience  # the earlier attempt made it
+        if audience is None:
+            _audience_cap_check(account=account, partner=partner)
+            audience = _audience_creation_record(step=step, partner=partner, name=name,
+                                                 match_fields=match_fields, user=user)
         info = connection_call(
             connection=account.connection,
             call=lambda p, creds: p.create_audience(
-                credentials=creds, ad_account_id=account.external_id, name=name,
+                credentials=creds, ad_account_id=account.external_id, name=audience.name,
                 match_fields=match_fields),
         )
     except PartnerError as error:
         raise ServiceError(f"{partner.name} did not create the audience: {error.message}") from error
+    return audience_record_created(audience=audience, step=step, info=info)
+
+
+def _audience_cap_check(*, account: AdAccount, partner) -> None:
+    limit = partner.max_audiences_per_ad_account
+    if limit is None:
+        return
+    existing = connection_call(
+        connection=account.connection,
+        call=lambda p, creds: p.list_audiences(credentials=creds,
+                                               ad_account_id=account.external_id),
+    )
+    if len(existing) >= limit:
+        raise ServiceError(f"{partner.name} allows at most {limit} audiences per ad account; "
+                           f"{account.name} has {len(existing)}. Delete an unused one first.")
+
+
+def _audience_creation_record(*, step: Step, partner, name: str, match_fields: list[str],
+                              user) -> Audience:
+    """The intent, committed before the partner is called: the step's audience, being created."""
+    marker = secrets.token_hex(3)
     with transaction.atomic():
         audience = Audience.objects.create(
-            ad_account=account,
-            external_id=info.id if info else "",
-            name=info.name if info else name,
-            match_fields=match_fields,
-            status=AudienceStatus.ACTIVE if info else AudienceStatus.AWAITING_FIRST_USERS,
-            created_here=True,
-            created_by=user,
+            ad_account=step.ad_account, name=partner.audience_name_marked(name=name, marker=marker),
+            match_fields=match_fields, status=AudienceStatus.CREATING, created_here=True,
+            creation_marker=marker, created_by=user,
         )
         step.audience = audience
         step.action = SyncAction.ADD
@@ -219,6 +242,61 @@ def _remove_fields_problem(step: Step, where: str) -> str | None:
     return (f"{where}: it removes matching {', '.join(step.match_fields)}, but "
             f"{step.audience.name} is filled matching {usual}. A remove on other fields "
             f"leaves the people in the audience: match on {usual}.")
+
+
+def _audience_creation_resume(*, step: Step, partner, name: str,
+                              match_fields: list[str]) -> Audience | None:
+    """The step's earlier creation whose answer was not recorded, if any.
+
+    If it made the audience at the partner, that audience is recorded (so nothing made is
+    ever lost track of) and returned when it is the one asked for now. If it made nothing,
+    the request is retried under its name (returned, still being created).
+    """
+    # As stored: an object in hand may hold what a failed save did not keep.
+    earlier = Audience.objects.filter(pk=step.audience_id).first()
+    if (earlier is None or earlier.status != AudienceStatus.CREATING
+            or earlier.ad_account_id != step.ad_account_id or not earlier.creation_marker):
+        return None
+    same = (earlier.name == partner.audience_name_marked(name=name, marker=earlier.creation_marker)
+            and earlier.match_fields == match_fields)
+    made = None
+    if not partner.creates_audience_on_first_batch:  # else nothing is made before users arrive
+        account = step.ad_account
+        made = connection_call(
+            connection=account.connection,
+            call=lambda p, creds: p.audience_find(credentials=creds,
+                                                  ad_account_id=account.external_id,
+                                                  name=earlier.name),
+        )
+    if made is not None:
+        # Recorded even when another audience is asked for now: it stays listed as created
+        # here (and deletable), never an unknown audience at the partner.
+        audience_record_created(audience=earlier, step=step if same else None, info=made)
+        return earlier if same else None
+    if not same:  # nothing was made: the same intent, under the name asked for now
+        earlier.creation_marker = secrets.token_hex(3)
+        earlier.name = partner.audience_name_marked(name=name, marker=earlier.creation_marker)
+        earlier.match_fields = match_fields
+        earlier.save(update_fields=["creation_marker", "name", "match_fields"])
+        Step.objects.filter(pk=step.pk).update(match_fields=match_fields)
+        step.match_fields = match_fields
+    return earlier
+
+
+def audience_record_created(*, audience: Audience, step: Step | None,
+                            info: AudienceInfo | None) -> Audience:
+    """Record what the partner made (``info`` None: it makes it with the first users), and
+    make it the step's audience."""
+    with transaction.atomic():
+        audience.external_id = info.id if info else ""
+        audience.status = AudienceStatus.ACTIVE if info else AudienceStatus.AWAITING_FIRST_USERS
+        audience.save(update_fields=["external_id", "status"])
+        if step is not None:
+            step.audience = audience
+            step.action = SyncAction.ADD
+            step.match_fields = audience.match_fields
+            step.save(update_fields=["audience", "action", "match_fields"])
+    return audience
 
 
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
@@ -255,6 +333,10 @@ def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
                             "Create Audience, or choose an existing audience.")
         elif step.audience.status == AudienceStatus.DELETED:
             problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
+        elif (step.audience.status == AudienceStatus.CREATING
+              and not registry.get(step.partner).creates_audience_on_first_batch):
+            problems.append(f"{where}: creating audience {step.audience.name} at {name} did not "
+                            "finish. Press Create Audience again.")
         if not step.match_fields:
             problems.append(f"{where}: choose at least one match field to sync.")
         elif step.action == SyncAction.REMOVE and step.audience is not None:

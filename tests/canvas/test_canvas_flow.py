@@ -86,7 +86,9 @@ def test_new_audience_is_created_at_tiktok_and_a_later_step_removes_from_it(
     canvas_services.canvas_launch(canvas=canvas)
 
     at_partner = {a["audience_id"]: a for a in sandbox.record()["audiences"]}
-    assert at_partner[audience.external_id]["name"] == "High value"
+    # Named as asked, with the marker unique to this creation.
+    assert at_partner[audience.external_id]["name"] == audience.name
+    assert audience.name == f"High value ({audience.creation_marker})"
 
     canvas_enter_users(canvas=canvas, users=builders.users(30))
     engine.sync_flush()

@@ -128,7 +128,7 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
     shoot("step-new-audience")
     page.get_by_role("button", name="Create Audience").click()
     expect(page.locator(".messages")).to_contain_text(
-        re.compile(r"Audience 'Lapsed buyers' was created at TikTok \(id \d+\)"))
+        re.compile(r"Audience 'Lapsed buyers \(\w+\)' was created at TikTok \(id \d+\)"))
     expect(page.get_by_text("Current audience: Lapsed buyers")).to_be_visible()
     shoot("step-audience-created")
 
@@ -176,7 +176,7 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
 
     record = requests.get(f"{live_partners}/sandbox/__sandbox__/record", timeout=10,
                           headers=sandbox_control_headers()).json()
-    [audience] = [a for a in record["audiences"] if a["name"] == "Lapsed buyers"]
+    [audience] = [a for a in record["audiences"] if a["name"].startswith("Lapsed buyers (")]
     assert audience["present"] == len(IDENTIFIED_USERS)
 
 

@@ -299,17 +299,59 @@ def test_a_first_batch_whose_audience_fails_tells_the_list_it_made_and_a_retry_c
     assert raised.value.created_audience_id == "101"
 
     api.patch(f"{LISTS}/101", json={"id": "101"})
+    api.get(AUDIENCES, json={"items": [], "bookmark": None})  # the failed one made nothing
     api.post(AUDIENCES, json={"id": "a1"})
     result = pinterest.send_users(
         credentials=CREDS, ad_account_id=ACCOUNT, audience_id="101", action="add",
         match_fields=["email"], rows=[{"email": H["email"]}], audience_name="Cart abandoners",
         audience_pending=True)
 
-    assert [sent(api, i)[:2] for i in range(2, 4)] == [
+    assert [sent(api, i)[:2] for i in range(2, 5)] == [
         ("PATCH", f"/v5/ad_accounts/{ACCOUNT}/customer_lists/101"),
+        ("GET", f"/v5/ad_accounts/{ACCOUNT}/audiences"),
         ("POST", f"/v5/ad_accounts/{ACCOUNT}/audiences")]
-    assert sent(api, 3)[4]["rule"] == {"customer_list_id": "101"}
+    assert sent(api, 4)[4]["rule"] == {"customer_list_id": "101"}
     assert (result.created_audience_id, result.accepted) == ("101", 1)
+
+
+def test_a_retried_first_batch_adopts_the_list_and_audience_an_earlier_attempt_made(
+    pinterest, api
+):
+    """The earlier attempt's answer was lost (say, with a dropped database connection)."""
+    name = "Cart abandoners (3f9c2a)"
+    api.get(LISTS, json={"items": [{"id": "100", "name": "Cart abandoners (other)"},
+                                   {"id": "101", "name": name}], "bookmark": None})
+    api.patch(f"{LISTS}/101", json={"id": "101"})
+    api.get(AUDIENCES, json={"items": [
+        {"id": "a0", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "100"}},
+        {"id": "a1", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "101"}},
+    ], "bookmark": None})
+
+    result = pinterest.send_users(
+        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="", action="add",
+        match_fields=["email"], rows=[{"email": H["email"]}], audience_name=name,
+        audience_pending=True)
+
+    assert [call.request.method for call in api.calls] == ["GET", "PATCH", "GET"]  # no POST
+    assert sent(api, 1)[4] == {"operation_type": "ADD", "records": H["email"]}
+    assert (result.created_audience_id, result.accepted) == ("101", 1)
+    assert result.details["pinterest_audience_id"] == "a1"
+
+
+def test_a_retried_first_batch_creates_the_list_when_the_earlier_attempt_made_none(
+    pinterest, api
+):
+    api.get(LISTS, json={"items": [{"id": "100", "name": "Newsletter"}], "bookmark": None})
+    api.post(LISTS, json={"id": "102"})
+    api.post(AUDIENCES, json={"id": "a2"})
+
+    result = pinterest.send_users(
+        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="", action="add",
+        match_fields=["email"], rows=[{"email": H["email"]}],
+        audience_name="Cart abandoners (3f9c2a)", audience_pending=True)
+
+    assert [call.request.method for call in api.calls] == ["GET", "POST", "POST"]
+    assert result.created_audience_id == "102"
 
 
 def test_a_maid_list_takes_one_record_per_user_idfa_first(pinterest, api):

@@ -238,6 +238,19 @@ def test_create_audience_cuts_long_names_as_tiktok_does(tiktok, api):
     assert audience.name == "x" * 67 + "..."
 
 
+def test_a_long_name_keeps_its_creation_marker_whole_and_is_found_by_it(tiktok, api):
+    marked = tiktok.audience_name_marked(name="x" * 80, marker="3f9c2a")
+    assert marked == "x" * 61 + " (3f9c2a)" and len(marked) == 70  # nothing left for TikTok to cut
+    api.get(BASE + "dmp/custom_audience/list/", json=ok({"list": [
+        {"audience_id": 11, "name": "x" * 61 + " (000000)", "audience_type": "Partner Audience"},
+        {"audience_id": 12, "name": marked, "audience_type": "Partner Audience"},
+    ], "page_info": {"page": 1, "total_page": 1}}))
+
+    found = tiktok.audience_find(credentials=CREDS, ad_account_id=ADVERTISER, name=marked)
+
+    assert found.id == "12"
+
+
 def test_create_audience_refusal_at_the_audience_limit_says_so(tiktok, api):
     api.post(BASE + "segment/audience/",
              json=ok(code=40002, message="The number of audiences exceeds the limit."))

@@ -214,18 +214,20 @@ def test_a_pinterest_list_made_before_its_audience_failed_is_completed_not_made_
         pinterest.post(lists, json={"id": "101"})
         pinterest.post(audiences, status=503, json={"code": 3, "message": "Unavailable"})
         pinterest.patch(f"{lists}/101", json={"id": "101"})
+        pinterest.get(audiences, json={"items": [], "bookmark": None})  # none made before
         pinterest.post(audiences, json={"id": "a-1"})
         canvas_enter_users(canvas=canvas, users=builders.users(2))
 
         engine.sync_flush()
         target.refresh_from_db()
-        assert (target.external_id, target.status) == ("101", AudienceStatus.AWAITING_FIRST_USERS)
+        assert (target.external_id, target.status) == ("101", AudienceStatus.CREATING)
         assert SyncBatch.objects.get().state == BatchState.RETRYING
         SyncBatch.objects.update(next_attempt_at=timezone.now())
         engine.sync_flush()
 
         assert [(c.request.method, c.request.url) for c in pinterest.calls] == [
-            ("POST", lists), ("POST", audiences), ("PATCH", f"{lists}/101"), ("POST", audiences)]
+            ("POST", lists), ("POST", audiences), ("PATCH", f"{lists}/101"),
+            ("GET", f"{audiences}?page_size=250"), ("POST", audiences)]
     target.refresh_from_db()
     assert (target.external_id, target.status) == ("101", AudienceStatus.ACTIVE)
     assert metrics(step).synced == 2

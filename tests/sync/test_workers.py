@@ -7,9 +7,10 @@ import os
 import signal
 import time
 
+import psycopg
 import pytest
 from django.db import connection
-from django_q.models import Schedule
+from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
 from audiencesync.proofs.processes import Processes
@@ -124,3 +125,48 @@ def test_a_worker_killed_mid_batch_loses_nobody(journey, sandbox):
         async_task("audiencesync.sync.tasks.dispatch")
         wait_until_synced(step, timeout_s=90)
     assert_every_user_synced_once(step, sandbox, target, 500)
+
+
+def terminate_the_workers_connections() -> int:
+    """Kill every connection to the test database but this process's own, as a database
+    restart or a network cut does to the workers'; returns how many were killed."""
+    db = connection.settings_dict
+    connection.ensure_connection()
+    mine = connection.connection.info.backend_pid
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                         user=db["USER"], dbname=db["NAME"], autocommit=True) as killer:
+        return len(killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), %s)",
+            (mine,)).fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_workers_ride_out_their_database_connections_being_killed(journey, sandbox):
+    """No schedule restarts anything here: the dispatcher and senders themselves go on."""
+    canvas, step, target, env = journey
+    env = {**env, "SYNC_DISPATCHER_SECONDS": "5"}
+    assert not Schedule.objects.exists()
+    waves, per_wave = 5, 300
+    killed = []
+    with Processes() as clusters:
+        clusters.cluster(env=env)
+        async_task("audiencesync.sync.tasks.dispatch")
+        canvas_enter_users(canvas=canvas, users=builders.users(per_wave))
+        end = time.monotonic() + 60
+        while not step_metrics(steps=[step])[0].synced:  # the cluster is at work
+            assert time.monotonic() < end, "the cluster never started syncing"
+            time.sleep(0.2)
+        for wave in range(1, waves):
+            killed.append(terminate_the_workers_connections())
+            canvas_enter_users(canvas=canvas, users=builders.users(per_wave, start=wave * per_wave))
+            time.sleep(1.5)
+        killed.append(terminate_the_workers_connections())
+        wait_until_synced(step, timeout_s=90)
+        time.sleep(6)  # the dispatcher running now finishes and records its result
+    assert all(killed)  # every kill dropped worker connections
+    assert_every_user_synced_once(step, sandbox, target, waves * per_wave)
+    dispatchers = Task.objects.filter(func="audiencesync.sync.tasks.dispatch")
+    assert dispatchers.filter(success=True).exists()
+    assert not dispatchers.filter(success=False).exists()  # none died of a dropped connection
