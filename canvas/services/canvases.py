@@ -9,6 +9,7 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import Workspace
 from canvas.models import (
+    MAX_DELAY_TEXT,
     Canvas,
     CanvasEntry,
     CanvasStatus,
@@ -17,6 +18,7 @@ from canvas.models import (
     StepKind,
     SyncAction,
     SyncCursor,
+    delay_max_value,
 )
 from partners import registry
 from partners.base import PartnerError
@@ -78,6 +80,9 @@ def step_update_delay(*, step: Step, value: int, unit: str) -> Step:
     _require_draft(step.canvas)
     if unit not in DelayUnit.values or value is None or value < 1:
         raise ServiceError("A delay needs a whole number of at least 1 and a unit.")
+    if value > delay_max_value(unit):
+        raise ServiceError(f"A delay waits at most {MAX_DELAY_TEXT} "
+                           f"({delay_max_value(unit):,} {unit}).", field="delay_value")
     step.delay_value, step.delay_unit = value, unit
     step.save(update_fields=["delay_value", "delay_unit"])
     return step
