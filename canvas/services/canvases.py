@@ -25,6 +25,8 @@ from partners.base import PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
 from partners.services import connection_call
 
+_AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
+
 
 def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
     name = name.strip()
@@ -154,6 +156,11 @@ def audience_create(
     name = name.strip()
     if not name:
         raise ServiceError("Give the new audience a name.", field="name")
+    if len(name) > _AUDIENCE_NAME_MAX_LENGTH:
+        raise ServiceError(f"An audience name has at most {_AUDIENCE_NAME_MAX_LENGTH} "
+                           "characters.", field="name")
+    if "\x00" in name:
+        raise ServiceError("An audience name cannot contain a NUL character.", field="name")
     if step.ad_account is None:
         raise ServiceError("Choose an ad account first.", field="ad_account")
     partner = registry.get(step.partner)

@@ -182,3 +182,36 @@ def test_chunked_entries_request_is_accepted_by_the_production_server(tmp_path, 
     assert "Content-Length" not in response.request.headers
     assert response.status_code == 200, response.text
     assert response.json()["entered"] == 2
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("x" * 256, "at most 255 characters"), ("Buyers\x00", "NUL"),
+])
+def test_new_audience_name_the_database_cannot_hold_is_refused_before_the_partner_is_called(
+        workspace, owner, name, says):
+    account = builders.connected_account(workspace)
+    canvas = canvas_services.canvas_create(workspace=workspace, name="Named", user=owner.user)
+    step = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
+    canvas_services.step_update_sync(step=step, partner_key="tiktok", ad_account_id=account.pk,
+                                     audience_id=None, action="add", match_fields=["email"],
+                                     respect_ad_tracking=True)
+    with pytest.raises(ServiceError, match=says):
+        canvas_services.audience_create(step=step, name=name, match_fields=["email"],
+                                        user=owner.user)
+
+
+def test_api_key_name_with_nul_is_refused_on_the_page(owner_client):
+    response = owner_client.post(reverse("api_keys"), {"action": "create", "name": "CRM\x00"})
+    assert response.status_code == 200
+    assert "cannot contain a NUL character" in response.content.decode()
+
+
+def test_choosing_an_ad_account_the_connection_does_not_have_says_so(owner_client, workspace):
+    account = builders.connected_account(workspace)
+    for chosen in ("no-such-account", "a\x00b"):
+        response = owner_client.post(reverse("partners:accounts", args=["tiktok"]),
+                                     {"ad_account": [account.external_id, chosen]}, follow=True)
+        assert response.status_code == 200
+        assert "reload the page and choose again" in response.content.decode()
+    account.refresh_from_db()
+    assert account.selected
