@@ -38,7 +38,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.converters import IntConverter, SlugConverter
 from django.urls.exceptions import Resolver404
-from hypothesis import HealthCheck, Phase, example, given, note
+from hypothesis import HealthCheck, Phase, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -194,7 +194,7 @@ class Form:
     """One form as a page renders it: its method, its fields with their kind and values."""
 
     method: str
-    fields: tuple  # of (name, is_choice, values)
+    fields: tuple  # of (name, input type, values)
     files: tuple  # names of file inputs
 
 
@@ -203,7 +203,8 @@ class Harvest:
     """Per endpoint: the real path values seen and the forms that send to it."""
 
     path_values: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
-    forms: dict = field(default_factory=lambda: defaultdict(set))
+    # endpoint -> form -> the path values of each page it was found on
+    forms: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
 
 
 class _PageParser(HTMLParser):
@@ -230,8 +231,7 @@ class _PageParser(HTMLParser):
             if kind == "file":
                 self._form["files"].add(name)
                 return
-            is_choice, values = self._form["fields"].setdefault(
-                name, (kind in CHOICE_INPUTS, set()))
+            _kind, values = self._form["fields"].setdefault(name, (kind, set()))
             if tag != "select":
                 values.add(attrs.get("value") or "")
             else:
@@ -272,11 +272,14 @@ def crawl(client: Client, endpoints: list[Endpoint], starts: list[str]) -> Harve
             if target is None:
                 continue
             _remember_path(harvest, target, target_path)
-            harvest.forms[target].add(Form(
+            found = Form(
                 method=form["method"].upper(), files=tuple(sorted(form["files"])),
-                fields=tuple((name, is_choice, tuple(sorted(values)))
-                             for name, (is_choice, values) in sorted(form["fields"].items())),
-            ))
+                fields=tuple((name, kind, tuple(sorted(values)))
+                             for name, (kind, values) in sorted(form["fields"].items())),
+            )
+            origin = {name: str(value) for name, value in resolve(target_path).kwargs.items()}
+            if origin not in harvest.forms[target][found]:
+                harvest.forms[target][found].append(origin)
     return harvest
 
 
@@ -401,7 +404,7 @@ def form_fields(form: Form | None):
     """Each field of the form left out, or sent with a real or generated value (sometimes
     two); plus a few garbage fields."""
     chosen = {}
-    for name, _is_choice, real in form.fields if form else ():
+    for name, _kind, real in form.fields if form else ():
         value = st.sampled_from(real) | text_values if real else text_values
         chosen[name] = st.one_of(st.none(), value, value, st.lists(value, min_size=2, max_size=3))
     garbage = st.dictionaries(st.text(min_size=1, max_size=12) | st.sampled_from(ODD_TEXT[1:]),
@@ -460,41 +463,53 @@ def request_shapes(endpoint: Endpoint, harvest: Harvest, world: World):
     forms, api = form_requests(endpoint, harvest), json_requests(world)
     shape = st.one_of(api, api, forms) if _speaks_json(endpoint) else st.one_of(forms, forms, api)
     return st.tuples(st.sampled_from(["owner", "member"]), path_values(endpoint, harvest, world),
-                     shape)
+                     shape).map(lambda parts: (parts[0], [(parts[1], parts[2])]))
 
 
-# The sweep: every endpoint gets each of these in every field first, in two ways: with the
-# page's own choices (actions, ids) kept and only typed fields poisoned, then everything.
+# The sweep: each of these goes into the fields of every form of every endpoint, sent to the
+# pages the form was found on: first into the typed fields only (the page's own choices kept),
+# then into every field but the hidden one naming what the form does.
 POISONS = ["a\x00b", "abc\ud7ff", "9" * 30, "x" * 5000, "\U0010ffff\uffff\u202e", "-" + "9" * 30]
+ORIGINS_PER_FORM = 3
 
 
 def sweep(endpoint: Endpoint, harvest: Harvest, world: World) -> list[tuple]:
-    forms = sorted(harvest.forms[endpoint], key=repr) or [None]
     examples = []
     for index in range(2 * len(POISONS)):
-        poison, everything = POISONS[index % len(POISONS)], index >= len(POISONS)
-        values = {}
-        for name, _converter in endpoint.parameters:
-            real = sorted(harvest.path_values[endpoint][name]) or [str(world.ids[0])]
-            values[name] = quote(real[index % len(real)], safe="")
-        form = forms[index % len(forms)]
-        if _speaks_json(endpoint):
-            user = {name: poison for name in USER_FIELDS}
-            shape = {"kind": "json", "method": "POST", "body": _json_bytes({"users": [user]}),
-                     "authorization": f"Bearer {poison}" if everything
-                     else f"Bearer {world.api_secrets[0]}",
-                     "idempotency_key": poison if everything else f"sweep-{index}",
-                     "content_type": "application/json", "chunked": everything}
-        else:
-            fields = {name: poison if everything or not is_choice else real[index % len(real)]
-                      for name, is_choice, real in (form.fields if form else ())
-                      if real or not is_choice}
-            fields.setdefault("q", poison)
-            shape = {"kind": "form", "method": form.method if form else "GET",
-                     "fields": fields,
-                     "files": {name: poison.encode() for name in (form.files if form else ())}}
-        examples.append(("owner", values, shape))
+        poison, choices_too = POISONS[index % len(POISONS)], index >= len(POISONS)
+        requests = []
+        for form in sorted(harvest.forms[endpoint], key=repr) or [None]:
+            origins = harvest.forms[endpoint].get(form) or [{}]
+            for turn in range(min(ORIGINS_PER_FORM, len(origins))):
+                origin = origins[(index + turn) % len(origins)]
+                values = {}
+                for name, _converter in endpoint.parameters:
+                    real = sorted(harvest.path_values[endpoint][name]) or [str(world.ids[0])]
+                    values[name] = quote(origin.get(name, real[index % len(real)]), safe="")
+                requests.append((values, _poisoned(endpoint, form, poison, choices_too, index,
+                                                   world)))
+        examples.append(("owner", requests))
     return examples
+
+
+def _poisoned(endpoint, form, poison: str, choices_too: bool, index: int, world: World) -> dict:
+    if _speaks_json(endpoint):
+        user = {name: poison for name in USER_FIELDS}
+        return {"kind": "json", "method": "POST", "body": _json_bytes({"users": [user]}),
+                "authorization": f"Bearer {poison}" if choices_too
+                else f"Bearer {world.api_secrets[0]}",
+                "idempotency_key": poison if choices_too else f"sweep-{index}",
+                "content_type": "application/json", "chunked": choices_too}
+    fields = {}
+    for name, kind, real in form.fields if form else ():
+        names_the_action = kind == "hidden" and len(real) == 1
+        if kind not in CHOICE_INPUTS or (choices_too and not names_the_action):
+            fields[name] = poison
+        elif real:
+            fields[name] = real[index % len(real)]
+    fields.setdefault("q", poison)
+    return {"kind": "form", "method": form.method if form else "GET", "fields": fields,
+            "files": {name: poison.encode() for name in (form.files if form else ())}}
 
 
 def _json_bytes(value) -> bytes:
@@ -536,6 +551,7 @@ def test_no_input_answers_a_server_error(world):
     clients = {"owner": _client(world.owner), "member": _client(world.member)}
     starts = ["/"] + [e.path({}) for e in endpoints if not e.parameters]
     harvest = crawl(clients["owner"], endpoints, starts)
+    assert harvest.forms, "The crawl found no form: the walk would post nothing real."
 
     failures, examples = [], defaultdict(int)
     for endpoint in endpoints:
@@ -563,16 +579,23 @@ def _walker(endpoint: Endpoint, shapes, clients: dict[str, Client], examples: di
                          phases=[Phase.explicit, Phase.generate])
     @given(shapes)
     def walk(request):
-        role, values, shape = request
-        path = endpoint.path(values)
+        role, requests = request
         examples[endpoint.label] += 1
-        with transaction.atomic():
-            response = send(clients[role], path, shape)
-            transaction.set_rollback(True)
-        note(f"{role} {shape.get('method')} {path}")
-        assert response.status_code < 500, _explain(response)
+        for values, shape in requests:
+            path = endpoint.path(values)
+            with transaction.atomic():
+                response = send(clients[role], path, shape)
+                transaction.set_rollback(True)
+            assert response.status_code < 500, (
+                f"{role} {shape['method']} {path} {_sent(shape)} {_explain(response)}")
 
     return walk
+
+
+def _sent(shape: dict) -> str:
+    sent = shape.get("fields") if shape["kind"] == "form" else {
+        k: shape[k] for k in ("authorization", "idempotency_key", "chunked")}
+    return repr(sent)[:300]
 
 
 def _explain(response) -> str:

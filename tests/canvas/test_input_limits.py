@@ -215,3 +215,19 @@ def test_choosing_an_ad_account_the_connection_does_not_have_says_so(owner_clien
         assert "reload the page and choose again" in response.content.decode()
     account.refresh_from_db()
     assert account.selected
+
+
+@pytest.mark.parametrize("chosen", ["a\x00b", "9" * 65])
+def test_existing_audience_id_no_partner_lists_is_refused_in_words(
+        owner_client, workspace, owner, chosen):
+    account = builders.connected_account(workspace)
+    canvas = canvas_services.canvas_create(workspace=workspace, name="Ids", user=owner.user)
+    step = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
+    canvas_services.step_update_sync(step=step, partner_key="tiktok", ad_account_id=account.pk,
+                                     audience_id=None, action="add", match_fields=["email"],
+                                     respect_ad_tracking=True)
+    response = owner_client.post(reverse("canvas:step", args=[canvas.pk, step.pk]),
+                                 {"do": "use-existing", "audience": chosen, "action": "add"},
+                                 follow=True)
+    assert response.status_code == 200
+    assert "not in the ad account&#x27;s list" in response.content.decode()
