@@ -43,7 +43,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from audiencesync.proofs.sandbox import start_sandbox, workspace_connect
-from audiencesync.workspaces.models import Invitation, Role
+from audiencesync.workspaces.models import Role
+from audiencesync.workspaces.services import member_invite
 from canvas.models import Canvas, CanvasStatus, StepKind
 from canvas.services import canvases as canvas_services
 from canvas.services.apikeys import api_key_create, api_key_revoke
@@ -353,8 +354,7 @@ def world(sandbox, owner) -> World:
     live = api_key_create(workspace=workspace, name="Walk")
     revoked = api_key_create(workspace=workspace, name="Old")
     api_key_revoke(workspace=workspace, key_id=revoked.api_key.pk)
-    Invitation.objects.create(workspace=workspace, email="invited@example.com",
-                              invited_by=owner.user)
+    member_invite(actor=owner, email="invited@example.com", role=Role.MEMBER)
 
     stranger = MembershipFactory(role=Role.OWNER)
     theirs = builders.active_canvas(stranger.workspace, name="Theirs")
