@@ -5,7 +5,11 @@ admin, allauth and the partner sandbox are not the product's pages). Before the 
 owner's client crawls the product's pages from the home page: the links and forms it finds
 give each pattern real path values (ids of this test's own objects, actions such as
 ``launch`` or ``use-existing``) and the names and values of the fields its forms send.
-Each example then asks one pattern, as the owner or as a member, by GET or POST, with:
+
+Each pattern gets 25 examples. The first 12 are a fixed sweep: each poison value (NUL,
+U+D7FF, a 30-digit number, 5,000 characters, ...) goes into the fields of every form, sent
+to the pages the form was found on. The other 13 are generated: one request, as the owner or
+as a member, by GET, POST or another method, with:
 
 - path values that are real, or generated (huge numbers, other workspaces' ids, odd text);
 - the fields the pattern's forms declare plus garbage keys, with real or generated values
@@ -36,7 +40,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
-from django.urls.converters import IntConverter, SlugConverter
+from django.urls.converters import IntConverter
 from django.urls.exceptions import Resolver404
 from hypothesis import HealthCheck, Phase, example, given
 from hypothesis import settings as hypothesis_settings
@@ -92,6 +96,7 @@ class Endpoint:
 
     label: str
     pieces: tuple  # of str (literal text) or (parameter name, converter)
+    route: str
     callback: object
 
     def path(self, values: dict[str, str]) -> str:
@@ -126,32 +131,36 @@ class _RegexConverter:
 
 
 def _is_product_view(callback) -> bool:
-    module = sys.modules.get(callback.__module__)
-    source = getattr(module, "__file__", None)
-    if source is None or callback.__module__.startswith(NOT_THE_PRODUCT):
+    """A view written in this repository (not in a dependency), and not the sandbox's."""
+    if callback.__module__.startswith(NOT_THE_PRODUCT):
         return False
-    relative = Path(source).resolve().relative_to(Path(settings.BASE_DIR).resolve()) \
-        if Path(source).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()) else None
-    return relative is not None and not relative.parts[0].startswith(".") \
-        and relative.parts[0] != "tests"
+    source = getattr(sys.modules.get(callback.__module__), "__file__", None)
+    root = Path(settings.BASE_DIR).resolve()
+    if source is None or not Path(source).resolve().is_relative_to(root):
+        return False
+    top = Path(source).resolve().relative_to(root).parts[0]
+    return not top.startswith(".") and top != "tests"  # .venv holds the dependencies
 
 
 def product_endpoints(resolver: URLResolver | None = None, prefix: tuple = (),
-                      namespace: str = "") -> list[Endpoint]:
+                      route: str = "", namespace: str = "") -> list[Endpoint]:
     """Every URL pattern whose view is the product's own, from the URLconf."""
     resolver = resolver or get_resolver()
     found = []
     for pattern in resolver.url_patterns:
         pieces = (*prefix, *_route_pieces(pattern.pattern))
+        # As Django's ResolverMatch.route spells it, to recognise a resolved path.
+        full_route = route + str(pattern.pattern).removeprefix("^") if route \
+            else str(pattern.pattern)
         if isinstance(pattern, URLResolver):
             if pattern.app_name == "admin":
                 continue
             inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
-            found += product_endpoints(pattern, pieces, inner)
+            found += product_endpoints(pattern, pieces, full_route, inner)
         elif isinstance(pattern, URLPattern) and _is_product_view(pattern.callback):
-            label = f"{namespace}{pattern.name}" if pattern.name else "".join(
-                p if isinstance(p, str) else f"<{p[0]}>" for p in pieces)
-            found.append(Endpoint(label=label, pieces=tuple(pieces), callback=pattern.callback))
+            found.append(Endpoint(label=f"{namespace}{pattern.name}" if pattern.name
+                                  else full_route, pieces=tuple(pieces), route=full_route,
+                                  callback=pattern.callback))
     return found
 
 
@@ -160,28 +169,8 @@ def endpoint_of(path: str, endpoints: list[Endpoint]) -> Endpoint | None:
         match = resolve(path)
     except Resolver404:
         return None
-    route = match.route
-    for endpoint in endpoints:
-        if endpoint.callback is match.func and _route_text(endpoint) == route:
-            return endpoint
-    return None
-
-
-def _route_text(endpoint: Endpoint) -> str:
-    return "".join(p if isinstance(p, str) else _route_parameter(p) for p in endpoint.pieces)
-
-
-def _route_parameter(piece) -> str:
-    name, converter = piece
-    if isinstance(converter, _RegexConverter):
-        return converter.regex
-    kind = {IntConverter: "int", SlugConverter: "slug"}.get(type(converter))
-    return f"<{kind}:{name}>" if kind else f"<{_converter_name(converter)}:{name}>"
-
-
-def _converter_name(converter) -> str:
-    from django.urls.converters import get_converters
-    return next(name for name, c in get_converters().items() if isinstance(converter, c))
+    return next((endpoint for endpoint in endpoints
+                 if endpoint.callback is match.func and endpoint.route == match.route), None)
 
 
 # --- what a crawl of the owner's pages finds ----------------------------------------------
