@@ -6,9 +6,9 @@ owner's client crawls the product's pages from the home page: the links and form
 give each pattern real path values (ids of this test's own objects, actions such as
 ``launch`` or ``use-existing``) and the names and values of the fields its forms send.
 
-Each pattern gets 25 examples. The first 12 are a fixed sweep: each poison value (NUL,
+Each pattern gets 30 examples. The first 12 are a fixed sweep: each poison value (NUL,
 U+D7FF, a 30-digit number, 5,000 characters, ...) goes into the fields of every form, sent
-to the pages the form was found on. The other 13 are generated: one request, as the owner or
+to the pages the form was found on. The other 18 are generated: one request, as the owner or
 as a member, by GET, POST or another method, with:
 
 - path values that are real, or generated (huge numbers, other workspaces' ids, odd text);
@@ -60,7 +60,7 @@ from tests.factories import MembershipFactory, ProfileFactory
 pytestmark = pytest.mark.django_db
 
 # Generated examples; the sweep below adds 12 fixed ones to each endpoint.
-EXAMPLES_PER_ENDPOINT = 13
+EXAMPLES_PER_ENDPOINT = 18
 # The partners' side, served for development and tests; not the product's pages.
 NOT_THE_PRODUCT = ("partners.sandbox",)
 CRAWL_LIMIT = 150
