@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -351,7 +352,6 @@ def world(sandbox, owner) -> World:
     ProfileFactory(workspace=stranger.workspace)
     other_key = api_key_create(workspace=stranger.workspace, name="Theirs")
 
-    from django.apps import apps
     ids = sorted({pk for model in apps.get_models()
                   if model._meta.app_label in ("canvas", "partners", "workspaces", "accounts")
                   for pk in model.objects.values_list("pk", flat=True)[:50]
