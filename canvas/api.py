@@ -17,7 +17,7 @@ from canvas.services.entries_api import (
 )
 
 _STATUS_BY_CODE = {"unauthorized": 401, "invalid": 400, "not_found": 404, "conflict": 409,
-                   "too_large": 413}
+                   "length_required": 411, "too_large": 413}
 
 
 @csrf_exempt
@@ -46,19 +46,36 @@ def canvas_entries(request, canvas_id: int):
 
 
 def _read_body(request) -> bytes:
-    """The body, refused before it is read when it says it is too large, or as it grows so."""
+    """The body, refused before it is read when it says it is too large, or as it grows so.
+
+    A chunked body has no Content-Length, so Django reads it as empty. A server that
+    decodes the chunks and ends the stream says so with ``wsgi.input_terminated``
+    (gunicorn does): then the stream itself is read. Any other server would leave the chunk
+    framing in the stream or wait forever, so the sender is asked for a Content-Length.
+    """
     too_large = ServiceError(f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB; "
                              f"send at most {MAX_USERS_PER_CALL:,} users a call.", code="too_large")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        raise too_large
-    body = request.read(MAX_BODY_BYTES + 1)
+    if _is_chunked(request) and not request.META.get("CONTENT_LENGTH"):
+        if not request.META.get("wsgi.input_terminated"):
+            raise ServiceError("This server cannot read a chunked body: send the body with a "
+                               "Content-Length header.", code="length_required")
+        stream = request.META["wsgi.input"]
+    else:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > MAX_BODY_BYTES:
+            raise too_large
+        stream = request
+    body = stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         raise too_large
     return body
+
+
+def _is_chunked(request) -> bool:
+    return "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
 def _error(status: int, message: str) -> JsonResponse:

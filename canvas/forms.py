@@ -1,6 +1,6 @@
 from django import forms
 
-from canvas.models import DelayUnit
+from canvas.models import MAX_DELAY_TEXT, DelayUnit, delay_max_value
 
 
 class CanvasForm(forms.Form):
@@ -8,5 +8,17 @@ class CanvasForm(forms.Form):
 
 
 class DelayForm(forms.Form):
-    delay_value = forms.IntegerField(min_value=1, label="Wait")
+    delay_value = forms.IntegerField(
+        min_value=1, max_value=delay_max_value(DelayUnit.SECONDS), label="Wait",
+        error_messages={"max_value": f"A delay waits at most {MAX_DELAY_TEXT}."},
+        help_text=f"At most {MAX_DELAY_TEXT}.",
+    )
     delay_unit = forms.ChoiceField(choices=DelayUnit.choices, label="Unit")
+
+    def clean(self):
+        cleaned = super().clean()
+        value, unit = cleaned.get("delay_value"), cleaned.get("delay_unit")
+        if value is not None and unit and value > delay_max_value(unit):
+            self.add_error("delay_value", f"A delay waits at most {MAX_DELAY_TEXT} "
+                                          f"({delay_max_value(unit):,} {unit}).")
+        return cleaned

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -52,6 +53,25 @@ class DelayUnit(models.TextChoices):
     DAYS = "days", "days"
 
 
+# The longest a Delay waits (the README says so). Every way in (editor, service, admin, the
+# database) refuses more, so an entry's resume time is always a date the database can hold.
+MAX_DELAY = timedelta(days=365)
+MAX_DELAY_TEXT = "365 days"
+
+
+def delay_max_value(unit: str) -> int:
+    """The largest ``delay_value`` in ``unit`` that stays within MAX_DELAY."""
+    return MAX_DELAY // timedelta(**{unit or DelayUnit.SECONDS: 1})
+
+
+def _delay_within_max() -> Q:
+    within = Q(delay_value__isnull=True)
+    for unit in DelayUnit.values:
+        units = [unit, ""] if unit == DelayUnit.SECONDS else [unit]
+        within |= Q(delay_unit__in=units, delay_value__lte=delay_max_value(unit))
+    return within
+
+
 class Step(models.Model):
     """One component of a canvas. Audience Sync fields are empty on a Delay and vice versa."""
 
@@ -71,7 +91,11 @@ class Step(models.Model):
         help_text="Users without ad-tracking consent are not synced.",
     )
     # Delay
-    delay_value = models.PositiveIntegerField(null=True, blank=True)
+    delay_value = models.PositiveIntegerField(
+        null=True, blank=True,
+        validators=[MaxValueValidator(delay_max_value(DelayUnit.SECONDS),
+                                      f"A delay waits at most {MAX_DELAY_TEXT}.")],
+    )
     delay_unit = models.CharField(max_length=10, choices=DelayUnit.choices, blank=True,
                                   default="")
 
@@ -80,6 +104,10 @@ class Step(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["canvas", "position"], name="step_unique_position",
                                     deferrable=models.Deferrable.DEFERRED),
+            models.CheckConstraint(
+                condition=_delay_within_max(), name="step_delay_at_most_365_days",
+                violation_error_message=f"A delay waits at most {MAX_DELAY_TEXT}.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -303,7 +331,7 @@ class IdempotentResponse(models.Model):
     """The first answer to an entries call with an Idempotency-Key, replayed on repeats."""
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)
     status = models.PositiveSmallIntegerField()
     body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -19,7 +19,7 @@ from .charts import sync_chart_svg
 from .forms import CanvasForm, DelayForm
 from .models import Canvas, CanvasStatus, StepKind, SyncAction
 from .services import canvases as canvas_services
-from .services.audiences import audience_pick_existing
+from .services.audiences import audience_choose_for_step
 
 
 def _canvas_or_404(request, canvas_id: int):
@@ -182,12 +182,8 @@ def _sync_step_post(request, step) -> None:
     if post.get("do") == "use-existing":
         audience_id = step.audience_id
         chosen = post.get("audience", "")
-        if chosen.startswith("local-"):
-            audience_id = get_object_or_404(step.ad_account.audiences,
-                                            pk=_int_or_none(chosen[len("local-"):])).pk
-        elif chosen:
-            audience_id = audience_pick_existing(ad_account=step.ad_account,
-                                                 external_id=chosen).pk
+        if chosen:
+            audience_id = audience_choose_for_step(ad_account=step.ad_account, chosen=chosen).pk
         canvas_services.step_update_sync(
             step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
             audience_id=audience_id, action=post.get("action", SyncAction.ADD),

@@ -83,6 +83,11 @@ def ad_accounts_select(*, connection: PartnerConnection, external_ids: list[str]
     """Choose which reachable ad accounts canvases may sync to."""
     with transaction.atomic():
         accounts = connection.ad_accounts.filter(reachable=True)
+        unknown = set(external_ids) - set(accounts.values_list("external_id", flat=True))
+        if unknown:
+            raise ServiceError(f"A chosen ad account is not one of this "
+                               f"{connection.get_partner_display()} connection's; reload the "
+                               "page and choose again.", field="ad_account")
         accounts.exclude(external_id__in=external_ids).update(selected=False)
         return accounts.filter(external_id__in=external_ids).update(selected=True)
 

@@ -84,9 +84,13 @@ def partner_accounts(request, partner_key: str):
         if not chosen:
             messages.error(request, "Choose at least one ad account.")
         else:
-            count = services.ad_accounts_select(connection=connection, external_ids=chosen)
-            messages.success(request, f"{count} ad account{'s'[:count != 1]} selected.")
-            return redirect("partners:detail", partner.key)
+            try:
+                count = services.ad_accounts_select(connection=connection, external_ids=chosen)
+            except ServiceError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, f"{count} ad account{'s'[:count != 1]} selected.")
+                return redirect("partners:detail", partner.key)
     return render(
         request,
         "partners/accounts.html",

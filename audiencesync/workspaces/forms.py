@@ -18,6 +18,14 @@ class WorkspaceForm(forms.Form):
     )
 
 
+# The largest id a row can have: ids are signed 64-bit integers (BigAutoField).
+MAX_ID = 2**63 - 1
+
+
+class WorkspaceSwitchForm(forms.Form):
+    workspace_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254)  # the column's size: longer would not fit
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)

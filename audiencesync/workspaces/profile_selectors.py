@@ -12,6 +12,7 @@ from .models import Profile, Workspace
 # What people type around the digits of a phone number.
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 _PHONE_DIGITS = re.compile(r"\+?\d{3,}")
+_SURROGATES_START, _SURROGATES_END = 0xD800, 0xDFFF
 
 
 def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
@@ -25,6 +26,9 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
     query = query.strip()
     if not query:
         return profiles
+    if "\x00" in query:
+        # No stored value holds a NUL (PostgreSQL refuses it in text), so nothing matches.
+        return profiles.none()
     if "@" in query:
         return profiles.filter(_starts_with("email", query.lower()))
     condition = _starts_with("external_id", query)
@@ -46,10 +50,18 @@ def _starts_with(field: str, prefix: str) -> Q:
     bounds let the index find the rows, the LIKE keeps the match exact under any collation.
     """
     bounds = {f"{field}__gte": prefix, f"{field}__startswith": prefix}
-    last = ord(prefix[-1])
-    if last < sys.maxunicode:
-        bounds[f"{field}__lt"] = prefix[:-1] + chr(last + 1)
+    following = _next_character(prefix[-1])
+    if following is not None:
+        bounds[f"{field}__lt"] = prefix[:-1] + following
     return Q(**bounds)
+
+
+def _next_character(character: str) -> str | None:
+    """The character after ``character`` that text can hold (surrogates cannot be encoded)."""
+    code = ord(character) + 1
+    if _SURROGATES_START <= code <= _SURROGATES_END:
+        code = _SURROGATES_END + 1
+    return chr(code) if code <= sys.maxunicode else None
 
 
 def _phone_prefix(query: str, *, default_country: str) -> str | None:

@@ -12,7 +12,7 @@ from audiencesync.errors import ServiceError
 
 from . import confirmations, selectors, services
 from .decorators import manager_required, workspace_required
-from .forms import InviteForm, WorkspaceForm
+from .forms import InviteForm, WorkspaceForm, WorkspaceSwitchForm
 from .middleware import workspace_make_current
 from .profile_selectors import profile_count
 
@@ -47,8 +47,12 @@ def workspace_create(request):
 
 @require_POST
 def workspace_switch(request):
+    form = WorkspaceSwitchForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That is not a workspace of yours.")
+        return redirect("home")
     membership = selectors.membership_for(
-        user=request.user, workspace_id=_int(request.POST.get("workspace_id"))
+        user=request.user, workspace_id=form.cleaned_data["workspace_id"]
     )
     if membership is not None:
         workspace_make_current(request, membership)

@@ -48,6 +48,8 @@ def api_key_create(*, workspace: Workspace, name: str, created_by=None) -> Creat
     if len(name) > _NAME_MAX_LENGTH:
         raise ServiceError(f"A key name has at most {_NAME_MAX_LENGTH} characters.",
                            field="name")
+    if "\x00" in name:
+        raise ServiceError("A key name cannot contain a NUL character.", field="name")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         workspace=workspace, name=name, prefix=secret[:DISPLAY_PREFIX_LENGTH],

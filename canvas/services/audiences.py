@@ -4,9 +4,31 @@ from audiencesync.errors import ServiceError
 from canvas.selectors import partner_audiences
 from partners.models import AdAccount, Audience
 
+LOCAL_PREFIX = "local-"
+_EXTERNAL_ID_MAX_LENGTH = Audience._meta.get_field("external_id").max_length
+
+
+def audience_choose_for_step(*, ad_account: AdAccount | None, chosen: str) -> Audience:
+    """The audience the step editor's "existing audience" list names: ``local-<id>`` for one
+    created here, else a partner's audience id (recorded here on the way)."""
+    if ad_account is None:
+        raise ServiceError("Choose an ad account first.", field="ad_account")
+    if chosen.startswith(LOCAL_PREFIX):
+        local_id = chosen.removeprefix(LOCAL_PREFIX)
+        audience = (ad_account.audiences.filter(pk=int(local_id)).first()
+                    if local_id.isascii() and local_id.isdigit() else None)
+        if audience is None:
+            raise ServiceError("That audience is not in the ad account any more.",
+                               field="audience")
+        return audience
+    return audience_pick_existing(ad_account=ad_account, external_id=chosen)
+
 
 def audience_pick_existing(*, ad_account: AdAccount, external_id: str) -> Audience:
     """Record (or refresh) a partner-listed audience so a step can sync to it."""
+    if len(external_id) > _EXTERNAL_ID_MAX_LENGTH or "\x00" in external_id:
+        # No partner lists such an id, and the database could not even look it up.
+        raise ServiceError("That audience is not in the ad account's list.", field="audience")
     known = Audience.objects.filter(ad_account=ad_account, external_id=external_id).first()
     if known is not None and known.created_here:
         return known

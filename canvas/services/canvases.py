@@ -11,6 +11,7 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import Workspace
 from canvas.models import (
+    MAX_DELAY_TEXT,
     Canvas,
     CanvasEntry,
     CanvasStatus,
@@ -19,11 +20,14 @@ from canvas.models import (
     StepKind,
     SyncAction,
     SyncCursor,
+    delay_max_value,
 )
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
 from partners.services import connection_call
+
+_AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
 
 
 def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
@@ -80,6 +84,9 @@ def step_update_delay(*, step: Step, value: int, unit: str) -> Step:
     _require_draft(step.canvas)
     if unit not in DelayUnit.values or value is None or value < 1:
         raise ServiceError("A delay needs a whole number of at least 1 and a unit.")
+    if value > delay_max_value(unit):
+        raise ServiceError(f"A delay waits at most {MAX_DELAY_TEXT} "
+                           f"({delay_max_value(unit):,} {unit}).", field="delay_value")
     step.delay_value, step.delay_unit = value, unit
     step.save(update_fields=["delay_value", "delay_unit"])
     return step
@@ -161,6 +168,11 @@ def audience_create(
     name = name.strip()
     if not name:
         raise ServiceError("Give the new audience a name.", field="name")
+    if len(name) > _AUDIENCE_NAME_MAX_LENGTH:
+        raise ServiceError(f"An audience name has at most {_AUDIENCE_NAME_MAX_LENGTH} "
+                           "characters.", field="name")
+    if "\x00" in name:
+        raise ServiceError("An audience name cannot contain a NUL character.", field="name")
     if step.ad_account is None:
         raise ServiceError("Choose an ad account first.", field="ad_account")
     partner = registry.get(step.partner)

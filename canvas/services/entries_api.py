@@ -12,6 +12,7 @@ product explains it, rather than an error here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import orjson
@@ -37,6 +38,8 @@ _MAX_LENGTH = {name: Profile._meta.get_field(name).max_length
                for name in (EXTERNAL_ID, *identifiers.FIELDS)}
 _FIELDS_TEXT = ", ".join(USER_FIELDS)
 IDEMPOTENCY_KEY_MAX_LENGTH = IdempotentResponse._meta.get_field("key").max_length
+# Visible ASCII only: what every HTTP stack carries unchanged, and what any database stores.
+_IDEMPOTENCY_KEY = re.compile(rf"[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}")
 
 
 @dataclass
@@ -157,9 +160,11 @@ def canvas_entries_submit(
     and store nothing, so they can be retried with the same key.
     ServiceError codes: ``invalid``, ``too_large``, ``not_found``, ``conflict``.
     """
-    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise ServiceError(f"The Idempotency-Key header has at most "
-                           f"{IDEMPOTENCY_KEY_MAX_LENGTH} characters.", code="invalid")
+    if idempotency_key and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise ServiceError(f"The Idempotency-Key header must be 1 to "
+                           f"{IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (no spaces, "
+                           f"control or non-ASCII characters); this one has "
+                           f"{len(idempotency_key)} characters.", code="invalid")
     if idempotency_key and (stored := _stored_answer(api_key, idempotency_key)):
         return stored
     # Another workspace's canvas is "not found" too: its existence is not this key's business.
