@@ -139,20 +139,22 @@ def _stoppable():
 
 def dispatch() -> str:
     token = uuid.uuid4().hex
-    if not _lease_take(token):
-        return "another dispatcher holds the lease"
+    # Stoppable from the start: taking the lease may wait out an outage, and a signal that
+    # came meanwhile must not be lost (django-q2 workers ignore SIGINT otherwise).
     with _stoppable() as stop:
+        if not _lease_take(token, stop):
+            return "stopped" if stop.requested else "another dispatcher holds the lease"
         outcome = _dispatch_until(token, stop)
-    if outcome == "dispatched":
-        _successor_enqueue()
+        if outcome == "dispatched":
+            _successor_enqueue(stop)
     return outcome
 
 
-def _successor_enqueue() -> None:
+def _successor_enqueue(stop: _StopRequest) -> None:
     """Hand over to the next dispatcher, waiting out an outage of the broker's store."""
     outage = _Outage("Sync dispatcher (enqueuing its successor)")
     give_up = time.monotonic() + OUTAGE_WAIT_S
-    while True:
+    while not stop.requested:
         try:
             async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
         except TRANSIENT_ERRORS as error:
@@ -215,7 +217,7 @@ def _lease_release(token: str) -> None:
         cache.delete(DISPATCHER_LEASE)
 
 
-def _lease_take(token: str) -> bool:
+def _lease_take(token: str, stop: _StopRequest) -> bool:
     """Take the dispatcher lease, waiting out one that a dead dispatcher left behind.
 
     A live dispatcher renews its lease every tick, so waiting one lease period tells a
@@ -224,7 +226,7 @@ def _lease_take(token: str) -> bool:
     end = time.monotonic() + LEASE_SECONDS + 1
     give_up = time.monotonic() + OUTAGE_WAIT_S
     outage = _Outage("Sync dispatcher (starting)")
-    while True:
+    while not stop.requested:
         try:
             if cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS):
                 outage.answered()
@@ -238,6 +240,7 @@ def _lease_take(token: str) -> bool:
         if time.monotonic() > end:
             return False
         time.sleep(0.5)
+    return False
 
 
 def _sender_lease_s() -> float:
