@@ -76,8 +76,6 @@ def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
 
 # --- analytics -----------------------------------------------------------------------------
 
-METRICS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
-
 
 @dataclass
 class StepMetrics:

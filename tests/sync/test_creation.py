@@ -19,7 +19,6 @@ from canvas.services.entry import canvas_enter_users
 from partners import ratelimit
 from partners.models import Audience, AudienceStatus
 from partners.pinterest import Pinterest
-from partners.services import connection_credentials
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
 
@@ -90,7 +89,7 @@ def test_a_tiktok_audience_whose_creation_was_not_recorded_is_adopted_not_made_a
 def pinterest_audiences(sandbox, connection_row, ad_account_id) -> list[dict]:
     """The targetable audiences at Pinterest, read from the outside (within its rate limit)."""
     partner = Pinterest()
-    ratelimit.acquire(partner.rate_key(connection_credentials(connection=connection_row)),
+    ratelimit.acquire(partner.rate_key(connection_row.pk),
                       limit_per_s=partner.rate_per_s)
     answer = requests.get(f"{sandbox.url}/v5/ad_accounts/{ad_account_id}/audiences",
                           headers={"Authorization": f"Bearer {connection_row.access_token}"},

@@ -1,0 +1,25 @@
+"""Fixtures every partner client test uses: the HTTP boundary and the rate limiter."""
+
+import pytest
+import responses
+
+from partners import ratelimit
+
+
+@pytest.fixture
+def api():
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def rate_calls(monkeypatch, request):
+    """(key, limit, requests already sent) for every rate-limiter call."""
+    calls = []
+
+    def acquire(key: str, *, limit_per_s: float) -> None:
+        mock = request.getfixturevalue("api") if "api" in request.fixturenames else None
+        calls.append((key, limit_per_s, len(mock.calls) if mock else 0))
+
+    monkeypatch.setattr(ratelimit, "acquire", acquire)
+    return calls
