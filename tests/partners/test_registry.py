@@ -1,6 +1,7 @@
 """The explicit partner registry."""
 
 import pytest
+from django.urls import reverse
 
 from canvas.models import Step
 from partners import registry
@@ -52,3 +53,31 @@ def test_a_partner_added_to_the_registry_is_a_choice_of_every_partner_field(monk
 
     assert ("snapchat", "Snapchat") in _field_choices(PartnerConnection)
     assert ("snapchat", "Snapchat") in _field_choices(Step)
+
+
+def test_names_for_a_sentence_come_from_the_registry(monkeypatch):
+    assert registry.names(joined_by="or") == "TikTok or Pinterest"
+
+    class Snapchat(TikTok):
+        key = "snapchat"
+        name = "Snapchat"
+
+    monkeypatch.setitem(registry.PARTNERS, "snapchat", Snapchat())
+
+    assert registry.names(joined_by="and") == "TikTok, Pinterest and Snapchat"
+
+
+def test_pages_name_the_partners_of_the_registry(monkeypatch, owner_client):
+    """No template names a partner: a partner added to the registry shows everywhere."""
+
+    class Snapchat(TikTok):
+        key = "snapchat"
+        name = "Snapchat"
+
+    monkeypatch.setitem(registry.PARTNERS, "snapchat", Snapchat())
+
+    home = owner_client.get(reverse("home")).content.decode()
+    canvases = owner_client.get(reverse("canvas:list")).content.decode()
+
+    assert "Connect TikTok, Pinterest or Snapchat to sync audiences." in home
+    assert "users in TikTok, Pinterest and Snapchat audiences." in canvases
