@@ -1,4 +1,5 @@
-"""Fixtures every partner client test uses: the HTTP boundary and the rate limiter."""
+"""Fixtures every partner client test uses: the HTTP boundary, the rate limiter and the
+partner's test settings."""
 
 import pytest
 import responses
@@ -23,3 +24,13 @@ def rate_calls(monkeypatch, request):
 
     monkeypatch.setattr(ratelimit, "acquire", acquire)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def partner_kit_configured(request):
+    """A test module of one partner (``KIT``, from ``contract.KITS``) runs on its test settings,
+    its calls counted by ``rate_calls`` instead of the real limiter."""
+    kit = getattr(request.module, "KIT", None)
+    if kit is not None:
+        request.getfixturevalue("rate_calls")
+        kit.configure(request.getfixturevalue("settings"))

@@ -77,8 +77,14 @@ class Kit:
     def credentials(self) -> Credentials:
         return Credentials(access_token=self.token, connection_id=42)
 
-    def configure(self, settings) -> None:
+    @property
+    def settings(self) -> dict[str, object]:
+        """The partner's settings in these tests."""
         raise NotImplementedError
+
+    def configure(self, settings) -> None:
+        for name, value in {**self.settings, "PARTNER_HTTP_TIMEOUT": 7.5}.items():
+            setattr(settings, name, value)
 
     def authorize_query(self, *, state: str, redirect_uri: str) -> dict[str, str]:
         raise NotImplementedError
@@ -176,15 +182,17 @@ class TikTokKit(Kit):
         b"",
     )]
 
-    def configure(self, settings) -> None:
-        settings.TIKTOK_API_BASE_URL = self.base
-        settings.TIKTOK_AUTHORIZE_URL = "https://tiktok.test/portal/auth"
-        settings.TIKTOK_APP_ID = self.app_id
-        settings.TIKTOK_SECRET = self.app_secret
-        settings.TIKTOK_RATE_PER_S = 50.0
-        settings.TIKTOK_MAX_BATCH = 10_000
-        settings.TIKTOK_MAX_AUDIENCES = 400
-        settings.PARTNER_HTTP_TIMEOUT = 7.5
+    @property
+    def settings(self) -> dict[str, object]:
+        return {
+            "TIKTOK_API_BASE_URL": self.base,
+            "TIKTOK_AUTHORIZE_URL": "https://tiktok.test/portal/auth",
+            "TIKTOK_APP_ID": self.app_id,
+            "TIKTOK_SECRET": self.app_secret,
+            "TIKTOK_RATE_PER_S": 50.0,
+            "TIKTOK_MAX_BATCH": 10_000,
+            "TIKTOK_MAX_AUDIENCES": 400,
+        }
 
     def authorize_query(self, *, state: str, redirect_uri: str) -> dict[str, str]:
         return {"app_id": self.app_id, "state": state, "redirect_uri": redirect_uri}
@@ -280,14 +288,16 @@ class PinterestKit(Kit):
     def lists(self) -> str:
         return f"{self.base}ad_accounts/{self.ad_account}/customer_lists"
 
-    def configure(self, settings) -> None:
-        settings.PINTEREST_API_BASE_URL = self.base
-        settings.PINTEREST_AUTHORIZE_URL = "https://pinterest.test/oauth/"
-        settings.PINTEREST_CLIENT_ID = self.client_id
-        settings.PINTEREST_CLIENT_SECRET = self.client_secret
-        settings.PINTEREST_RATE_PER_S = 7.0
-        settings.PINTEREST_MAX_BATCH = 1_900
-        settings.PARTNER_HTTP_TIMEOUT = 7.5
+    @property
+    def settings(self) -> dict[str, object]:
+        return {
+            "PINTEREST_API_BASE_URL": self.base,
+            "PINTEREST_AUTHORIZE_URL": "https://pinterest.test/oauth/",
+            "PINTEREST_CLIENT_ID": self.client_id,
+            "PINTEREST_CLIENT_SECRET": self.client_secret,
+            "PINTEREST_RATE_PER_S": 7.0,
+            "PINTEREST_MAX_BATCH": 1_900,
+        }
 
     def authorize_query(self, *, state: str, redirect_uri: str) -> dict[str, str]:
         return {"client_id": self.client_id, "redirect_uri": redirect_uri,

@@ -14,8 +14,7 @@ LIST = KIT.base + "dmp/custom_audience/list/"
 
 
 @pytest.fixture
-def account(owner, settings, rate_calls):
-    KIT.configure(settings)
+def account(owner):
     cache.clear()
     connection = PartnerConnection.objects.create(workspace=owner.workspace, partner="tiktok",
                                                   access_token=KIT.token)

@@ -21,11 +21,6 @@ LISTS = f"{BASE}ad_accounts/{ACCOUNT}/customer_lists"
 AUDIENCES = f"{BASE}ad_accounts/{ACCOUNT}/audiences"
 
 
-@pytest.fixture(autouse=True)
-def pinterest_settings(settings, rate_calls):
-    KIT.configure(settings)
-
-
 @pytest.fixture
 def pinterest():
     return Pinterest()

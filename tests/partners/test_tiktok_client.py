@@ -17,11 +17,6 @@ CREDS = KIT.credentials
 ADVERTISER = KIT.ad_account
 
 
-@pytest.fixture(autouse=True)
-def tiktok_settings(settings, rate_calls):
-    KIT.configure(settings)
-
-
 @pytest.fixture
 def tiktok():
     return TikTok()
