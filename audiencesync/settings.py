@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "audiencesync.workspaces.context_processors.workspace",
+                "partners.context_processors.partner_names",
             ],
         },
     },

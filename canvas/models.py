@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import Q
 
 from audiencesync.workspaces.models import Profile, Workspace
-from partners.models import PARTNER_CHOICES, AdAccount, Audience
+from partners import registry
+from partners.models import AdAccount, Audience
 
 
 class CanvasStatus(models.TextChoices):
@@ -79,7 +80,7 @@ class Step(models.Model):
     position = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=StepKind.choices)
     # Audience Sync
-    partner = models.CharField(max_length=20, choices=PARTNER_CHOICES, blank=True, default="")
+    partner = models.CharField(max_length=20, choices=registry.choices, blank=True, default="")
     ad_account = models.ForeignKey(AdAccount, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="steps")
     audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.PROTECT,

@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -21,12 +20,8 @@ from canvas.models import (
     StepStats,
     SyncItem,
 )
-from partners import registry
-from partners.base import AudienceInfo
-from partners.models import AdAccount, Audience, ConnectionStatus
-from partners.services import connection_call
-
-AUDIENCE_LIST_CACHE_S = 60
+from partners.models import AdAccount, Audience
+from partners.selectors import connection_health_problem
 
 
 def canvases_for(*, workspace: Workspace) -> QuerySet[Canvas]:
@@ -45,28 +40,11 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
     connections = {c.partner: c for c in workspace.connections.all()}
     problems: dict[int, list[str]] = defaultdict(list)
     for canvas_id, partner_key in steps:
-        connection = connections.get(partner_key)
-        name = registry.get(partner_key).name
-        if connection is not None and connection.status == ConnectionStatus.INVALID:
-            problems[canvas_id].append(
-                f"{name} token is invalid: reconnect on the {name} partner page.")
-        elif connection is None or connection.status == ConnectionStatus.DISCONNECTED:
-            problems[canvas_id].append(f"{name} is not connected.")
+        problem = connection_health_problem(partner_key=partner_key,
+                                            connection=connections.get(partner_key))
+        if problem:
+            problems[canvas_id].append(problem)
     return dict(problems)
-
-
-def partner_audiences(*, ad_account: AdAccount, refresh: bool = False) -> list[AudienceInfo]:
-    """The ad account's audiences as the partner lists them, cached briefly."""
-    key = f"partner-audiences:{ad_account.pk}"
-    cached = None if refresh else cache.get(key)
-    if cached is None:
-        cached = connection_call(
-            connection=ad_account.connection,
-            call=lambda partner, creds: partner.list_audiences(
-                credentials=creds, ad_account_id=ad_account.external_id),
-        )
-        cache.set(key, cached, AUDIENCE_LIST_CACHE_S)
-    return cached
 
 
 def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
@@ -75,8 +53,6 @@ def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
 
 
 # --- analytics -----------------------------------------------------------------------------
-
-METRICS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from partners import registry
 from partners.base import PartnerError
 from partners.models import AdAccount
 from partners.selectors import ad_accounts_selectable
+from partners.services import partner_audiences_fetch
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
@@ -212,8 +213,8 @@ def _sync_step_context(request, canvas, step) -> dict:
                                   canvas_services.audience_fill_fields(audience=step.audience)]
     if step.ad_account_id and context["mode"] == "existing" and context["editable"]:
         try:
-            listed = selectors.partner_audiences(ad_account=step.ad_account,
-                                                 refresh=bool(request.GET.get("refresh")))
+            listed = partner_audiences_fetch(ad_account=step.ad_account,
+                                             refresh=bool(request.GET.get("refresh")))
         except (ServiceError, PartnerError) as error:
             context["list_error"] = getattr(error, "message", str(error))
             listed = []

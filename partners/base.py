@@ -10,9 +10,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-# Profile fields a step may choose as match fields (normalised + SHA-256 at step entry).
-MATCH_FIELDS = ("email", "phone", "idfa", "gaid")
+# What ``send_users`` does with the users: add them to the audience or remove them.
+SEND_ACTIONS = ("add", "remove")
 
 
 # --- errors: what a partner answer means for the users of a batch -----------------------
@@ -116,6 +117,29 @@ class AudienceInfo:
 
 
 @dataclass(frozen=True)
+class AudienceRef:
+    """The audience a batch of users goes to, as the partner knows it."""
+
+    ad_account_id: str
+    # "" for an audience not yet created at the partner (Pinterest: made with its first users).
+    audience_id: str = ""
+    # The name it is (to be) created under; unique to its creation (``audience_name_marked``).
+    name: str = ""
+    # An earlier call may have created it and its answer was not recorded (``send_users``).
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class EncodedUsers:
+    """A batch's users in the partner's own shape: what one request carries."""
+
+    # The partner's identifier types, in the order each item holds them.
+    schema: tuple[str, ...]
+    # One per user with at least one identifier the partner matches on.
+    items: list[Any]
+
+
+@dataclass(frozen=True)
 class SendResult:
     """A batch the partner accepted."""
 
@@ -138,7 +162,8 @@ class Partner(ABC):
     match_field_types: dict[str, str]
     # Pinterest: an audience holds one identifier type, chosen when it is created.
     one_identifier_type_per_audience: bool = False
-    # Pinterest: the audience is created at the partner with its first users.
+    # Pinterest: the audience is created at the partner with its first users, so nothing
+    # exists there before they arrive (``create_audience`` makes nothing).
     creates_audience_on_first_batch: bool = False
     max_audiences_per_ad_account: int | None = None
     # The longest audience name the partner keeps whole (it cuts longer ones).
@@ -154,11 +179,11 @@ class Partner(ABC):
     def rate_per_s(self) -> float:
         """Documented requests per second in ``rate_scope`` (settings)."""
 
-    def rate_key(self, credentials: Credentials) -> str:
-        """The shared rate-limit bucket this call counts against."""
+    def rate_key(self, connection_id: int | None) -> str:
+        """The shared rate-limit bucket a call for the connection counts against."""
         if self.rate_scope == "app":
             return f"{self.key}:app"
-        return f"{self.key}:connection-{credentials.connection_id}"
+        return f"{self.key}:connection-{connection_id}"
 
     # OAuth -----------------------------------------------------------------------------
     @abstractmethod
@@ -216,27 +241,51 @@ class Partner(ABC):
         self.list_ad_accounts(credentials=credentials)
 
     # Users --------------------------------------------------------------------------------
-    @abstractmethod
     def send_users(
         self,
         *,
         credentials: Credentials,
-        ad_account_id: str,
-        audience_id: str,
+        audience: AudienceRef,
         action: str,
         match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
-        audience_name: str = "",
-        audience_pending: bool = False,
     ) -> SendResult:
-        """Add (action "add") or remove ("remove") users.
+        """Add (action "add") or remove ("remove") users; the same contract for every partner.
 
         ``rows``: one dict per user, match field -> lower-case SHA-256 hex; a field the user
-        lacks is absent. ``audience_id`` is "" for a Pinterest audience not yet created at
-        the partner: the call creates it (named ``audience_name``) with these users and
-        returns its id in ``created_audience_id``. ``audience_pending``: an earlier such call
-        may have created it, whole or in part, and its answer was not recorded (or the error
-        carried the list's id as ``audience_id``): this call first looks for what it made
-        (by ``audience_name``, unique to the creation), completes it instead of making
-        another, and returns its id. At most ``max_batch`` rows.
+        lacks is absent. At most ``max_batch`` rows: a larger batch is refused before any
+        request. Users without any identifier the partner matches on are left out and
+        counted in ``details["skipped_without_identifier"]``.
+
+        ``audience.audience_id`` is "" for a Pinterest audience not yet created at the
+        partner: the call creates it (named ``audience.name``) with these users and returns
+        its id in ``created_audience_id``. ``audience.pending``: an earlier such call may have
+        created it, whole or in part, and its answer was not recorded (or the error carried
+        the list's id as ``audience_id``): this call first looks for what it made (by
+        ``audience.name``, unique to the creation), completes it instead of making another,
+        and returns its id.
         """
+        if action not in SEND_ACTIONS:
+            raise ValueError(f"action must be one of {sorted(SEND_ACTIONS)}, not {action!r}")
+        if len(rows) > self.max_batch:
+            raise BatchTooLarge(f"{len(rows)} users in one {self.name} request; at most "
+                                f"{self.max_batch}.")
+        users = self.users_encode(audience=audience, match_fields=match_fields, rows=rows)
+        skipped = len(rows) - len(users.items)
+        details = {"skipped_without_identifier": skipped} if skipped else {}
+        return self.users_send(credentials=credentials, audience=audience, action=action,
+                               users=users, details=details)
+
+    @abstractmethod
+    def users_encode(
+        self, *, audience: AudienceRef, match_fields: Sequence[str],
+        rows: Sequence[dict[str, str]],
+    ) -> EncodedUsers:
+        """The users in the partner's shape; Permanent when no match field is one it takes."""
+
+    @abstractmethod
+    def users_send(
+        self, *, credentials: Credentials, audience: AudienceRef, action: str,
+        users: EncodedUsers, details: dict,
+    ) -> SendResult:
+        """The request(s) for one checked batch; ``details`` go into the result."""

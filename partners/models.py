@@ -4,9 +4,8 @@ from django.db.models import Q
 
 from audiencesync.workspaces.models import Workspace
 
+from . import registry
 from .crypto import EncryptedTextField
-
-PARTNER_CHOICES = [("tiktok", "TikTok"), ("pinterest", "Pinterest")]
 
 
 class ConnectionStatus(models.TextChoices):
@@ -23,7 +22,8 @@ class PartnerConnection(models.Model):
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="connections")
-    partner = models.CharField(max_length=20, choices=PARTNER_CHOICES)
+    # The registry is the one partner list: adding a partner needs no migration.
+    partner = models.CharField(max_length=20, choices=registry.choices)
     status = models.CharField(
         max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE
     )

@@ -22,8 +22,10 @@ from .base import (
     AdAccountInfo,
     AudienceGone,
     AudienceInfo,
+    AudienceRef,
     BatchTooLarge,
     Credentials,
+    EncodedUsers,
     InvalidToken,
     Partner,
     PartnerError,
@@ -143,31 +145,24 @@ class Pinterest(Partner):
             )
 
     # Users ---------------------------------------------------------------------------------
-    def send_users(
-        self,
-        *,
-        credentials: Credentials,
-        ad_account_id: str,
-        audience_id: str,
-        action: str,
-        match_fields: Sequence[str],
+    def users_encode(
+        self, *, audience: AudienceRef, match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
-        audience_name: str = "",
-        audience_pending: bool = False,
-    ) -> SendResult:
-        if action not in OPERATIONS:
-            raise ValueError(f"action must be one of {sorted(OPERATIONS)}, not {action!r}")
-        if len(rows) > self.max_batch:
-            raise BatchTooLarge(f"{len(rows)} users in one Pinterest request; at most "
-                                f"{self.max_batch}.")
+    ) -> EncodedUsers:
         list_type, fields = self._list_type(match_fields)
-        records = [record for row in rows if (record := _record(row, fields))]
-        skipped = len(rows) - len(records)
-        details = {"skipped_without_identifier": skipped} if skipped else {}
-        if not audience_id and audience_pending:
+        return EncodedUsers(schema=(list_type,),
+                            items=[record for row in rows if (record := _record(row, fields))])
+
+    def users_send(
+        self, *, credentials: Credentials, audience: AudienceRef, action: str,
+        users: EncodedUsers, details: dict,
+    ) -> SendResult:
+        ad_account_id, audience_id = audience.ad_account_id, audience.audience_id
+        records = users.items
+        if not audience_id and audience.pending:
             # An earlier attempt may have made the list and lost the answer: use that one.
             made = self.audience_find(credentials=credentials, ad_account_id=ad_account_id,
-                                      name=audience_name)
+                                      name=audience.name)
             audience_id = made.id if made else ""
         if not audience_id and action == "remove":
             # Nothing was ever added to a list that does not exist yet.
@@ -176,22 +171,23 @@ class Pinterest(Partner):
             return SendResult(accepted=0, details=details)
         if not audience_id:
             return self._create_with_first_batch(
-                credentials=credentials, ad_account_id=ad_account_id, name=audience_name,
-                list_type=list_type, records=records, details=details,
+                credentials=credentials, ad_account_id=ad_account_id, name=audience.name,
+                list_type=users.schema[0], records=records, details=details,
             )
         _, response = self._request(
             "PATCH", f"ad_accounts/{ad_account_id}/customer_lists/{audience_id}",
             credentials=credentials,
             body={"operation_type": OPERATIONS[action], "records": ",".join(records)},
         )
-        if audience_pending:  # the list exists; the audience targeting it may not
-            audience = self._list_audience_ensure(
-                credentials=credentials, ad_account_id=ad_account_id, name=audience_name,
+        if audience.pending:  # the list exists; the audience targeting it may not
+            made_audience = self._list_audience_ensure(
+                credentials=credentials, ad_account_id=ad_account_id, name=audience.name,
                 list_id=audience_id)
             return SendResult(
                 request_id=_request_id(response), accepted=len(records),
                 created_audience_id=audience_id,
-                details={**details, "pinterest_audience_id": str(audience.get("id") or "")})
+                details={**details,
+                         "pinterest_audience_id": str(made_audience.get("id") or "")})
         return SendResult(request_id=_request_id(response), accepted=len(records),
                           details=details)
 
@@ -322,7 +318,7 @@ class Pinterest(Partner):
     ) -> tuple[Payload, PartnerResponse]:
         response = client.request(
             method, path,
-            budget=RateBudget(key=self.rate_key(credentials), per_s=self.rate_per_s),
+            budget=RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s),
             headers={"Authorization": f"Bearer {credentials.access_token}"},
             params=params, json_body=body,
         )

@@ -29,3 +29,11 @@ def all_partners() -> list[Partner]:
 def choices() -> list[tuple[str, str]]:
     """(key, name) pairs for model and form fields."""
     return [(partner.key, partner.name) for partner in PARTNERS.values()]
+
+
+def names(*, joined_by: str) -> str:
+    """Every partner's name for a sentence: "TikTok or Pinterest", "A, B and C"."""
+    listed = [partner.name for partner in PARTNERS.values()]
+    if len(listed) < 2:
+        return "".join(listed)
+    return f"{', '.join(listed[:-1])} {joined_by} {listed[-1]}"

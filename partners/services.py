@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -16,8 +17,14 @@ from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import MANAGING_ROLES, Membership, Workspace
 
 from . import registry
-from .base import Credentials, InvalidToken, Partner, PartnerError, TokenSet
+from .base import AudienceInfo, Credentials, InvalidToken, Partner, PartnerError, TokenSet
 from .models import AdAccount, ConnectionStatus, PartnerConnection
+from .selectors import (
+    AUDIENCE_LIST_CACHE_S,
+    connection_health_problem,
+    partner_audiences_cache_key,
+    partner_audiences_cached,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -168,8 +175,7 @@ def connection_call(
     partner = registry.get(connection.partner)
     if connection.status != ConnectionStatus.ACTIVE:
         raise ServiceError(
-            f"{partner.name} is not connected (status: {connection.get_status_display()}): "
-            f"reconnect on the {partner.name} partner page.",
+            connection_health_problem(partner_key=connection.partner, connection=connection),
             code="not_connected",
         )
     try:
@@ -178,6 +184,24 @@ def connection_call(
     except InvalidToken as error:
         connection_mark_invalid(connection=connection, error=error)
         raise
+
+
+def partner_audiences_fetch(
+    *, ad_account: AdAccount, refresh: bool = False
+) -> list[AudienceInfo]:
+    """The ad account's audiences as the partner lists them: the list fetched lately, else
+    (or when ``refresh``) a new one, kept for a minute. A call may refresh the token or
+    mark the connection invalid (``connection_call``)."""
+    listed = None if refresh else partner_audiences_cached(ad_account=ad_account)
+    if listed is None:
+        listed = connection_call(
+            connection=ad_account.connection,
+            call=lambda partner, creds: partner.list_audiences(
+                credentials=creds, ad_account_id=ad_account.external_id),
+        )
+        cache.set(partner_audiences_cache_key(ad_account=ad_account), listed,
+                  AUDIENCE_LIST_CACHE_S)
+    return listed
 
 
 def connection_check(*, connection: PartnerConnection) -> PartnerConnection:

@@ -18,8 +18,10 @@ from .base import (
     AdAccountInfo,
     AudienceGone,
     AudienceInfo,
+    AudienceRef,
     BatchTooLarge,
     Credentials,
+    EncodedUsers,
     InvalidToken,
     Partner,
     PartnerError,
@@ -202,30 +204,17 @@ class TikTok(Partner):
         )
 
     # Users ---------------------------------------------------------------------------------
-    def send_users(
-        self,
-        *,
-        credentials: Credentials,
-        ad_account_id: str,
-        audience_id: str,
-        action: str,
-        match_fields: Sequence[str],
+    def users_encode(
+        self, *, audience: AudienceRef, match_fields: Sequence[str],
         rows: Sequence[dict[str, str]],
-        audience_name: str = "",
-        audience_pending: bool = False,
-    ) -> SendResult:
-        if action not in ACTIONS:
-            raise ValueError(f"action must be one of {sorted(ACTIONS)}, not {action!r}")
-        if len(rows) > self.max_batch:
-            raise BatchTooLarge(f"{len(rows)} users in one TikTok request; at most "
-                                f"{self.max_batch}.")
+    ) -> EncodedUsers:
         fields = [f for f in dict.fromkeys(match_fields) if f in self.match_field_types]
         if not fields:
             raise Permanent(
                 f"TikTok matches on {', '.join(self.match_field_types)}; "
                 f"this step matches on {', '.join(match_fields) or 'nothing'}."
             )
-        audience_ids = [audience_id]
+        audience_ids = [audience.audience_id]
         # One inner list per user, aligned with id_schema: a missing id is {} (dropping it
         # would shift the user's other ids into the wrong columns).
         batch_data = []
@@ -234,22 +223,27 @@ class TikTok(Partner):
                      for f in fields]
             if any(cells):
                 batch_data.append(cells)
-        skipped = len(rows) - len(batch_data)
-        details = {"skipped_without_identifier": skipped} if skipped else {}
-        if not batch_data:
+        return EncodedUsers(schema=tuple(self.match_field_types[f] for f in fields),
+                            items=batch_data)
+
+    def users_send(
+        self, *, credentials: Credentials, audience: AudienceRef, action: str,
+        users: EncodedUsers, details: dict,
+    ) -> SendResult:
+        if not users.items:
             return SendResult(accepted=0, details=details)
         answer = self._call(
             "POST", "segment/mapping/", credentials=credentials,
             body={
-                "advertiser_ids": [ad_account_id],
+                "advertiser_ids": [audience.ad_account_id],
                 "action": ACTIONS[action],
-                "id_schema": [self.match_field_types[f] for f in fields],
-                "batch_data": batch_data,
+                "id_schema": list(users.schema),
+                "batch_data": users.items,
             },
         )
         if answer.code == PARTIAL_SUCCESS:
             details["partial_success"] = answer.message
-        return SendResult(request_id=answer.request_id, accepted=len(batch_data),
+        return SendResult(request_id=answer.request_id, accepted=len(users.items),
                           details=details)
 
     # One call ------------------------------------------------------------------------------
@@ -267,7 +261,7 @@ class TikTok(Partner):
         budget = None
         headers = {}
         if credentials is not None:
-            budget = RateBudget(key=self.rate_key(credentials), per_s=self.rate_per_s)
+            budget = RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s)
             if token_header:
                 headers["Access-Token"] = credentials.access_token
         response = client.request(method, path, budget=budget, headers=headers, params=params,

@@ -10,7 +10,6 @@ from audiencesync.workspaces.decorators import manager_required, workspace_requi
 
 from . import oauth, registry, selectors, services
 from .base import PartnerError
-from .models import ConnectionStatus
 
 
 def _partner_or_404(partner_key: str):
@@ -35,8 +34,7 @@ def partner_detail(request, partner_key: str):
     return render(
         request,
         "partners/detail.html",
-        {"partner": partner, "connection": connection, "accounts": accounts,
-         "statuses": ConnectionStatus},
+        {"partner": partner, "connection": connection, "accounts": accounts},
     )
 
 

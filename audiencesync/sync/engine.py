@@ -43,8 +43,8 @@ from partners import http as partner_http
 from partners import ratelimit, registry
 from partners.base import (
     AudienceGone,
+    AudienceRef,
     BatchTooLarge,
-    Credentials,
     InvalidToken,
     PartnerError,
     RateLimited,
@@ -69,7 +69,7 @@ class Outcome:
 
 def _step_rate_key(step: Step) -> str:
     partner = registry.get(step.partner)
-    return partner.rate_key(Credentials(access_token="", connection_id=step.ad_account.connection_id))
+    return partner.rate_key(step.ad_account.connection_id)
 
 
 def _step_queryset():
@@ -199,10 +199,12 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
             result: SendResult = connection_call(
                 connection=step.ad_account.connection,
                 call=lambda partner, creds: partner.send_users(
-                    credentials=creds, ad_account_id=step.ad_account.external_id,
-                    audience_id=audience.external_id, action=batch.action,
-                    match_fields=_fields_sent(step, batch, rows), rows=rows,
-                    audience_name=audience.name, audience_pending=pending),
+                    credentials=creds,
+                    audience=AudienceRef(ad_account_id=step.ad_account.external_id,
+                                         audience_id=audience.external_id,
+                                         name=audience.name, pending=pending),
+                    action=batch.action, match_fields=_fields_sent(step, batch, rows),
+                    rows=rows),
             )
         except ServiceError as error:  # not connected: no call was made
             _park_for_reconnect(batch, step, error.message)

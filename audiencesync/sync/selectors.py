@@ -32,7 +32,6 @@ from canvas.services.entry import NO_CONSENT, NO_CONSENT_TEXT
 from canvas.services.memberships import RemovalTarget, membership_removal_plan
 from canvas.services.stats import minute_bucket
 from partners import ratelimit, registry
-from partners.base import Credentials
 
 # --- sync_status ---------------------------------------------------------------------------
 
@@ -57,8 +56,7 @@ def sync_status_report() -> dict:
         if not step.partner or step.ad_account is None:
             continue
         partner = registry.get(step.partner)
-        key = partner.rate_key(Credentials(access_token="",
-                                           connection_id=step.ad_account.connection_id))
+        key = partner.rate_key(step.ad_account.connection_id)
         scopes[key] = partner.rate_per_s
     rate = [{"scope": key, "limit_per_s": limit,
              "used_per_s_last_60s": round(ratelimit.used_per_s(key), 1)}

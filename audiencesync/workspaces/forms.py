@@ -29,7 +29,3 @@ class WorkspaceSwitchForm(forms.Form):
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254)  # the column's size: longer would not fit
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
-
-
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)

@@ -1,8 +1,8 @@
 """Audiences listed at the partner, recorded here when a step picks one."""
 
 from audiencesync.errors import ServiceError
-from canvas.selectors import partner_audiences
 from partners.models import AdAccount, Audience
+from partners.services import partner_audiences_fetch
 
 LOCAL_PREFIX = "local-"
 _EXTERNAL_ID_MAX_LENGTH = Audience._meta.get_field("external_id").max_length
@@ -32,7 +32,7 @@ def audience_pick_existing(*, ad_account: AdAccount, external_id: str) -> Audien
     known = Audience.objects.filter(ad_account=ad_account, external_id=external_id).first()
     if known is not None and known.created_here:
         return known
-    listed = {a.id: a for a in partner_audiences(ad_account=ad_account)}
+    listed = {a.id: a for a in partner_audiences_fetch(ad_account=ad_account)}
     info = listed.get(external_id)
     if info is None:
         raise ServiceError("That audience is not in the ad account's list any more.",

@@ -24,7 +24,8 @@ from canvas.models import (
 )
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
-from partners.models import AdAccount, Audience, AudienceStatus, ConnectionStatus
+from partners.models import AdAccount, Audience, AudienceStatus
+from partners.selectors import connection_health_problem
 from partners.services import connection_call
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
@@ -157,7 +158,8 @@ def step_update_sync(
 def audience_create(
     *, step: Step, name: str, match_fields: list[str], user
 ) -> Audience:
-    """Create a new audience at the partner now (Pinterest: with its first users).
+    """Create a new audience at the partner now (or with its first users, for a partner that
+    ``creates_audience_on_first_batch``).
 
     The creation is recorded before the partner is called, under a name that carries a
     marker unique to it. Pressed again after its answer was lost (a dropped database
@@ -325,16 +327,13 @@ def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
                 problems.append(f"{where}: set how long to wait.")
             continue
         if not step.partner:
-            problems.append(f"{where}: choose a partner (TikTok or Pinterest).")
+            problems.append(f"{where}: choose a partner ({registry.names(joined_by='or')}).")
             continue
         name = registry.get(step.partner).name
         connection = canvas.workspace.connections.filter(partner=step.partner).first()
-        if connection is None or connection.status == ConnectionStatus.DISCONNECTED:
-            problems.append(f"{where}: {name} is not connected. Connect it on the {name} "
-                            "partner page.")
-        elif connection.status == ConnectionStatus.INVALID:
-            problems.append(f"{where}: the {name} token is invalid. Disconnect and reconnect "
-                            f"on the {name} partner page.")
+        problem = connection_health_problem(partner_key=step.partner, connection=connection)
+        if problem:
+            problems.append(f"{where}: {problem}")
         if step.ad_account is None:
             problems.append(f"{where}: choose an ad account.")
         elif not (step.ad_account.selected and step.ad_account.reachable):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import conf, gate, members, oauth, store, world
+from .calls import Apply, CallError, Dialect, call_serve
 from .web import json_response, sandbox_view
 from .world import PINTEREST
 
@@ -45,12 +47,10 @@ UNAVAILABLE = (503, 9)
 NOT_PERMITTED = (403, 29)
 
 
-class PinterestError(Exception):
+class PinterestError(CallError):
     def __init__(self, kind: tuple[int, int], message: str, *, oversize: bool = False):
-        super().__init__(message)
+        super().__init__(message, oversize=oversize)
         self.status, self.code = kind
-        self.message = message
-        self.oversize = oversize
 
 
 def _error(kind: tuple[int, int], message: str) -> HttpResponse:
@@ -64,17 +64,11 @@ def _refusal(refusal: str) -> HttpResponse:
     return _error(UNAVAILABLE, "Service unavailable. Please try again later.")
 
 
-Apply = Callable[..., dict]
-
-
-def _serve(request, *, apply: Apply, scope: str, upload: bool = False) -> HttpResponse:
-    """Authenticate, count and admit one API call, then run ``apply(db, limits, now)`` in the
-    same transaction (or in a second one after an injected delay, never holding the lock)."""
+def _authenticate(request, scope: str) -> Callable[[sqlite3.Connection, float], dict | HttpResponse]:
     authorization = request.headers.get("Authorization", "")
     token = authorization[7:] if authorization[:7].lower() == "bearer " else ""
-    now = time.time()
-    with store.write() as db:
-        gate.request_arrived(db)
+
+    def authenticate(db: sqlite3.Connection, now: float) -> dict | HttpResponse:
         grant = token and oauth.token_grant(
             db, partner=PINTEREST, token=token, kind=oauth.ACCESS, now=now
         )
@@ -82,29 +76,21 @@ def _serve(request, *, apply: Apply, scope: str, upload: bool = False) -> HttpRe
             return _error(AUTHENTICATION_FAILED, "Authentication failed.")
         if scope not in grant["scopes"].split(","):
             return _error(MISSING_SCOPE, f"Authorization failed: the token lacks scope {scope}.")
-        limits = gate.limits_current(db)
-        verdict = gate.request_admit(
-            db, partner=PINTEREST, rate_scope=grant["rate_scope"], rate=limits.pinterest_rate,
-            limits_enabled=limits.enabled, upload=upload, now=now,
-        )
-        if verdict.refusal is not None:
-            return _refusal(verdict.refusal)
-        if not verdict.delay:
-            return _apply(db, apply, limits, now)
-    time.sleep(verdict.delay)
-    with store.write() as db:
-        return _apply(db, apply, gate.limits_current(db), time.time())
+        return grant
+
+    return authenticate
 
 
-def _apply(db, apply: Apply, limits: gate.Limits, now: float) -> HttpResponse:
-    try:
-        with store.savepoint(db):
-            payload = apply(db, limits, now)
-    except PinterestError as error:
-        if error.oversize:
-            store.counter_add(db, "oversize_rejections")
-        return _error((error.status, error.code), error.message)
-    return json_response(payload)
+def _serve(request, *, apply: Apply, scope: str, upload: bool = False) -> HttpResponse:
+    """One API call, answered the Pinterest way (``calls.call_serve``)."""
+    dialect = Dialect(
+        partner=PINTEREST, authenticate=_authenticate(request, scope),
+        rate=lambda limits: limits.pinterest_rate,
+        refused=lambda refusal, limits: _refusal(refusal),
+        failed=lambda error: _error((error.status, error.code), error.message),
+        done=json_response,
+    )
+    return call_serve(dialect=dialect, apply=apply, upload=upload)
 
 
 def _object_body(request) -> dict:
@@ -309,14 +295,8 @@ def customer_lists(request, ad_account_id: str) -> HttpResponse:
     def listing(db, limits, now):
         _ad_account(ad_account_id)
         offset, page_size = _page(request.GET)
-        where = "partner = ? AND ad_account_id = ? AND deleted_at IS NULL"
-        (total,) = db.execute(
-            f"SELECT count(*) FROM audiences WHERE {where}", (PINTEREST, ad_account_id)
-        ).fetchone()
-        rows = db.execute(
-            f"SELECT * FROM audiences WHERE {where} ORDER BY pk LIMIT ? OFFSET ?",
-            (PINTEREST, ad_account_id, page_size, offset),
-        ).fetchall()
+        total, rows = world.audiences_page(db, partner=PINTEREST, ad_account_id=ad_account_id,
+                                           limit=page_size, offset=offset)
         items = [_customer_list_object(row, now=now) for row in rows]
         return _paged(items, offset, page_size, total)
 

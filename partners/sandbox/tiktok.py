@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from . import conf, gate, members, oauth, store, world
+from .calls import Apply, CallError, Dialect, call_serve
 from .web import json_response, sandbox_view
 from .world import TIKTOK
 
@@ -55,12 +57,10 @@ ID_FORMATS = {
 }
 
 
-class TikTokError(Exception):
+class TikTokError(CallError):
     def __init__(self, code: int, message: str, *, oversize: bool = False):
-        super().__init__(message)
+        super().__init__(message, oversize=oversize)
         self.code = code
-        self.message = message
-        self.oversize = oversize
 
 
 def _answer(code: int, message: str, data: dict | None = None) -> HttpResponse:
@@ -83,44 +83,28 @@ def _refusal(refusal: str, limits: gate.Limits) -> tuple[int, str]:
     return CODE_SYSTEM_ERROR, "System error, please try again later."
 
 
-Apply = Callable[..., dict]
-
-
-def _serve(request, *, apply: Apply, upload: bool = False) -> HttpResponse:
-    """Authenticate, count and admit one API call, then run ``apply(db, limits, now)`` in the
-    same transaction (or in a second one after an injected delay, never holding the lock)."""
+def _authenticate(request) -> Callable[[sqlite3.Connection, float], dict | HttpResponse]:
     token = request.headers.get("Access-Token", "")
-    now = time.time()
-    with store.write() as db:
-        gate.request_arrived(db)
+
+    def authenticate(db: sqlite3.Connection, now: float) -> dict | HttpResponse:
         if not token:
             return _answer(CODE_TOKEN_MISSING, "Access token is null, please check your request.")
         grant = oauth.token_grant(db, partner=TIKTOK, token=token, kind=oauth.ACCESS, now=now)
-        if grant is None:
-            return _answer(CODE_TOKEN_INVALID, TOKEN_INVALID_MESSAGE)
-        limits = gate.limits_current(db)
-        verdict = gate.request_admit(
-            db, partner=TIKTOK, rate_scope=grant["rate_scope"], rate=limits.tiktok_rate,
-            limits_enabled=limits.enabled, upload=upload, now=now,
-        )
-        if verdict.refusal is not None:
-            return _answer(*_refusal(verdict.refusal, limits))
-        if not verdict.delay:
-            return _apply(db, apply, limits, now)
-    time.sleep(verdict.delay)
-    with store.write() as db:
-        return _apply(db, apply, gate.limits_current(db), time.time())
+        return _answer(CODE_TOKEN_INVALID, TOKEN_INVALID_MESSAGE) if grant is None else grant
+
+    return authenticate
 
 
-def _apply(db, apply: Apply, limits: gate.Limits, now: float) -> HttpResponse:
-    try:
-        with store.savepoint(db):
-            data = apply(db, limits, now)
-    except TikTokError as error:
-        if error.oversize:
-            store.counter_add(db, "oversize_rejections")
-        return _answer(error.code, error.message)
-    return _answer(CODE_OK, "OK", data)
+def _serve(request, *, apply: Apply, upload: bool = False) -> HttpResponse:
+    """One API call, answered the TikTok way (``calls.call_serve``)."""
+    dialect = Dialect(
+        partner=TIKTOK, authenticate=_authenticate(request),
+        rate=lambda limits: limits.tiktok_rate,
+        refused=lambda refusal, limits: _answer(*_refusal(refusal, limits)),
+        failed=lambda error: _answer(error.code, error.message),
+        done=lambda data: _answer(CODE_OK, "OK", data),
+    )
+    return call_serve(dialect=dialect, apply=apply, upload=upload)
 
 
 def _object_body(request) -> dict:
@@ -314,14 +298,9 @@ def custom_audience_list(request) -> HttpResponse:
             request.GET, "page_size", default=AUDIENCE_PAGE_SIZE_DEFAULT, low=1,
             high=AUDIENCE_PAGE_SIZE_MAX,
         )
-        where = "partner = ? AND ad_account_id = ? AND deleted_at IS NULL"
-        (total,) = db.execute(
-            f"SELECT count(*) FROM audiences WHERE {where}", (TIKTOK, advertiser_id)
-        ).fetchone()
-        rows = db.execute(
-            f"SELECT * FROM audiences WHERE {where} ORDER BY pk DESC LIMIT ? OFFSET ?",
-            (TIKTOK, advertiser_id, page_size, (page - 1) * page_size),
-        ).fetchall()
+        total, rows = world.audiences_page(
+            db, partner=TIKTOK, ad_account_id=advertiser_id, limit=page_size,
+            offset=(page - 1) * page_size, newest_first=True)
         return {
             "list": [_audience_item(row) for row in rows],
             "page_info": {

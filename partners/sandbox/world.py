@@ -79,6 +79,23 @@ def audience_insert(
     ).lastrowid
 
 
+def audiences_page(
+    db: sqlite3.Connection, *, partner: str, ad_account_id: str, limit: int, offset: int,
+    newest_first: bool = False,
+) -> tuple[int, list[sqlite3.Row]]:
+    """(how many audiences the ad account holds, one page of them)."""
+    where = "partner = ? AND ad_account_id = ? AND deleted_at IS NULL"
+    (total,) = db.execute(
+        f"SELECT count(*) FROM audiences WHERE {where}", (partner, ad_account_id)
+    ).fetchone()
+    order = "pk DESC" if newest_first else "pk"
+    rows = db.execute(
+        f"SELECT * FROM audiences WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (partner, ad_account_id, limit, offset),
+    ).fetchall()
+    return total, rows
+
+
 def world_seed_if_empty(db: sqlite3.Connection) -> None:
     """Create the business's existing audiences once per state file (inside a write)."""
     if store.meta_get(db, SEEDED_KEY) is not None:

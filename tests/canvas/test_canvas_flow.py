@@ -9,11 +9,12 @@ from audiencesync.errors import ServiceError
 from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from canvas.models import CanvasEntry, CanvasStatus, DelayUnit, StepKind, SyncAction
-from canvas.selectors import partner_audiences, step_metrics
+from canvas.selectors import step_metrics
 from canvas.services import canvases as canvas_services
 from canvas.services.audiences import audience_pick_existing
 from canvas.services.entry import canvas_enter_users
 from partners.models import ConnectionStatus
+from partners.services import partner_audiences_fetch
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
 
@@ -105,7 +106,7 @@ def test_new_audience_is_created_at_tiktok_and_a_later_step_removes_from_it(
 
 
 def test_existing_audiences_are_listed_from_tiktok_and_non_streaming_ones_refused(tiktok):
-    listed = {a.kind: a for a in partner_audiences(ad_account=tiktok)}
+    listed = {a.kind: a for a in partner_audiences_fetch(ad_account=tiktok)}
     assert listed["Partner Audience"].syncable
     customer_file = next(a for kind, a in listed.items() if kind != "Partner Audience")
     assert not customer_file.syncable
@@ -117,7 +118,7 @@ def test_existing_audiences_are_listed_from_tiktok_and_non_streaming_ones_refuse
 
 
 def test_the_audience_cap_is_refused_in_plain_words(tiktok, owner, settings, sandbox):
-    existing = len(partner_audiences(ad_account=tiktok))
+    existing = len(partner_audiences_fetch(ad_account=tiktok))
     settings.TIKTOK_MAX_AUDIENCES = existing + 1
     sandbox.control(action="limits", tiktok_max_audiences=existing + 1)
     canvas = canvas_services.canvas_create(workspace=owner.workspace, name="C", user=owner.user)

@@ -31,12 +31,6 @@ def http_settings(settings):
 
 
 @pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
 def client():
     return PartnerClient(partner_name="Partner", base_url_setting="PARTNER_TEST_BASE_URL")
 

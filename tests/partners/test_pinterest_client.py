@@ -1,70 +1,24 @@
-"""Contract tests: what the Pinterest client sends, and what it makes of every answer."""
+"""What the Pinterest client sends, and what it makes of Pinterest's own answers.
 
-import base64
-import logging
-import traceback
+The contract every partner keeps is in ``test_partner_contract.py``.
+"""
+
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlsplit
 
-import orjson
 import pytest
-import requests
-import responses
 import time_machine
 
-from partners import ratelimit
-from partners.base import (
-    AudienceGone,
-    BatchTooLarge,
-    Credentials,
-    InvalidToken,
-    PartnerError,
-    Permanent,
-    RateLimited,
-    Transient,
-)
+from partners.base import AudienceRef, InvalidToken, Permanent, RateLimited, Transient
 from partners.pinterest import Pinterest
 
-BASE = "https://pinterest.test/v5/"
-CLIENT_ID = "pin-client-1234"
-CLIENT_SECRET = "pinterest-client-secret-QRS-654"
-TOKEN = "pina_access-token-0123456789abcdef"
-CREDS = Credentials(access_token=TOKEN, connection_id=42)
-ACCOUNT = "549755885175"
+from .contract import KITS, NOW, H, sent, sent_form
+
+KIT = KITS["pinterest"]
+BASE, CLIENT_ID, CLIENT_SECRET, TOKEN = KIT.base, KIT.client_id, KIT.client_secret, KIT.token
+CREDS = KIT.credentials
+ACCOUNT = KIT.ad_account
 LISTS = f"{BASE}ad_accounts/{ACCOUNT}/customer_lists"
 AUDIENCES = f"{BASE}ad_accounts/{ACCOUNT}/audiences"
-H = {name: name[0] * 64 for name in ("email", "phone", "idfa", "gaid")}  # fake SHA-256 hashes
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def pinterest_settings(settings):
-    settings.PINTEREST_API_BASE_URL = BASE
-    settings.PINTEREST_AUTHORIZE_URL = "https://pinterest.test/oauth/"
-    settings.PINTEREST_CLIENT_ID = CLIENT_ID
-    settings.PINTEREST_CLIENT_SECRET = CLIENT_SECRET
-    settings.PINTEREST_RATE_PER_S = 7.0
-    settings.PINTEREST_MAX_BATCH = 1_900
-    settings.PARTNER_HTTP_TIMEOUT = 7.5
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture(autouse=True)
-def rate_calls(monkeypatch, request):
-    """(key, limit, requests already sent) for every rate-limiter call."""
-    calls = []
-
-    def acquire(key: str, *, limit_per_s: float) -> None:
-        mock = request.getfixturevalue("api") if "api" in request.fixturenames else None
-        calls.append((key, limit_per_s, len(mock.calls) if mock else 0))
-
-    monkeypatch.setattr(ratelimit, "acquire", acquire)
-    return calls
 
 
 @pytest.fixture
@@ -72,65 +26,17 @@ def pinterest():
     return Pinterest()
 
 
-def sent(mock, index=0):
-    """The request as sent: method, path, query, headers, JSON body."""
-    request = mock.calls[index].request
-    parts = urlsplit(request.url)
-    is_json = request.headers.get("Content-Type") == "application/json"
-    body = orjson.loads(request.body) if is_json else None
-    return request.method, parts.path, dict(parse_qsl(parts.query)), request.headers, body
-
-
-def sent_form(mock, index=0):
-    return dict(parse_qsl(mock.calls[index].request.body))
-
-
-def add_users(pinterest, *, audience_id="77", match_fields=("email",), rows=None, action="add"):
+def add_users(pinterest, *, audience_id="77", match_fields=("email",), rows=None, action="add",
+              name="Cart abandoners", pending=False):
     return pinterest.send_users(
-        credentials=CREDS, ad_account_id=ACCOUNT, audience_id=audience_id, action=action,
-        match_fields=list(match_fields), rows=rows or [{"email": H["email"]}],
-        audience_name="Cart abandoners",
+        credentials=CREDS,
+        audience=AudienceRef(ad_account_id=ACCOUNT, audience_id=audience_id, name=name,
+                             pending=pending),
+        action=action, match_fields=list(match_fields), rows=rows or [{"email": H["email"]}],
     )
 
 
 # --- OAuth -------------------------------------------------------------------------------
-
-
-def test_authorize_url_asks_for_ads_read_and_write(pinterest):
-    url = pinterest.authorize_url(state="st-1", redirect_uri="https://app.test/cb/pinterest/")
-
-    parts = urlsplit(url)
-    assert (parts.netloc, parts.path) == ("pinterest.test", "/oauth/")
-    assert dict(parse_qsl(parts.query)) == {
-        "client_id": CLIENT_ID, "redirect_uri": "https://app.test/cb/pinterest/",
-        "response_type": "code", "scope": "ads:read,ads:write", "state": "st-1",
-    }
-
-
-@time_machine.travel(NOW, tick=False)
-def test_exchange_code_posts_a_form_with_basic_auth_and_computes_expiries(
-    pinterest, api, rate_calls
-):
-    api.post(BASE + "oauth/token", json={
-        "access_token": "pina_new", "token_type": "bearer", "expires_in": 2_592_000,
-        "scope": "ads:read,ads:write", "refresh_token": "pinr_new",
-        "refresh_token_expires_in": 5_184_000, "refresh_token_expires_at": 1_777_777_777,
-    })
-
-    tokens = pinterest.exchange_code(code="code-1", redirect_uri="https://app.test/cb")
-
-    method, path, query, headers, _ = sent(api)
-    assert (method, path, query) == ("POST", "/v5/oauth/token", {})
-    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-    assert headers["Authorization"] == f"Basic {basic}"
-    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert sent_form(api) == {"grant_type": "authorization_code", "code": "code-1",
-                              "redirect_uri": "https://app.test/cb"}
-    assert (tokens.access_token, tokens.refresh_token) == ("pina_new", "pinr_new")
-    assert tokens.expires_at == NOW + timedelta(days=30)
-    assert tokens.refresh_expires_at == NOW + timedelta(days=60)
-    assert tokens.scope == "ads:read,ads:write"
-    assert rate_calls == []  # no connection yet: outside every rate budget
 
 
 @time_machine.travel(NOW, tick=False)
@@ -155,16 +61,6 @@ def test_a_refused_refresh_invalidates_the_connection(pinterest, api, status):
 
     with pytest.raises(InvalidToken, match="Invalid refresh token"):
         pinterest.refresh(refresh_token="pinr_old")
-
-
-def test_token_errors_never_carry_the_client_secret(pinterest, api):
-    api.post(BASE + "oauth/token", status=400,
-             json={"code": 1, "message": f"Bad client {CLIENT_ID}:{CLIENT_SECRET}"})
-
-    with pytest.raises(Permanent) as caught:
-        pinterest.exchange_code(code="code-1", redirect_uri="https://app.test/cb")
-
-    assert CLIENT_SECRET not in str(caught.value)
 
 
 # --- accounts and audiences ---------------------------------------------------------------
@@ -301,10 +197,7 @@ def test_a_first_batch_whose_audience_fails_tells_the_list_it_made_and_a_retry_c
     api.patch(f"{LISTS}/101", json={"id": "101"})
     api.get(AUDIENCES, json={"items": [], "bookmark": None})  # the failed one made nothing
     api.post(AUDIENCES, json={"id": "a1"})
-    result = pinterest.send_users(
-        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="101", action="add",
-        match_fields=["email"], rows=[{"email": H["email"]}], audience_name="Cart abandoners",
-        audience_pending=True)
+    result = add_users(pinterest, audience_id="101", pending=True)
 
     assert [sent(api, i)[:2] for i in range(2, 5)] == [
         ("PATCH", f"/v5/ad_accounts/{ACCOUNT}/customer_lists/101"),
@@ -327,10 +220,7 @@ def test_a_retried_first_batch_adopts_the_list_and_audience_an_earlier_attempt_m
         {"id": "a1", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "101"}},
     ], "bookmark": None})
 
-    result = pinterest.send_users(
-        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="", action="add",
-        match_fields=["email"], rows=[{"email": H["email"]}], audience_name=name,
-        audience_pending=True)
+    result = add_users(pinterest, audience_id="", name=name, pending=True)
 
     assert [call.request.method for call in api.calls] == ["GET", "PATCH", "GET"]  # no POST
     assert sent(api, 1)[4] == {"operation_type": "ADD", "records": H["email"]}
@@ -345,10 +235,8 @@ def test_a_retried_first_batch_creates_the_list_when_the_earlier_attempt_made_no
     api.post(LISTS, json={"id": "102"})
     api.post(AUDIENCES, json={"id": "a2"})
 
-    result = pinterest.send_users(
-        credentials=CREDS, ad_account_id=ACCOUNT, audience_id="", action="add",
-        match_fields=["email"], rows=[{"email": H["email"]}],
-        audience_name="Cart abandoners (3f9c2a)", audience_pending=True)
+    result = add_users(pinterest, audience_id="", name="Cart abandoners (3f9c2a)",
+                       pending=True)
 
     assert [call.request.method for call in api.calls] == ["GET", "POST", "POST"]
     assert result.created_audience_id == "102"
@@ -394,44 +282,7 @@ def test_later_batches_patch_the_customer_list(pinterest, api, rate_calls, actio
     assert rate_calls == [("pinterest:connection-42", 7.0, 0)]
 
 
-def test_send_users_over_the_batch_limit_is_refused_before_any_request(pinterest, api):
-    with pytest.raises(BatchTooLarge):
-        add_users(pinterest, rows=[{"email": H["email"]}] * 1_901)
-    assert len(api.calls) == 0
-
-
 # --- answer mapping ---------------------------------------------------------------------------
-
-STATUS_MAPPING = [
-    (429, {"code": 8, "message": "Rate limit exceeded."}, RateLimited),
-    (401, {"code": 2, "message": "Authentication failed."}, InvalidToken),
-    (401, {"code": 3, "message": "Missing scope ads:write."}, InvalidToken),
-    (403, {"code": 29, "message": "You are not permitted to access that resource."},
-     InvalidToken),
-    (403, {"code": 7, "message": "Forbidden for this ad account."}, Permanent),
-    (404, {"code": 4161, "message": "Customer list not found."}, AudienceGone),
-    (500, {"code": 0, "message": "Internal error."}, Transient),
-    (502, {"code": 0, "message": "Bad gateway."}, Transient),
-    (503, {"code": 0, "message": "Service unavailable."}, Transient),
-    (400, {"code": 1, "message": "Too many records in this request."}, BatchTooLarge),
-    (400, {"code": 1, "message": "Invalid parameters: records."}, Permanent),
-]
-
-
-@pytest.mark.parametrize(("status", "answer", "error_class"), STATUS_MAPPING)
-def test_every_answer_maps_to_what_the_product_does_next(
-    pinterest, api, status, answer, error_class
-):
-    api.patch(f"{LISTS}/101", status=status, json=answer, headers={"x-request-id": "rq-9"})
-
-    with pytest.raises(PartnerError) as caught:
-        add_users(pinterest, audience_id="101")
-
-    error = caught.value
-    assert type(error) is error_class
-    assert answer["message"] in error.message
-    assert (error.http_status, error.partner_code, error.request_id) == (
-        status, answer["code"], "rq-9")
 
 
 @pytest.mark.parametrize(("retry_after", "seconds"), [
@@ -449,74 +300,6 @@ def test_rate_limited_honours_retry_after(pinterest, api, retry_after, seconds):
     assert caught.value.retry_after == seconds
 
 
-@pytest.mark.parametrize(("status", "body"), [
-    (200, b"<html>Welcome to the hotel wifi</html>"),
-    (200, b'["not", "an", "object"]'),
-    (200, b'{"id": "10'),
-    (400, b"<html>400 Bad Request</html>"),
-])
-def test_a_shapeless_answer_is_transient_garbage(pinterest, api, status, body):
-    api.patch(f"{LISTS}/101", status=status, body=body)
-
-    with pytest.raises(Transient) as caught:
-        add_users(pinterest, audience_id="101")
-
-    assert "answered garbage" in caught.value.message
-    assert f"HTTP {status}" in caught.value.message
-
-
-def test_a_page_without_items_is_garbage(pinterest, api):
-    api.get(BASE + "ad_accounts", json={"data": []})
-
-    with pytest.raises(Transient, match="garbage"):
-        pinterest.list_ad_accounts(credentials=CREDS)
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("failure", [
-    requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout,
-    requests.exceptions.ConnectionError,
-])
-def test_timeouts_and_connection_errors_are_transient(pinterest, api, failure):
-    api.patch(f"{LISTS}/101", body=failure(f"Authorization: Bearer {TOKEN}"))
-
-    with pytest.raises(Transient) as caught:
-        add_users(pinterest, audience_id="101")
-
-    rendered = "".join(traceback.format_exception(caught.value))
-    assert f"ad_accounts/{ACCOUNT}/customer_lists/101" in rendered
-    assert TOKEN not in rendered
-
-
-def test_the_timeout_setting_goes_with_every_request(pinterest, api, settings):
-    settings.PARTNER_HTTP_TIMEOUT = 3.25
-    api.patch(f"{LISTS}/101", json={"id": "101"})
-
-    add_users(pinterest, audience_id="101")
-
-    assert api.calls[0].request.req_kwargs["timeout"] == 3.25
-
-
-def test_errors_and_logs_never_echo_the_token(pinterest, api, caplog):
-    caplog.set_level(logging.DEBUG)
-    api.patch(f"{LISTS}/101", status=401,
-              json={"code": 2, "message": f"Authentication failed for token {TOKEN}."})
-    api.patch(f"{LISTS}/101", status=200, body=f"<html>Bearer {TOKEN}</html>")
-
-    with pytest.raises(InvalidToken) as refused:
-        add_users(pinterest, audience_id="101")
-    with pytest.raises(Transient) as garbage:
-        add_users(pinterest, audience_id="101")
-
-    for error in (refused.value, garbage.value):
-        assert TOKEN not in str(error)
-    assert "Authentication failed" in refused.value.message
-    assert "customer_lists/101" in caplog.text  # the calls were logged
-    assert TOKEN not in caplog.text
-
-
 def test_descriptor(pinterest):
     assert (pinterest.key, pinterest.name, pinterest.rate_scope) == (
         "pinterest", "Pinterest", "connection")
@@ -524,4 +307,4 @@ def test_descriptor(pinterest):
     assert pinterest.one_identifier_type_per_audience is True
     assert pinterest.creates_audience_on_first_batch is True
     assert (pinterest.max_batch, pinterest.rate_per_s) == (1_900, 7.0)
-    assert pinterest.rate_key(CREDS) == "pinterest:connection-42"
+    assert pinterest.rate_key(42) == "pinterest:connection-42"

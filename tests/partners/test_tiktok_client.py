@@ -1,65 +1,20 @@
-"""Contract tests: what the TikTok client sends, and what it makes of every answer."""
+"""What the TikTok client sends, and what it makes of TikTok's own answers.
 
-import logging
-import traceback
-from urllib.parse import parse_qsl, urlsplit
+The contract every partner keeps is in ``test_partner_contract.py``.
+"""
 
-import orjson
 import pytest
-import requests
-import responses
 
-from partners import ratelimit
-from partners.base import (
-    AudienceGone,
-    BatchTooLarge,
-    Credentials,
-    InvalidToken,
-    PartnerError,
-    Permanent,
-    RateLimited,
-    Transient,
-)
+from partners.base import AudienceRef, PartnerError, Permanent, RateLimited, Transient
 from partners.tiktok import TikTok
 
-BASE = "https://tiktok.test/open_api/v1.3/"
-APP_ID = "tt-app-1234"
-APP_SECRET = "tiktok-app-secret-XYZ-987"
-TOKEN = "tt-access-token-0123456789abcdef"
-CREDS = Credentials(access_token=TOKEN, connection_id=42)
-ADVERTISER = "7178000000000000001"
-H = {name: name[0] * 64 for name in ("email", "phone", "idfa", "gaid")}  # fake SHA-256 hashes
+from .contract import KITS, H, sent
+from .contract import tiktok_ok as ok
 
-
-@pytest.fixture(autouse=True)
-def tiktok_settings(settings):
-    settings.TIKTOK_API_BASE_URL = BASE
-    settings.TIKTOK_AUTHORIZE_URL = "https://tiktok.test/portal/auth"
-    settings.TIKTOK_APP_ID = APP_ID
-    settings.TIKTOK_SECRET = APP_SECRET
-    settings.TIKTOK_RATE_PER_S = 50.0
-    settings.TIKTOK_MAX_BATCH = 10_000
-    settings.TIKTOK_MAX_AUDIENCES = 400
-    settings.PARTNER_HTTP_TIMEOUT = 7.5
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture(autouse=True)
-def rate_calls(monkeypatch, request):
-    """(key, limit, requests already sent) for every rate-limiter call."""
-    calls = []
-
-    def acquire(key: str, *, limit_per_s: float) -> None:
-        mock = request.getfixturevalue("api") if "api" in request.fixturenames else None
-        calls.append((key, limit_per_s, len(mock.calls) if mock else 0))
-
-    monkeypatch.setattr(ratelimit, "acquire", acquire)
-    return calls
+KIT = KITS["tiktok"]
+BASE, APP_ID, APP_SECRET, TOKEN = KIT.base, KIT.app_id, KIT.app_secret, KIT.token
+CREDS = KIT.credentials
+ADVERTISER = KIT.ad_account
 
 
 @pytest.fixture
@@ -67,70 +22,15 @@ def tiktok():
     return TikTok()
 
 
-def ok(data=None, *, code=0, message="OK", request_id="req-1"):
-    return {"code": code, "message": message, "request_id": request_id, "data": data or {}}
-
-
-def sent(mock, index=0):
-    """The request as sent: method, path, query, headers, JSON body."""
-    request = mock.calls[index].request
-    parts = urlsplit(request.url)
-    body = orjson.loads(request.body) if request.body else None
-    return request.method, parts.path, dict(parse_qsl(parts.query)), request.headers, body
+def to_audience(audience_id="900"):
+    return AudienceRef(ad_account_id=ADVERTISER, audience_id=audience_id)
 
 
 def mapping_call(tiktok):
-    return tiktok.send_users(
-        credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900", action="add",
-        match_fields=["email"], rows=[{"email": H["email"]}],
-    )
+    return KIT.send(tiktok)
 
 
 # --- OAuth -------------------------------------------------------------------------------
-
-
-def test_authorize_url_sends_the_advertiser_to_the_portal_with_app_state_and_redirect(tiktok):
-    url = tiktok.authorize_url(state="st-1", redirect_uri="https://app.test/partners/cb/tiktok/")
-
-    parts = urlsplit(url)
-    assert (parts.scheme, parts.netloc, parts.path) == ("https", "tiktok.test", "/portal/auth")
-    assert dict(parse_qsl(parts.query)) == {
-        "app_id": APP_ID, "state": "st-1", "redirect_uri": "https://app.test/partners/cb/tiktok/",
-    }
-
-
-def test_exchange_code_posts_app_credentials_and_reads_a_token_that_never_expires(
-    tiktok, api, rate_calls
-):
-    api.post(BASE + "oauth2/access_token/", json=ok(
-        {"access_token": "new-token-abcdef12", "advertiser_ids": [7001, "7002"], "scope": [3, 4]}
-    ))
-
-    tokens = tiktok.exchange_code(code="auth-code-1", redirect_uri="https://app.test/cb")
-
-    method, path, query, headers, body = sent(api)
-    assert (method, path, query) == ("POST", "/open_api/v1.3/oauth2/access_token/", {})
-    assert body == {"app_id": APP_ID, "secret": APP_SECRET, "auth_code": "auth-code-1"}
-    assert headers["Content-Type"] == "application/json"
-    assert "Access-Token" not in headers
-    assert tokens.access_token == "new-token-abcdef12"
-    assert tokens.ad_account_ids == ("7001", "7002")
-    assert tokens.scope == "3,4"
-    assert (tokens.expires_at, tokens.refresh_token, tokens.refresh_expires_at) == (None, "", None)
-    assert rate_calls == []  # no connection yet: outside every rate budget
-
-
-def test_exchange_code_refused_code_is_permanent_without_the_secret(tiktok, api):
-    api.post(BASE + "oauth2/access_token/",
-             json=ok(code=40110, message="Auth code is invalid or expired."))
-
-    with pytest.raises(Permanent) as caught:
-        tiktok.exchange_code(code="auth-code-1", redirect_uri="https://app.test/cb")
-
-    assert type(caught.value) is Permanent
-    assert "Auth code is invalid or expired." in caught.value.message
-    assert caught.value.partner_code == 40110
-    assert APP_SECRET not in str(caught.value)
 
 
 def test_exchange_code_answer_without_token_is_garbage(tiktok, api):
@@ -289,7 +189,7 @@ def test_send_users_aligns_every_user_with_id_schema_and_keeps_missing_ids_as_em
     ]
 
     result = tiktok.send_users(
-        credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900", action="add",
+        credentials=CREDS, audience=to_audience(), action="add",
         match_fields=["phone", "email", "gaid"], rows=rows,
     )
 
@@ -320,7 +220,7 @@ def test_send_users_remove_is_tiktoks_delete_and_idfa_is_idfa_sha256(tiktok, api
     api.post(BASE + "segment/mapping/", json=ok())
 
     tiktok.send_users(
-        credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900", action="remove",
+        credentials=CREDS, audience=to_audience(), action="remove",
         match_fields=["idfa"], rows=[{"idfa": H["idfa"]}],
     )
 
@@ -334,7 +234,7 @@ def test_send_users_leaves_out_users_without_any_identifier(tiktok, api):
     api.post(BASE + "segment/mapping/", json=ok())
 
     result = tiktok.send_users(
-        credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900", action="add",
+        credentials=CREDS, audience=to_audience(), action="add",
         match_fields=["email"], rows=[{"email": H["email"]}, {"phone": H["phone"]}],
     )
 
@@ -346,20 +246,11 @@ def test_send_users_sends_a_full_batch_in_one_request(tiktok, api):
     api.post(BASE + "segment/mapping/", json=ok())
     rows = [{"email": f"{n:064x}"} for n in range(10_000)]
 
-    result = tiktok.send_users(credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900",
+    result = tiktok.send_users(credentials=CREDS, audience=to_audience(),
                                action="add", match_fields=["email"], rows=rows)
 
     assert len(sent(api)[4]["batch_data"]) == 10_000
     assert result.accepted == 10_000
-
-
-def test_send_users_over_the_batch_limit_is_refused_before_any_request(tiktok, api, settings):
-    settings.TIKTOK_MAX_BATCH = 2
-    with pytest.raises(BatchTooLarge):
-        tiktok.send_users(credentials=CREDS, ad_account_id=ADVERTISER, audience_id="900",
-                          action="add", match_fields=["email"],
-                          rows=[{"email": H["email"]}] * 3)
-    assert len(api.calls) == 0
 
 
 def test_partial_success_is_success(tiktok, api):
@@ -372,42 +263,6 @@ def test_partial_success_is_success(tiktok, api):
 
 
 # --- answer mapping ---------------------------------------------------------------------------
-
-CODE_MAPPING = [
-    (40100, "Requests are too frequent (app).", RateLimited),
-    (40133, "Requests are too frequent (advertiser).", RateLimited),
-    (40001, "No permission to operate advertiser.", InvalidToken),
-    (40102, "Access token has expired.", InvalidToken),
-    (40104, "Access token is missing.", InvalidToken),
-    (40105, "Access token is invalid or has been revoked.", InvalidToken),
-    (40007, "Audience does not exist.", AudienceGone),
-    (50000, "System error.", Transient),
-    (50002, "System busy, please retry later.", Transient),
-    (60001, "System under maintenance.", Transient),
-    (40202, "Write conflict, please retry.", Transient),
-    (40002, "Audience is not editable while it is being processed.", Transient),
-    (40002, "advertiser_ids: invalid value.", Permanent),
-    (40000, "Bad parameters.", Permanent),
-    (40011, "Too many ids in one request.", BatchTooLarge),
-    (40110, "Auth code is invalid.", Permanent),
-]
-
-
-@pytest.mark.parametrize(("code", "message", "error_class"), CODE_MAPPING)
-def test_every_answer_code_maps_to_what_the_product_does_next(
-    tiktok, api, code, message, error_class
-):
-    api.post(BASE + "segment/mapping/", json=ok(code=code, message=message, request_id="rq-9"))
-
-    with pytest.raises(PartnerError) as caught:
-        mapping_call(tiktok)
-
-    error = caught.value
-    assert type(error) is error_class
-    assert message in error.message
-    assert (error.partner_code, error.request_id) == (code, "rq-9")
-    if error_class is RateLimited:
-        assert error.retry_after is None  # TikTok never says when
 
 
 @pytest.mark.parametrize(("status", "error_class"), [
@@ -427,115 +282,6 @@ def test_an_http_error_status_means_the_request_never_reached_the_api(
     assert f"HTTP {status}" in caught.value.message
 
 
-def test_a_redirect_is_not_followed_with_the_token(tiktok, api):
-    api.post(BASE + "segment/mapping/", status=302,
-             headers={"Location": "https://elsewhere.test/steal"})
-
-    with pytest.raises(Permanent):
-        mapping_call(tiktok)
-
-    assert len(api.calls) == 1
-
-
-@pytest.mark.parametrize("body", [
-    b"<html><body>502 Bad Gateway</body></html>",
-    b'{"code": 0, "message": "OK", "data": {"lis',
-    b'["not", "an", "object"]',
-    b'{"message": "OK", "data": {}}',
-    b'{"code": "0", "message": "OK"}',
-    b'{"code": 0, "message": "OK", "data": ["x"]}',
-    b"",
-])
-def test_a_shapeless_answer_is_transient_garbage(tiktok, api, body):
-    api.post(BASE + "segment/mapping/", body=body, status=200)
-
-    with pytest.raises(Transient) as caught:
-        mapping_call(tiktok)
-
-    assert "answered garbage" in caught.value.message
-    assert "HTTP 200" in caught.value.message
-
-
-def test_list_without_a_list_is_garbage(tiktok, api):
-    api.get(BASE + "oauth2/advertiser/get/", json=ok({"items": []}))
-
-    with pytest.raises(Transient, match="garbage"):
-        tiktok.list_ad_accounts(credentials=CREDS)
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("failure", [
-    requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout,
-    requests.exceptions.ConnectionError,
-])
-def test_timeouts_and_connection_errors_are_transient_without_secret_or_query(
-    tiktok, api, failure
-):
-    # requests puts the full URL, query and all, into its exception text.
-    leaky_url = f"{BASE}oauth2/advertiser/get/?app_id={APP_ID}&secret={APP_SECRET}"
-    api.get(BASE + "oauth2/advertiser/get/", body=failure(f"Max retries exceeded: {leaky_url}"))
-
-    with pytest.raises(Transient) as caught:
-        tiktok.list_ad_accounts(credentials=CREDS)
-
-    rendered = "".join(traceback.format_exception(caught.value))
-    assert "oauth2/advertiser/get/" in rendered
-    for secret in (APP_SECRET, TOKEN, "?app_id", "secret="):
-        assert secret not in rendered
-
-
-def test_the_timeout_setting_goes_with_every_request(tiktok, api, settings):
-    settings.PARTNER_HTTP_TIMEOUT = 3.25
-    api.get(BASE + "oauth2/advertiser/get/", json=ok({"list": []}))
-
-    tiktok.list_ad_accounts(credentials=CREDS)
-
-    assert api.calls[0].request.req_kwargs["timeout"] == 3.25
-
-
-def test_partner_messages_and_garbage_never_echo_token_or_secret(tiktok, api):
-    api.post(BASE + "segment/mapping/",
-             json=ok(code=40105, message=f"Access token {TOKEN} is invalid."))
-    api.post(BASE + "segment/mapping/", status=200,
-             body=f"<html>app secret {APP_SECRET}, token {TOKEN}</html>")
-
-    with pytest.raises(InvalidToken) as refused:
-        mapping_call(tiktok)
-    with pytest.raises(Transient) as garbage:
-        mapping_call(tiktok)
-
-    for error in (refused.value, garbage.value):
-        assert TOKEN not in str(error)
-        assert APP_SECRET not in str(error)
-    assert "is invalid" in refused.value.message
-
-
-def test_logs_hold_no_secret(tiktok, api, caplog):
-    caplog.set_level(logging.DEBUG)
-    api.get(BASE + "oauth2/advertiser/get/", json=ok({"list": []}))
-    api.get(BASE + "oauth2/advertiser/get/", body=requests.exceptions.ConnectionError(
-        f"{BASE}oauth2/advertiser/get/?app_id={APP_ID}&secret={APP_SECRET}"))
-
-    tiktok.list_ad_accounts(credentials=CREDS)
-    with pytest.raises(Transient):
-        tiktok.list_ad_accounts(credentials=CREDS)
-
-    assert caplog.text.count("oauth2/advertiser/get/") >= 2  # the calls were logged
-    assert APP_SECRET not in caplog.text
-    assert TOKEN not in caplog.text
-
-
-def test_the_rate_limit_is_read_at_call_time(tiktok, api, rate_calls, settings):
-    settings.TIKTOK_RATE_PER_S = 10.0
-    api.post(BASE + "segment/mapping/", json=ok())
-
-    mapping_call(tiktok)
-
-    assert rate_calls == [("tiktok:app", 10.0, 0)]
-
-
 def test_descriptor(tiktok, settings):
     settings.TIKTOK_MAX_AUDIENCES = 123
     assert (tiktok.key, tiktok.name, tiktok.rate_scope) == ("tiktok", "TikTok", "app")
@@ -543,4 +289,4 @@ def test_descriptor(tiktok, settings):
                                         "idfa": "IDFA_SHA256", "gaid": "AAID_SHA256"}
     assert tiktok.max_audiences_per_ad_account == 123
     assert tiktok.max_batch == 10_000
-    assert tiktok.rate_key(CREDS) == "tiktok:app"
+    assert tiktok.rate_key(42) == "tiktok:app"

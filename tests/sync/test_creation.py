@@ -13,13 +13,13 @@ from audiencesync.errors import ServiceError
 from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from canvas.models import StepKind, SyncAction, SyncBatch, SyncRequest
-from canvas.selectors import partner_audiences, step_metrics
+from canvas.selectors import step_metrics
 from canvas.services import canvases as canvas_services
 from canvas.services.entry import canvas_enter_users
 from partners import ratelimit
 from partners.models import Audience, AudienceStatus
 from partners.pinterest import Pinterest
-from partners.services import connection_credentials
+from partners.services import partner_audiences_fetch
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
 
@@ -77,7 +77,7 @@ def test_a_tiktok_audience_whose_creation_was_not_recorded_is_adopted_not_made_a
     audience = canvas_services.audience_create(step=step, name="Buyers",
                                                match_fields=["email"], user=owner.user)
 
-    buyers = [a for a in partner_audiences(ad_account=account) if a.name.startswith("Buyers")]
+    buyers = [a for a in partner_audiences_fetch(ad_account=account) if a.name.startswith("Buyers")]
     assert [a.id for a in buyers] == [audience.external_id]
     assert audience.status == AudienceStatus.ACTIVE
     canvas_services.canvas_launch(canvas=canvas)
@@ -90,7 +90,7 @@ def test_a_tiktok_audience_whose_creation_was_not_recorded_is_adopted_not_made_a
 def pinterest_audiences(sandbox, connection_row, ad_account_id) -> list[dict]:
     """The targetable audiences at Pinterest, read from the outside (within its rate limit)."""
     partner = Pinterest()
-    ratelimit.acquire(partner.rate_key(connection_credentials(connection=connection_row)),
+    ratelimit.acquire(partner.rate_key(connection_row.pk),
                       limit_per_s=partner.rate_per_s)
     answer = requests.get(f"{sandbox.url}/v5/ad_accounts/{ad_account_id}/audiences",
                           headers={"Authorization": f"Bearer {connection_row.access_token}"},
