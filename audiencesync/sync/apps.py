@@ -11,5 +11,4 @@ class SyncConfig(AppConfig):
 
         from .views import profile_sync_history
 
-        hooks.profile_section_add(hooks.ProfileSection(title="Sync history",
-                                                       render=profile_sync_history))
+        hooks.profile_section_add(title="Sync history", render=profile_sync_history)

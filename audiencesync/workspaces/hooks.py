@@ -45,9 +45,11 @@ def consent_withdrawn_notify(*, profile_ids: Sequence[int]) -> None:
         handler(profile_ids=profile_ids)
 
 
-def profile_section_add(section: ProfileSection) -> None:
-    if section.title not in {known.title for known in _profile_sections}:
-        _profile_sections.append(section)
+def profile_section_add(*, title: str, render: Callable[..., SafeString]) -> None:
+    """Add a section, headed ``title``, whose HTML is ``render(profile=...)``, to the
+    profile page."""
+    if title not in {known.title for known in _profile_sections}:
+        _profile_sections.append(ProfileSection(title=title, render=render))
 
 
 def profile_sections_render(*, profile) -> list[tuple[str, SafeString]]:
