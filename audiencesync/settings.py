@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "partners.sandbox",
     "canvas",
     "audiencesync.sync",
+    "audiencesync.proofs",
 ]
 
 MIDDLEWARE = [
@@ -311,6 +312,11 @@ SYNC_ITEM_RETENTION_DAYS = env.int("SYNC_ITEM_RETENTION_DAYS", default=30)
 # When a profile's ad-tracking consent turns off (entries API, import), remove it from every
 # audience the product put it in.
 REMOVE_ON_CONSENT_WITHDRAWN = env.bool("REMOVE_ON_CONSENT_WITHDRAWN", default=True)
+# The most users one entries API call may hold (413 above it): a product limit, apart from
+# any partner's batch size (the engine batches for each partner whatever a call holds).
+ENTRIES_API_MAX_USERS = env.int("ENTRIES_API_MAX_USERS", default=10_000)
+if ENTRIES_API_MAX_USERS < 1:
+    raise ImproperlyConfigured("ENTRIES_API_MAX_USERS must be at least 1.")
 
 LOGGING = {
     "version": 1,

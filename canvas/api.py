@@ -4,17 +4,14 @@ Every answer is JSON; every error is ``{"error": "..."}`` with a status that say
 move it is (401 the key, 400/413 the body, 404/409 the canvas).
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from audiencesync.errors import ServiceError
-from canvas.services.apikeys import api_key_authenticate
-from canvas.services.entries_api import (
-    MAX_BODY_BYTES,
-    MAX_USERS_PER_CALL,
-    canvas_entries_submit,
-)
+from audiencesync.workspaces.apikeys import api_key_authenticate
+from canvas.services.entries_api import MAX_BODY_BYTES, canvas_entries_submit
 
 _STATUS_BY_CODE = {"unauthorized": 401, "invalid": 400, "not_found": 404, "conflict": 409,
                    "length_required": 411, "too_large": 413}
@@ -54,7 +51,8 @@ def _read_body(request) -> bytes:
     framing in the stream or wait forever, so the sender is asked for a Content-Length.
     """
     too_large = ServiceError(f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB; "
-                             f"send at most {MAX_USERS_PER_CALL:,} users a call.", code="too_large")
+                             f"send at most {settings.ENTRIES_API_MAX_USERS:,} users a call.",
+                             code="too_large")
     if _is_chunked(request) and not request.META.get("CONTENT_LENGTH"):
         if not request.META.get("wsgi.input_terminated"):
             raise ServiceError("This server cannot read a chunked body: send the body with a "

@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
-from audiencesync.workspaces.models import Profile, Workspace
+from audiencesync.workspaces.models import ApiKey, Profile, Workspace
 from partners import registry
 from partners.models import AdAccount, Audience
 
@@ -306,26 +306,6 @@ class StepStats(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["step", "bucket"], name="stats_unique_bucket")
         ]
-
-
-class ApiKey(models.Model):
-    """A workspace's key for the entries API; only its SHA-256 is stored."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
 
 
 class IdempotentResponse(models.Model):

@@ -48,12 +48,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from audiencesync.proofs.sandbox import start_sandbox, workspace_connect
+from audiencesync.workspaces.apikeys import api_key_create, api_key_revoke
+from audiencesync.workspaces.fields import USER_FIELDS
 from audiencesync.workspaces.models import Role
 from audiencesync.workspaces.services import member_invite
 from canvas.models import Canvas, CanvasStatus, StepKind
 from canvas.services import canvases as canvas_services
-from canvas.services.apikeys import api_key_create, api_key_revoke
-from canvas.services.entries_api import USER_FIELDS
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.factories import MembershipFactory, ProfileFactory

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from audiencesync.sync import engine
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Membership, Role, Workspace
 from canvas.models import (
     Canvas,
@@ -41,7 +42,6 @@ from canvas.models import (
     SyncRequest,
 )
 from canvas.selectors import step_metrics
-from canvas.services.apikeys import api_key_create
 from canvas.services.entry import canvas_enter_users
 from partners import ratelimit, registry
 from partners.models import Audience, AudienceStatus

@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Membership, Role, Workspace
 from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
 from canvas.services import canvases as canvas_services
-from canvas.services.apikeys import api_key_create
 from partners.selectors import ad_accounts_selectable
 
 from .browser import Browser

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from audiencesync.confirm import Confirmation, confirmation_page, is_confirmed
@@ -7,7 +8,7 @@ from audiencesync.workspaces.decorators import manager_required
 from audiencesync.workspaces.models import Profile
 from audiencesync.workspaces.scoping import get_in_workspace_or_404
 
-from .selectors import profile_erasure_plan
+from .selectors import TRACE_LIMIT, profile_erasure_plan, profile_sync_trace
 from .services import profile_erase
 
 
@@ -46,3 +47,11 @@ def _erase_confirmation(profile: Profile) -> Confirmation:
         ],
         button="Delete profile", cancel_url=reverse("profile_detail", args=[profile.pk]),
     )
+
+
+def profile_sync_history(*, profile: Profile):
+    """The profile page's "Sync history" section (registered in SyncConfig.ready): every sync
+    item of a profile the calling view already scoped to its workspace."""
+    return render_to_string("sync/_profile_sync_history.html", {
+        "rows": profile_sync_trace(profile=profile), "limit": TRACE_LIMIT,
+    })

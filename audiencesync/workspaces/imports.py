@@ -20,22 +20,21 @@ from typing import BinaryIO
 
 from django.db import transaction
 
-from audiencesync.errors import ServiceError
-
 from . import identifiers
-from .csv_rows import CsvRow, csv_rows
+from .csv_rows import csv_rows
+from .fields import (
+    AD_TRACKING,
+    EXTERNAL_ID,
+    FLAG_SPELLINGS_TEXT,
+    MAX_LENGTH,
+    USER_FIELDS,
+    csv_header_read,
+    flag_parse,
+)
 from .models import Profile, Workspace
 
-EXTERNAL_ID = "external_id"
-AD_TRACKING = "ad_tracking_enabled"
-KNOWN_COLUMNS = (EXTERNAL_ID, *identifiers.FIELDS, AD_TRACKING)
 # Reports keep this many rejected rows and warnings to show; their counts stay exact.
 REPORT_LIST_LIMIT = 1000
-
-_TRUE = frozenset({"", "true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f"})
-_MAX_LENGTH = {name: Profile._meta.get_field(name).max_length
-               for name in (EXTERNAL_ID, *identifiers.FIELDS)}
 
 
 @dataclass
@@ -96,7 +95,8 @@ def profiles_import(
     started = time.monotonic()
     report = ImportReport()
     rows = csv_rows(csv_file)
-    parser = _RowParser(workspace=workspace, header=_header(next(rows, None)))
+    header = csv_header_read(next(rows, None), line_holds="profile", other_columns_kept=True)
+    parser = _RowParser(workspace=workspace, header=header.columns)
     seen_ids: set[str] = set()
     batch: list[Profile] = []
     for row in rows:
@@ -122,33 +122,6 @@ def profiles_import(
     return report
 
 
-def _header(first: CsvRow | None) -> list[str]:
-    """The column names, known ones lower-cased; ServiceError unless there is a usable header."""
-    if first is not None and first.cells is None:
-        raise ServiceError(f"The header line cannot be read: it {first.problem}.", field="file")
-    if first is None or not first.cells:
-        raise ServiceError("The file is empty: it needs a header line, then one line per "
-                           "profile.", field="file")
-    header = first.cells
-    names = [name.strip() for name in header]
-    columns = [name.lower() if name.lower() in KNOWN_COLUMNS else name for name in names]
-    if EXTERNAL_ID not in columns:
-        shown = ", ".join(repr(name) for name in names[:6]) + (", ..." if len(names) > 6 else "")
-        raise ServiceError(
-            "The first line must be a header naming the columns, with an external_id column "
-            f"(the first line has {shown}).",
-            field="file",
-        )
-    if "" in columns:
-        raise ServiceError(f"Column {columns.index('') + 1} of the header has no name.",
-                           field="file")
-    duplicates = sorted({name for name in columns if columns.count(name) > 1})
-    if duplicates:
-        raise ServiceError(f"The header names {', '.join(duplicates)} more than once.",
-                           field="file")
-    return columns
-
-
 class _RowParser:
     """Turns one CSV row into an unsaved Profile, or rejects it in the report."""
 
@@ -162,10 +135,10 @@ class _RowParser:
         ]
         self.ad_tracking_index = header.index(AD_TRACKING) if AD_TRACKING in header else None
         self.attribute_indexes = [
-            (index, name) for index, name in enumerate(header) if name not in KNOWN_COLUMNS
+            (index, name) for index, name in enumerate(header) if name not in USER_FIELDS
         ]
         self.attribute_names = {name for _, name in self.attribute_indexes}
-        present = [name for name in header if name in KNOWN_COLUMNS and name != EXTERNAL_ID]
+        present = [name for name in header if name in USER_FIELDS and name != EXTERNAL_ID]
         self.update_fields = [*present, *(["attributes"] if self.attribute_indexes else []),
                               "updated_at"]
 
@@ -187,22 +160,19 @@ class _RowParser:
         if "\x00" in "".join(row):
             report.reject(line, "contains a NUL character")
             return None
-        if len(external_id) > _MAX_LENGTH[EXTERNAL_ID]:
-            report.reject(line, f"external_id is longer than {_MAX_LENGTH[EXTERNAL_ID]} "
+        if len(external_id) > MAX_LENGTH[EXTERNAL_ID]:
+            report.reject(line, f"external_id is longer than {MAX_LENGTH[EXTERNAL_ID]} "
                           "characters")
             return None
 
         profile = Profile(workspace=self.workspace, external_id=external_id)
         if self.ad_tracking_index is not None:
-            flag = row[self.ad_tracking_index].strip().lower()
-            if flag in _TRUE:
-                profile.ad_tracking_enabled = True
-            elif flag in _FALSE:
-                profile.ad_tracking_enabled = False
-            else:
+            flag = flag_parse(row[self.ad_tracking_index])
+            if flag is None:
                 report.reject(line, f"ad_tracking_enabled is {row[self.ad_tracking_index]!r}; "
-                              "expected true/false, yes/no, 1/0 or empty (true)")
+                              f"expected {FLAG_SPELLINGS_TEXT}")
                 return None
+            profile.ad_tracking_enabled = flag
         # Warnings are reported only once the row is known to be imported.
         warnings = []
         for index, name in self.identifier_indexes:
@@ -215,8 +185,8 @@ class _RowParser:
                     value = normalized.value
                 else:
                     warnings.append((name, normalized.reason_text))
-                if len(value) > _MAX_LENGTH[name]:
-                    report.reject(line, f"{name} is longer than {_MAX_LENGTH[name]} characters")
+                if len(value) > MAX_LENGTH[name]:
+                    report.reject(line, f"{name} is longer than {MAX_LENGTH[name]} characters")
                     return None
             setattr(profile, name, value)
         profile.attributes = {

@@ -1,13 +1,13 @@
 from django import forms
 
-from .imports import KNOWN_COLUMNS
+from .fields import USER_FIELDS
 
 
 class ProfileImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
         help_text=(
-            f"UTF-8, first line a header. Known columns: {', '.join(KNOWN_COLUMNS)}; "
+            f"UTF-8, first line a header. Known columns: {', '.join(USER_FIELDS)}; "
             "only external_id is required. Any other column is kept as an attribute."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),

@@ -2,9 +2,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from audiencesync.errors import ServiceError
-from canvas.services.memberships import profiles_consent_withdrawn
 
-from . import profile_selectors
+from . import hooks, profile_selectors
 from .decorators import workspace_required
 from .identifiers import profile_identifiers
 from .imports import REPORT_LIST_LIMIT, profiles_import
@@ -49,6 +48,7 @@ def profile_detail(request, profile_id: int):
                 for field, normalized in judged.items()
             ],
             "attributes": sorted(profile.attributes.items()),
+            "sections": hooks.profile_sections_render(profile=profile),
         },
     )
 
@@ -62,7 +62,7 @@ def profile_import(request):
         try:
             report = profiles_import(
                 workspace=request.workspace, csv_file=upload.file,
-                on_consent_withdrawn=profiles_consent_withdrawn,
+                on_consent_withdrawn=hooks.consent_withdrawn_notify,
             )
         except ServiceError as error:
             form.add_error("file", error.message)

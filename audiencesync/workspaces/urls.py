@@ -1,8 +1,6 @@
 from django.urls import path
 
-from canvas import api_key_views
-
-from . import profile_views, views
+from . import api_key_views, profile_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -16,26 +16,21 @@ import re
 from dataclasses import dataclass, field
 
 import orjson
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces import identifiers
-from audiencesync.workspaces.models import Profile
-from canvas.models import ApiKey, Canvas, IdempotentResponse
+from audiencesync.workspaces.fields import AD_TRACKING, EXTERNAL_ID, MAX_LENGTH, USER_FIELDS
+from audiencesync.workspaces.models import ApiKey
+from canvas.models import Canvas, IdempotentResponse
 
 from .entry import canvas_enter_users
 
-# TikTok's largest batch: a call never holds more users than one partner request.
-MAX_USERS_PER_CALL = 10_000
 # A user with every field at its longest is about 1 KB of JSON, 3 KB when non-ASCII text is
-# escaped; this leaves room for MAX_USERS_PER_CALL of them and refuses absurd bodies unread.
+# escaped; this leaves room for 10,000 of them (ENTRIES_API_MAX_USERS by default) and
+# refuses absurd bodies unread.
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
-EXTERNAL_ID = "external_id"
-AD_TRACKING = "ad_tracking_enabled"
-USER_FIELDS = (EXTERNAL_ID, *identifiers.FIELDS, AD_TRACKING)
-_MAX_LENGTH = {name: Profile._meta.get_field(name).max_length
-               for name in (EXTERNAL_ID, *identifiers.FIELDS)}
 _FIELDS_TEXT = ", ".join(USER_FIELDS)
 IDEMPOTENCY_KEY_MAX_LENGTH = IdempotentResponse._meta.get_field("key").max_length
 # Visible ASCII only: what every HTTP stack carries unchanged, and what any database stores.
@@ -74,7 +69,7 @@ class UserValidator:
                     clean[name] = value
                 else:
                     errors.append((name, f"Must be true or false, not {_json_type(value)}."))
-            elif name in _MAX_LENGTH:
+            elif name in MAX_LENGTH:
                 text, message = _text(name, value)
                 if message:
                     errors.append((name, message))
@@ -112,7 +107,7 @@ def entries_payload_parse(*, body: bytes) -> ValidatedUsers:
     """Parse and validate an entries API body.
 
     ServiceError ``invalid`` when the body cannot be read as ``{"users": [...]}`` at all,
-    ``too_large`` when it holds more than MAX_USERS_PER_CALL users.
+    ``too_large`` when it holds more than ENTRIES_API_MAX_USERS users.
     """
     try:
         payload = orjson.loads(body)
@@ -134,10 +129,10 @@ def entries_payload_parse(*, body: bytes) -> ValidatedUsers:
     if not isinstance(users, list):
         raise ServiceError(f'"users" must be a list of users, not {_json_type(users)}.',
                            code="invalid")
-    if len(users) > MAX_USERS_PER_CALL:
+    if len(users) > settings.ENTRIES_API_MAX_USERS:
         raise ServiceError(
-            f"{len(users):,} users in one call; the most is {MAX_USERS_PER_CALL:,}. Split them "
-            "over several calls.", code="too_large",
+            f"{len(users):,} users in one call; the most is {settings.ENTRIES_API_MAX_USERS:,}. "
+            "Split them over several calls.", code="too_large",
         )
     return users_validate(users=users)
 
@@ -207,8 +202,8 @@ def _text(name: str, value: object) -> tuple[str, str]:
         hint = f' (send it as "{value}")' if is_number else ""
         return "", f"Must be a string, not {_json_type(value)}{hint}."
     text = value.strip()
-    if len(text) > _MAX_LENGTH[name]:
-        return "", f"Longer than {_MAX_LENGTH[name]} characters."
+    if len(text) > MAX_LENGTH[name]:
+        return "", f"Longer than {MAX_LENGTH[name]} characters."
     # PostgreSQL refuses NUL in text; caught here so one user cannot fail the whole call.
     if "\x00" in text:
         return "", "Contains a NUL character."

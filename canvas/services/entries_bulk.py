@@ -17,19 +17,23 @@ from typing import BinaryIO
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.csv_rows import CsvRow, csv_rows
+from audiencesync.workspaces.fields import (
+    AD_TRACKING,
+    FLAG_SPELLINGS_TEXT,
+    USER_FIELDS,
+    csv_header_read,
+    flag_parse,
+)
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, CanvasStatus
 
-from .entries_api import AD_TRACKING, EXTERNAL_ID, MAX_USERS_PER_CALL, USER_FIELDS, UserValidator
+from .entries_api import UserValidator
 from .entry import EntryResult, canvas_enter_profiles, canvas_enter_users
 
-CHUNK_SIZE = MAX_USERS_PER_CALL
+# As many users as one entries API call holds by default (ENTRIES_API_MAX_USERS).
+CHUNK_SIZE = 10_000
 # Errors listed in a result; the ``rejected`` count stays exact beyond it.
 ERRORS_LISTED = 1000
-
-# The profile import's spelling of a boolean cell; an empty cell means consent, as there.
-_TRUE = frozenset({"", "true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f"})
 
 
 @dataclass
@@ -166,30 +170,12 @@ class _CsvColumns:
 
 
 def _csv_columns(first: CsvRow | None) -> _CsvColumns:
-    """The header's columns, by the profile import's rules (case-insensitive names)."""
-    if first is not None and first.cells is None:
-        raise ServiceError(f"The header line cannot be read: it {first.problem}.",
-                           code="invalid")
-    if first is None or not first.cells:
-        raise ServiceError("The file is empty: it needs a header line, then one line per user.",
-                           code="invalid")
-    header = first.cells
-    names = [name.strip() for name in header]
-    lowered = [name.lower() for name in names]
-    if EXTERNAL_ID not in lowered:
-        raise ServiceError(
-            f"The first line must be a header with an external_id column (it has "
-            f"{', '.join(repr(name) for name in names[:6])}).", code="invalid",
-        )
-    duplicates = sorted({name for name in lowered
-                         if name in USER_FIELDS and lowered.count(name) > 1})
-    if duplicates:
-        raise ServiceError(f"The header names {', '.join(duplicates)} more than once.",
-                           code="invalid")
+    """The header's columns, by the profile import's rules; other columns are ignored."""
+    header = csv_header_read(first, line_holds="user", other_columns_kept=False)
     return _CsvColumns(
-        indexes={name: index for index, name in enumerate(lowered) if name in USER_FIELDS},
-        width=len(header),
-        ignored=[name for name in names if name.lower() not in USER_FIELDS],
+        indexes={name: index for index, name in enumerate(header.columns) if name in USER_FIELDS},
+        width=len(header.columns),
+        ignored=header.other_columns,
     )
 
 
@@ -202,9 +188,8 @@ def _csv_user(
                   if name != AD_TRACKING}
     if AD_TRACKING in columns.indexes:
         cell = row[columns.indexes[AD_TRACKING]]
-        flag = cell.strip().lower()
-        if flag not in _TRUE and flag not in _FALSE:
-            return None, [(AD_TRACKING, f"Is {cell!r}; expected true/false, yes/no, 1/0 or "
-                           "empty (true).")]
-        user[AD_TRACKING] = flag in _TRUE
+        flag = flag_parse(cell)
+        if flag is None:
+            return None, [(AD_TRACKING, f"Is {cell!r}; expected {FLAG_SPELLINGS_TEXT}.")]
+        user[AD_TRACKING] = flag
     return validator.clean(user=user, where=f"line {line}")

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces import identifiers
+from audiencesync.workspaces import identifiers, rows
+from audiencesync.workspaces.fields import AD_TRACKING, EXTERNAL_ID, PROFILE_DEFAULTS, PROFILE_FIELDS
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
     Canvas,
@@ -30,10 +31,9 @@ from canvas.models import (
     SyncItem,
 )
 
-from . import memberships, rows
+from . import memberships
 from .stats import step_stats_add
 
-PROFILE_FIELDS = ("email", "phone", "idfa", "gaid", "ad_tracking_enabled")
 NO_CONSENT = "no_ad_tracking_consent"
 NO_CONSENT_TEXT = "The user has not consented to ad tracking, and this step respects consent."
 
@@ -128,23 +128,19 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
         memberships.profiles_consent_withdrawn(profile_ids=withdrawing)
         profiles = _profile_rows(Profile.objects.filter(
             workspace_id=canvas.workspace_id,
-            external_id__in=rows.any_of([u["external_id"] for u in users], db_type="text")))
+            external_id__in=rows.any_of([u[EXTERNAL_ID] for u in users], db_type="text")))
         return _enter(canvas=canvas, profiles=profiles)
 
 
 def _consent_withdrawing(*, workspace_id: int, users: list[dict]) -> list[int]:
     """Ids of profiles whose ad-tracking consent these users turn off (one query, if any)."""
-    withdrawn = [u["external_id"] for u in users if u.get("ad_tracking_enabled") is False]
+    withdrawn = [u[EXTERNAL_ID] for u in users if u.get(AD_TRACKING) is False]
     if not withdrawn:
         return []
     return list(Profile.objects.filter(
         workspace_id=workspace_id, ad_tracking_enabled=True,
         external_id__in=rows.any_of(withdrawn, db_type="text"),
     ).values_list("pk", flat=True))
-
-
-_PROFILE_DEFAULTS = {"email": "", "phone": "", "idfa": "", "gaid": "",
-                     "ad_tracking_enabled": True}
 
 
 def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
@@ -160,8 +156,8 @@ def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
         rows.rows_upsert(
             model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
             update=[*present, "updated_at"],
-            rows=[(workspace_id, u["external_id"],
-                   *[u.get(f, _PROFILE_DEFAULTS[f]) for f in PROFILE_FIELDS],
+            rows=[(workspace_id, u[EXTERNAL_ID],
+                   *[u.get(f, PROFILE_DEFAULTS[f]) for f in PROFILE_FIELDS],
                    empty_attributes, now, now) for u in group],
         )
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from audiencesync.workspaces import rows
 from canvas.models import (
     AudienceMembership,
     ItemPurpose,
@@ -28,8 +29,6 @@ from canvas.models import (
     SyncItem,
 )
 from partners.models import AudienceStatus
-
-from . import rows
 
 HashSet = dict[str, str]
 

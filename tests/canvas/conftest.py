@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from canvas.services.apikeys import api_key_create
+from audiencesync.workspaces.apikeys import api_key_create
 from tests import builders
 
 

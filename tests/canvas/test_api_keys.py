@@ -7,9 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from audiencesync.workspaces.models import Role
-from canvas.models import ApiKey
-from canvas.services.apikeys import api_key_create
+from audiencesync.workspaces.apikeys import api_key_create
+from audiencesync.workspaces.models import ApiKey, Role
 from tests import builders
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
@@ -106,13 +105,13 @@ def test_admin_lists_keys_without_their_hash_and_revokes(admin_client, workspace
     created = api_key_create(workspace=workspace, name="CRM")
     key = created.api_key
 
-    listing = admin_client.get(reverse("admin:canvas_apikey_changelist")).content.decode()
-    detail = admin_client.get(reverse("admin:canvas_apikey_change", args=[key.pk]))
+    listing = admin_client.get(reverse("admin:workspaces_apikey_changelist")).content.decode()
+    detail = admin_client.get(reverse("admin:workspaces_apikey_change", args=[key.pk]))
     assert "CRM" in listing and key.prefix in listing and workspace.name in listing
     for html in (listing, detail.content.decode()):
         assert key.key_hash not in html and created.secret not in html
 
-    admin_client.post(reverse("admin:canvas_apikey_changelist"),
+    admin_client.post(reverse("admin:workspaces_apikey_changelist"),
                       {"action": "revoke", "_selected_action": [key.pk], "post": "yes"})
     key.refresh_from_db()
     assert key.revoked_at is not None

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django_q.conf import Conf
 
+from audiencesync.workspaces.apikeys import api_key_create
 from canvas.models import Canvas, CanvasEntry, CanvasStatus, Step
 from canvas.selectors import step_metrics
-from canvas.services.apikeys import api_key_create
 from canvas.services.entry import canvas_enter_users
 from partners.models import AudienceStatus
 from tests import builders
@@ -152,7 +152,7 @@ def staff_client(client):
 def test_admin_revoke_shows_an_intermediate_page_and_revokes_only_after_it(staff_client,
                                                                           workspace):
     key = api_key_create(workspace=workspace, name="CRM").api_key
-    changelist = reverse("admin:canvas_apikey_changelist")
+    changelist = reverse("admin:workspaces_apikey_changelist")
     form = {"action": "revoke", "_selected_action": [key.pk]}
 
     page = staff_client.post(changelist, form)

@@ -8,9 +8,9 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Profile
 from canvas.models import CanvasEntry, CanvasStatus, ItemState, SyncItem
-from canvas.services.apikeys import api_key_create
 from canvas.services.entries_api import canvas_entries_submit
 from tests import builders
 from tests.factories import ProfileFactory, WorkspaceFactory

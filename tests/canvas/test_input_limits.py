@@ -153,7 +153,7 @@ def test_chunked_entries_request_is_accepted_by_the_production_server(tmp_path, 
     from django.db import connection
 
     from audiencesync.proofs.processes import Processes, free_port, wait_until_serving
-    from canvas.services.apikeys import api_key_create
+    from audiencesync.workspaces.apikeys import api_key_create
 
     canvas = builders.active_canvas(workspace)
     builders.delay_step(canvas, seconds=3600)

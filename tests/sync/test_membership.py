@@ -15,6 +15,7 @@ from audiencesync.errors import ServiceError
 from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.services import profile_erase, sync_history_purge
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
     AudienceMembership,
@@ -27,7 +28,6 @@ from canvas.models import (
     SyncItem,
 )
 from canvas.services import canvases as canvas_services
-from canvas.services.apikeys import api_key_create
 from canvas.services.entry import canvas_enter_users
 from partners.models import Audience
 from tests import builders

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audiencesync.sync import engine, tasks
 from audiencesync.sync.services import profile_erase, sync_history_purge
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Profile, Role
 from canvas.models import (
     CanvasEntry,
@@ -18,7 +19,6 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
-from canvas.services.apikeys import api_key_create
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 from canvas.services.entry import canvas_enter_users
 from tests import builders

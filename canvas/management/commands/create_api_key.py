@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audiencesync.errors import ServiceError
+from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Workspace
-from canvas.services.apikeys import api_key_create
 
 
 class Command(BaseCommand):

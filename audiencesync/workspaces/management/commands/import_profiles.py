@@ -5,9 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audiencesync.errors import ServiceError
+from audiencesync.workspaces.hooks import consent_withdrawn_notify
 from audiencesync.workspaces.imports import ImportReport, profiles_import
 from audiencesync.workspaces.models import Workspace
-from canvas.services.memberships import profiles_consent_withdrawn
 
 # Up to this many workspaces, an unknown slug is answered with the list of them all.
 _SLUGS_LISTED = 20
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 report = profiles_import(
                     workspace=target, csv_file=binary,
                     batch_size=batch_size, progress=show_progress,
-                    on_consent_withdrawn=profiles_consent_withdrawn,
+                    on_consent_withdrawn=consent_withdrawn_notify,
                 )
             except ServiceError as error:
                 raise CommandError(error.message) from None

@@ -4,15 +4,16 @@ A new key is shown in the answer to the POST that created it and nowhere else: i
 never put in the session or a message, so nothing but the creator's screen ever holds it.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.decorators import workspace_required
-from canvas.services.apikeys import api_key_create, api_key_revoke, api_keys_for_workspace
-from canvas.services.entries_api import MAX_USERS_PER_CALL
+
+from .apikeys import api_key_create, api_key_revoke, api_keys_for_workspace
+from .decorators import workspace_required
 
 
 @never_cache
@@ -46,7 +47,7 @@ def api_keys(request):
     return render(request, "workspaces/api_keys.html", {
         "api_keys": api_keys_for_workspace(workspace=workspace),
         "created": created,
-        "max_users": MAX_USERS_PER_CALL,
+        "max_users": settings.ENTRIES_API_MAX_USERS,
         "name_error": name_error,
         "name_value": request.POST.get("name", "") if name_error else "",
     })

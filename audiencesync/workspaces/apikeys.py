@@ -17,8 +17,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.models import Workspace
-from canvas.models import ApiKey
+
+from .models import ApiKey, Workspace
 
 KEY_PREFIX = "as_"
 # What pages and the admin show of a key: enough to tell keys apart, useless to a thief.
