@@ -7,6 +7,7 @@ pages; users enter through the public API; the demo only watches the numbers.
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -131,6 +132,23 @@ def _merge(records: list[dict]) -> dict:
             merged[name] += record[name]
         merged["max_requests_per_s"].update(record["max_requests_per_s"])
     return merged
+
+
+def demo_refuse_beside_a_running_product(site_url: str) -> None:
+    """The demo runs its own server and workers on this database. A product already serving
+    at SITE_URL (a running ``bin/run``) has workers on the same database that would take the
+    demo's batches and send them to its own sandbox, which knows none of the demo's tokens:
+    say so instead of running a demo that cannot finish."""
+    parts = urlsplit(site_url)
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        busy = probe.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80)) == 0
+    if busy:
+        raise RuntimeError(
+            f"Something already serves {site_url} (bin/run?). Its workers share this database "
+            "and would take the demo's users: stop it first (Ctrl-C), run the demo, then start "
+            "bin/run again to look around."
+        )
 
 
 def demo_run(*, users: int, partners: list[str], show_progress: bool = True,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -33,3 +34,18 @@ def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
     assert (sandbox["rate_limited_responses"], sandbox["duplicate_receipts"],
             sandbox["oversize_rejections"]) == (0, 0, 0)
     assert result["in_canvas"] == 0
+
+
+def test_demo_refuses_to_start_where_another_server_already_answers(tmp_path):
+    with socket.socket() as server:  # another server (a running bin/run) holds the address
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+               "REDIS_URL": "", "SITE_URL": f"http://127.0.0.1:{port}"}
+        done = subprocess.run([sys.executable, "manage.py", "demo", "--users", "10"],
+                              cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode != 0
+    assert f"Something already serves http://127.0.0.1:{port} (bin/run?)" in done.stderr
+    assert "stop it first" in done.stderr

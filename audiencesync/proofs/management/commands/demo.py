@@ -38,9 +38,14 @@ class Command(BaseCommand):
             raise CommandError("--users must be at least 1.")
         if not settings.DEBUG:
             raise CommandError(DEVELOPMENT_ONLY.format(command="demo"))
+        from audiencesync.proofs.demo import demo_refuse_beside_a_running_product, demo_run
+
         if os.environ.get(CHILD_MARK) is None:
+            try:
+                demo_refuse_beside_a_running_product(settings.SITE_URL)
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
             self._restart_on_free_port()
-        from audiencesync.proofs.demo import demo_run
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)

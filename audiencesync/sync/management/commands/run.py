@@ -36,7 +36,8 @@ class Command(BaseCommand):
         if settings.DEBUG:
             email, password = demo_login_ensure()
             login = f"  log in as      {email}\n  password       {password}\n"
-            demo = "  try the demo   .venv/bin/python manage.py demo --users 2000   (in another shell)\n"
+            demo = ("  try the demo   .venv/bin/python manage.py demo --users 2000"
+                    "   (after Ctrl-C here: it runs its own server)\n")
         else:
             # Production makes no account: operators make theirs with createsuperuser.
             login = "  log in with    an account of yours (manage.py createsuperuser makes one)\n"
