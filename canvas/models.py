@@ -37,6 +37,8 @@ class Canvas(models.Model):
 
 
 class StepKind(models.TextChoices):
+    """The kinds of step; what each one does is its entry in canvas.steps.STEP_TYPES."""
+
     AUDIENCE_SYNC = "audience_sync", "Audience Sync"
     DELAY = "delay", "Delay"
 
@@ -112,10 +114,6 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.canvas} · {self.position + 1}. {self.get_kind_display()}"
-
-    @property
-    def is_sync(self) -> bool:
-        return self.kind == StepKind.AUDIENCE_SYNC
 
     @property
     def delay(self) -> timedelta:

@@ -18,10 +18,15 @@ from typing import BinaryIO
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.csv_rows import CsvRow, csv_rows
 from audiencesync.workspaces.models import Profile
-from canvas.models import Canvas, CanvasStatus
+from canvas.models import Canvas
 
 from .entries_api import AD_TRACKING, EXTERNAL_ID, MAX_USERS_PER_CALL, USER_FIELDS, UserValidator
-from .entry import EntryResult, canvas_enter_profiles, canvas_enter_users
+from .entry import (
+    EntryResult,
+    canvas_check_takes_entries,
+    canvas_enter_profiles,
+    canvas_enter_users,
+)
 
 CHUNK_SIZE = MAX_USERS_PER_CALL
 # Errors listed in a result; the ``rejected`` count stays exact beyond it.
@@ -51,11 +56,7 @@ def canvas_for_entry(*, canvas_id: int) -> Canvas:
     canvas = Canvas.objects.select_related("workspace").filter(pk=canvas_id).first()
     if canvas is None:
         raise ServiceError(f"No canvas with id {canvas_id}.", code="not_found")
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError(
-            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
-            "canvas takes entries. Launch it first.", code="conflict",
-        )
+    canvas_check_takes_entries(canvas=canvas)
     return canvas
 
 
