@@ -37,7 +37,7 @@ class Canvas(models.Model):
 
 
 class StepKind(models.TextChoices):
-    """The kinds of step; what each one does is its entry in canvas.steps.STEP_TYPES."""
+    """Names of the built-in step kinds; what each does is its entry in canvas.steps."""
 
     AUDIENCE_SYNC = "audience_sync", "Audience Sync"
     DELAY = "delay", "Delay"
@@ -61,6 +61,13 @@ MAX_DELAY = timedelta(days=365)
 MAX_DELAY_TEXT = "365 days"
 
 
+def step_kind_choices() -> list[tuple[str, str]]:
+    """(kind, label) of every kind in the table of step kinds, so a new kind needs no migration."""
+    from canvas.steps import all_step_types  # the table imports these models
+
+    return [(step_type.kind, step_type.label) for step_type in all_step_types()]
+
+
 def delay_max_value(unit: str) -> int:
     """The largest ``delay_value`` in ``unit`` that stays within MAX_DELAY."""
     return MAX_DELAY // timedelta(**{unit or DelayUnit.SECONDS: 1})
@@ -79,7 +86,7 @@ class Step(models.Model):
 
     canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
-    kind = models.CharField(max_length=20, choices=StepKind.choices)
+    kind = models.CharField(max_length=20, choices=step_kind_choices)
     # Audience Sync
     partner = models.CharField(max_length=20, choices=PARTNER_CHOICES, blank=True, default="")
     ad_account = models.ForeignKey(AdAccount, null=True, blank=True, on_delete=models.PROTECT,

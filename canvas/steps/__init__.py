@@ -2,9 +2,10 @@
 happens when users reach and leave it.
 
 The walker (services/entry.py), launch and stop (services/canvases.py), the views, the
-templates and the admin ask it; none of them names a kind. Adding a kind: its StepKind
-value (canvas/models.py), a module here with its StepType, one line in STEP_TYPES, and its
-templates (editor and summary line).
+templates and the admin ask it; none of them names a kind. Adding a kind: a module here
+with its StepType, one line in STEP_TYPES, its templates (editor and summary line), and
+its editor's form and save service unless it reuses existing ones. The step's kind
+choices come from this table, so no migration.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_launch_asks_each_kind_for_its_problems(checkpoint, draft_with_sync_step
     step.delay_value = 13
     step.save()
     assert canvas_services.canvas_launch_problems(canvas=draft_with_sync_step) == [
-        "Step 2 (checkpoint): 13 is unlucky."]
+        "Step 2 (Checkpoint): 13 is unlucky."]
 
 
 def test_the_sync_editor_saves_through_a_service_without_a_request(workspace):
