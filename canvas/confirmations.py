@@ -8,7 +8,9 @@ from audiencesync.confirm import Confirmation
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.profile_selectors import profile_count
 from canvas import selectors
-from canvas.models import Canvas, CanvasStatus, Step, StepKind, SyncAction
+from canvas.models import Canvas, CanvasStatus, Step
+from canvas.services.entry import canvas_check_takes_entries
+from canvas.steps import kinds_where, step_type
 from partners import registry
 from partners.models import Audience
 
@@ -22,7 +24,7 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
         raise ServiceError("Only an active canvas can be stopped.")
     inside = selectors.canvas_users_inside(canvas=canvas)
     pending = sum(m.pending for m in selectors.step_metrics(
-        steps=list(canvas.steps.filter(kind=StepKind.AUDIENCE_SYNC))))
+        steps=list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters)))))
     return Confirmation(
         title=f"Stop canvas {canvas.name}?",
         consequences=[
@@ -38,8 +40,7 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
 
 
 def canvas_enter_all(*, canvas: Canvas) -> Confirmation:
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError("Only an active canvas takes entries.")
+    canvas_check_takes_entries(canvas=canvas)
     profiles = profile_count(workspace=canvas.workspace)
     return Confirmation(
         title=f"Enter all profiles into {canvas.name}?",
@@ -55,14 +56,7 @@ def canvas_enter_all(*, canvas: Canvas) -> Confirmation:
 
 def step_remove(*, canvas: Canvas, step: Step) -> Confirmation:
     number = list(canvas.steps.order_by("position").values_list("pk", flat=True)).index(step.pk) + 1
-    if step.is_sync:
-        what = " · ".join(filter(None, [
-            step.get_partner_display() if step.partner else "",
-            (f"{'Remove from' if step.action == SyncAction.REMOVE else 'Add to'} "
-             f"{step.audience.name}") if step.audience else "",
-        ]))
-    else:
-        what = f"wait {step.delay_value} {step.delay_unit}"
+    what = step_type(step.kind).describe(step=step)
     described = f"step {number} ({step.get_kind_display()}{' · ' + what if what else ''})"
     return Confirmation(
         title=f"Remove step {number} from {canvas.name}?",

@@ -38,6 +38,8 @@ class Canvas(models.Model):
 
 
 class StepKind(models.TextChoices):
+    """Names of the built-in step kinds; what each does is its entry in canvas.steps."""
+
     AUDIENCE_SYNC = "audience_sync", "Audience Sync"
     DELAY = "delay", "Delay"
 
@@ -60,6 +62,13 @@ MAX_DELAY = timedelta(days=365)
 MAX_DELAY_TEXT = "365 days"
 
 
+def step_kind_choices() -> list[tuple[str, str]]:
+    """(kind, label) of every kind in the table of step kinds, so a new kind needs no migration."""
+    from canvas.steps import all_step_types  # the table imports these models
+
+    return [(step_type.kind, step_type.label) for step_type in all_step_types()]
+
+
 def delay_max_value(unit: str) -> int:
     """The largest ``delay_value`` in ``unit`` that stays within MAX_DELAY."""
     return MAX_DELAY // timedelta(**{unit or DelayUnit.SECONDS: 1})
@@ -78,7 +87,7 @@ class Step(models.Model):
 
     canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
-    kind = models.CharField(max_length=20, choices=StepKind.choices)
+    kind = models.CharField(max_length=20, choices=step_kind_choices)
     # Audience Sync
     partner = models.CharField(max_length=20, choices=registry.choices, blank=True, default="")
     ad_account = models.ForeignKey(AdAccount, null=True, blank=True, on_delete=models.PROTECT,
@@ -113,10 +122,6 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.canvas} · {self.position + 1}. {self.get_kind_display()}"
-
-    @property
-    def is_sync(self) -> bool:
-        return self.kind == StepKind.AUDIENCE_SYNC
 
     @property
     def delay(self) -> timedelta:

@@ -20,6 +20,7 @@ from canvas.models import (
     StepStats,
     SyncItem,
 )
+from canvas.services.stats import COUNTERS
 from partners.models import AdAccount, Audience
 from partners.selectors import connection_health_problem
 
@@ -78,12 +79,12 @@ class StepMetrics:
 
 
 def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
-    """The seven metrics per sync step, from the counters (two queries for any number)."""
+    """The counters (and pending) per step, summed over its buckets (two queries for any
+    number of steps)."""
     totals = {
         row["step_id"]: row
         for row in StepStats.objects.filter(step__in=steps).values("step_id").annotate(
-            **{name: Sum(name) for name in
-               ("entered", "proceeded", "synced", "not_synced", "errored", "exited")})
+            **{name: Sum(name) for name in COUNTERS})
     }
     oldest = dict(
         SyncItem.objects.filter(step__in=steps, state=ItemState.PENDING)
@@ -93,9 +94,7 @@ def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
     for step in steps:
         row = totals.get(step.pk, {})
         result.append(StepMetrics(step=step, oldest_pending_at=oldest.get(step.pk),
-                                  **{k: row.get(k) or 0 for k in
-                                     ("entered", "proceeded", "synced", "not_synced", "errored",
-                                      "exited")}))
+                                  **{name: row.get(name) or 0 for name in COUNTERS}))
     return result
 
 

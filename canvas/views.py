@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django_q.tasks import async_task
+from django.utils.module_loading import import_string
 
 from audiencesync.confirm import confirmation_page, is_confirmed
 from audiencesync.errors import ServiceError
@@ -12,15 +12,13 @@ from audiencesync.workspaces.scoping import get_in_workspace_or_404
 from partners import registry
 from partners.base import PartnerError
 from partners.models import AdAccount
-from partners.selectors import ad_accounts_selectable
-from partners.services import partner_audiences_fetch
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm, DelayForm
-from .models import Canvas, CanvasStatus, StepKind, SyncAction
+from .forms import CanvasForm
+from .models import Canvas, CanvasStatus
 from .services import canvases as canvas_services
-from .services.audiences import audience_choose_for_step
+from .steps import all_step_types, kinds_where, step_type
 
 
 def _canvas_or_404(request, canvas_id: int):
@@ -51,7 +49,8 @@ def canvas_detail(request, canvas_id: int):
         "canvas": canvas, "steps": steps, "banners": problems.get(canvas.pk, []),
         "launch_problems": request.session.pop(f"launch-problems-{canvas.pk}", []),
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
-            steps=[s for s in steps if s.is_sync])},
+            steps=[s for s in steps if step_type(s.kind).counters])},
+        "step_types": all_step_types(),
     })
 
 
@@ -68,9 +67,9 @@ def canvas_action(request, canvas_id: int, action: str):
     try:
         if action in CANVAS_CONFIRMATIONS and not is_confirmed(request):
             return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas=canvas))
-        if action in ("add-audience-sync", "add-delay"):
-            kind = StepKind.AUDIENCE_SYNC if action == "add-audience-sync" else StepKind.DELAY
-            step = canvas_services.step_add(canvas=canvas, kind=kind)
+        adding = {kind.add_action: kind.kind for kind in all_step_types()}  # "add-delay", ...
+        if action in adding:
+            step = canvas_services.step_add(canvas=canvas, kind=adding[action])
             return redirect("canvas:step", canvas.pk, step.pk)
         if action == "launch":
             problems = canvas_services.canvas_launch_problems(canvas=canvas)
@@ -88,10 +87,7 @@ def canvas_action(request, canvas_id: int, action: str):
             messages.success(request, f"Duplicated as the draft {copy.name}.")
             return redirect("canvas:detail", copy.pk)
         elif action == "enter-all":
-            if canvas.status != CanvasStatus.ACTIVE:
-                raise ServiceError("Only an active canvas takes entries.")
-            async_task("canvas.tasks.enter_all_profiles", canvas.pk,
-                       task_name=f"enter all profiles into canvas {canvas.pk}")
+            canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "
                                       "background. Watch the analytics.")
         else:
@@ -136,132 +132,47 @@ def _int_or_none(value):
 
 @workspace_required
 def step_edit(request, canvas_id: int, step_id: int):
+    """The step's editor, as its kind declares it: template, form, and the service it calls."""
     canvas, step = _step_or_404(request, canvas_id, step_id)
-    if step.kind == StepKind.DELAY:
-        return _delay_edit(request, canvas, step)
-    if request.method == "POST":
+    kind = step_type(step.kind)
+    editor = kind.editor
+    form = import_string(editor.form)(
+        request.POST if request.method == "POST" else None,
+        initial={name: getattr(step, name) for name in kind.fields})
+    if request.method == "POST" and form.is_valid():
         try:
-            _sync_step_post(request, step)
+            message = import_string(editor.save)(step=step, user=request.user,
+                                                 **form.cleaned_data)
         except (ServiceError, PartnerError) as error:
             prefix = "The partner answered: " if isinstance(error, PartnerError) else ""
             messages.error(request, prefix + error.message)
             return redirect(request.get_full_path())  # back to the form that failed
-        return redirect(request.path)
-    return render(request, "canvas/step_sync.html", _sync_step_context(request, canvas, step))
-
-
-def _sync_step_post(request, step) -> None:
-    post = request.POST
-    if post.get("do") == "choose-partner":
-        canvas_services.step_update_sync(
-            step=step, partner_key=post.get("partner", ""), ad_account_id=None, audience_id=None,
-            action=SyncAction.ADD, match_fields=[], respect_ad_tracking=step.respect_ad_tracking)
-        return
-    if post.get("do") == "choose-ad-account":
-        canvas_services.step_update_sync(
-            step=step, partner_key=step.partner, ad_account_id=_int_or_none(post.get("ad_account")),
-            audience_id=None, action=step.action, match_fields=step.match_fields,
-            respect_ad_tracking=step.respect_ad_tracking)
-        return
-    match_fields = post.getlist("match_fields")
-    respect = post.get("respect_ad_tracking") == "on"
-    if post.get("do") == "create-audience":
-        canvas_services.step_update_sync(
-            step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
-            audience_id=None, action=SyncAction.ADD, match_fields=match_fields,
-            respect_ad_tracking=respect)
-        audience = canvas_services.audience_create(step=step, name=post.get("name", ""),
-                                                   match_fields=match_fields, user=request.user)
-        partner = registry.get(step.partner)
-        if audience.external_id:
-            messages.success(request, f"Audience {audience.name!r} was created at {partner.name} "
-                                      f"(id {audience.external_id}).")
-        else:
-            messages.success(request, f"Audience {audience.name!r} was recorded: {partner.name} "
-                                      "creates it with the first users this step sends.")
-        return
-    if post.get("do") == "use-existing":
-        audience_id = step.audience_id
-        chosen = post.get("audience", "")
-        if chosen:
-            audience_id = audience_choose_for_step(ad_account=step.ad_account, chosen=chosen).pk
-        canvas_services.step_update_sync(
-            step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
-            audience_id=audience_id, action=post.get("action", SyncAction.ADD),
-            match_fields=match_fields, respect_ad_tracking=respect)
-        messages.success(request, "Step saved.")
-        return
-    raise ServiceError("Nothing to do.")
-
-
-def _sync_step_context(request, canvas, step) -> dict:
-    context = {
-        "canvas": canvas, "step": step, "partners": registry.all_partners(),
-        "editable": canvas.status == CanvasStatus.DRAFT,
-        "mode": request.GET.get("mode") or ("chosen" if step.audience_id else "new"),
-        "actions": SyncAction.choices, "query": request.GET.get("q", "").strip(),
-    }
-    if step.partner:
-        partner = registry.get(step.partner)
-        context["partner"] = partner
-        context["accounts"] = ad_accounts_selectable(workspace=request.workspace,
-                                                     partner_key=step.partner)
-        context["field_choices"] = [(f, f.upper() if f in ("idfa", "gaid") else f.title())
-                                    for f in partner.match_field_types]
-    if step.audience_id:
-        context["filled_with"] = [", ".join(fields) for fields in
-                                  canvas_services.audience_fill_fields(audience=step.audience)]
-    if step.ad_account_id and context["mode"] == "existing" and context["editable"]:
-        try:
-            listed = partner_audiences_fetch(ad_account=step.ad_account,
-                                             refresh=bool(request.GET.get("refresh")))
-        except (ServiceError, PartnerError) as error:
-            context["list_error"] = getattr(error, "message", str(error))
-            listed = []
-        query = context["query"].lower()
-        context["listed"] = [a for a in listed if query in a.name.lower() or query == a.id][:200]
-        context["listed_total"] = len(listed)
-        listed_ids = {a.id for a in listed}
-        # An unfinished creation (pressing Create Audience again finishes it) is not offered.
-        context["local"] = [a for a in step.ad_account.audiences.filter(created_here=True)
-                            .exclude(status="deleted").exclude(status="creating", external_id="")
-                            if a.external_id not in listed_ids]
-    return context
-
-
-def _delay_edit(request, canvas, step):
-    form = DelayForm(request.POST or None, initial={"delay_value": step.delay_value,
-                                                    "delay_unit": step.delay_unit})
-    if request.method == "POST" and form.is_valid():
-        try:
-            canvas_services.step_update_delay(step=step, value=form.cleaned_data["delay_value"],
-                                              unit=form.cleaned_data["delay_unit"])
-        except ServiceError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, "Delay saved.")
-            return redirect("canvas:detail", canvas.pk)
-    return render(request, "canvas/step_delay.html", {"canvas": canvas, "step": step,
-                                                      "form": form})
+        if message:
+            messages.success(request, message)
+        return redirect(request.path) if editor.stay else redirect("canvas:detail", canvas.pk)
+    return render(request, editor.template, {
+        "canvas": canvas, "step": step, "form": form,
+        **kind.editor_context(request=request, canvas=canvas, step=step),
+    })
 
 
 @workspace_required
 def canvas_analytics(request, canvas_id: int):
     canvas = _canvas_or_404(request, canvas_id)
-    steps = list(canvas.steps.filter(kind=StepKind.AUDIENCE_SYNC)
+    steps = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
                  .select_related("audience").order_by("position"))
     since = max(canvas.launched_at or canvas.created_at,
                 timezone.now() - timezone.timedelta(hours=48))
     charts = {step.pk: sync_chart_svg(selectors.step_series(step=step, since=since))
               for step in steps}
+    metrics = selectors.step_metrics(steps=steps)
     return render(request, "canvas/analytics.html", {
-        "canvas": canvas, "metrics": selectors.step_metrics(steps=steps), "charts": charts,
+        "canvas": canvas, "metrics": metrics, "charts": charts,
         "consent_removals": selectors.consent_removals(canvas=canvas),
         "retention_days": settings.SYNC_ITEM_RETENTION_DAYS,
         "banners": selectors.canvas_connection_problems(workspace=request.workspace).get(
             canvas.pk, []),
-        "refresh": canvas.status == CanvasStatus.ACTIVE or any(
-            m.pending for m in selectors.step_metrics(steps=steps)),
+        "refresh": canvas.status == CanvasStatus.ACTIVE or any(m.pending for m in metrics),
     })
 
 

@@ -14,6 +14,7 @@ from audiencesync.confirm import admin_confirmation_page, admin_is_confirmed
 from audiencesync.workspaces.admin import ProfileAdmin
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, Step, StepStats, SyncBatch, SyncItem, SyncRequest
+from canvas.steps import all_step_types, step_type
 
 from .selectors import TraceRow, sync_items_trace
 from .services import profile_erase
@@ -30,10 +31,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# Every kind's settings, in the table's order (a row leaves other kinds' columns empty).
+STEP_FIELDS = list(dict.fromkeys(name for kind in all_step_types() for name in kind.fields))
+
+
 class StepInline(admin.TabularInline):
     model = Step
-    fields = ["position", "kind", "partner", "ad_account", "audience", "action", "match_fields",
-              "respect_ad_tracking", "delay_value", "delay_unit"]
+    fields = ["position", "kind", *STEP_FIELDS]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -67,6 +71,11 @@ class StepAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "partner", "action", "canvas__status"]
     search_fields = ["canvas__name", "audience__name"]
     list_select_related = ["canvas", "audience"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_fields(request, obj)
+        return ["canvas", "position", "kind", *step_type(obj.kind).fields]
 
 
 @admin.register(StepStats)

@@ -28,9 +28,9 @@ from canvas.models import (
     SyncRequest,
 )
 from canvas.selectors import active_sync_steps, step_metrics
-from canvas.services.entry import NO_CONSENT, NO_CONSENT_TEXT
 from canvas.services.memberships import RemovalTarget, membership_removal_plan
 from canvas.services.stats import minute_bucket
+from canvas.steps.audience_sync import NO_CONSENT, NO_CONSENT_TEXT
 from partners import ratelimit, registry
 
 # --- sync_status ---------------------------------------------------------------------------

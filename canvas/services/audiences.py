@@ -1,6 +1,7 @@
 """Audiences listed at the partner, recorded here when a step picks one."""
 
 from audiencesync.errors import ServiceError
+from canvas.models import Step, StepKind, SyncAction
 from partners.models import AdAccount, Audience
 from partners.services import partner_audiences_fetch
 
@@ -43,3 +44,16 @@ def audience_pick_existing(*, ad_account: AdAccount, external_id: str) -> Audien
     audience, _ = Audience.objects.update_or_create(
         ad_account=ad_account, external_id=external_id, defaults={"name": info.name})
     return audience
+
+
+def audience_fill_fields(*, audience: Audience) -> list[tuple[str, ...]]:
+    """The sets of match fields the product fills the audience with: the fields it was
+    created with, then those of every add step into it (any canvas). Empty: the product
+    does not fill it (an audience filled elsewhere)."""
+    found = [tuple(audience.match_fields)] if audience.match_fields else []
+    for fields in (Step.objects.filter(audience=audience, action=SyncAction.ADD,
+                                       kind=StepKind.AUDIENCE_SYNC)
+                   .order_by("pk").values_list("match_fields", flat=True)):
+        if fields and tuple(fields) not in found:
+            found.append(tuple(fields))
+    return found

@@ -1,4 +1,8 @@
-"""Canvas lifecycle and the step editor: create, edit steps, create audiences, launch, stop."""
+"""Canvas lifecycle and the step editor: create, edit steps, create audiences, launch, stop.
+
+What depends on a step's kind (its defaults, launch checks, what launching and stopping
+do to it) is asked of its entry in the table of kinds, canvas.steps.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import secrets
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import Workspace
@@ -17,16 +22,18 @@ from canvas.models import (
     CanvasStatus,
     DelayUnit,
     Step,
-    StepKind,
     SyncAction,
-    SyncCursor,
     delay_max_value,
 )
+from canvas.steps import STEP_TYPES, all_step_types, kinds_where, step_type
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus
-from partners.selectors import connection_health_problem
 from partners.services import connection_call
+
+from .audiences import audience_choose_for_step, audience_fill_fields
+from .entry import canvas_check_takes_entries
+from .stats import step_stats_add
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
 
@@ -50,14 +57,11 @@ def _require_draft(canvas: Canvas) -> None:
 
 def step_add(*, canvas: Canvas, kind: str) -> Step:
     _require_draft(canvas)
-    if kind not in StepKind.values:
+    if kind not in STEP_TYPES:
         raise ServiceError(f"Unknown step kind {kind!r}.")
     last = canvas.steps.aggregate(last=Max("position"))["last"]
-    step = Step(canvas=canvas, kind=kind, position=0 if last is None else last + 1)
-    if kind == StepKind.DELAY:
-        step.delay_value, step.delay_unit = 1, DelayUnit.HOURS
-    step.save()
-    return step
+    return Step.objects.create(canvas=canvas, kind=kind, position=0 if last is None else last + 1,
+                               **step_type(kind).defaults)
 
 
 def step_remove(*, step: Step) -> None:
@@ -91,6 +95,12 @@ def step_update_delay(*, step: Step, value: int, unit: str) -> Step:
     step.delay_value, step.delay_unit = value, unit
     step.save(update_fields=["delay_value", "delay_unit"])
     return step
+
+
+def step_delay_edit(*, step: Step, user, delay_value: int, delay_unit: str) -> str:
+    """The Delay editor's save."""
+    step_update_delay(step=step, value=delay_value, unit=delay_unit)
+    return "Delay saved."
 
 
 def _ad_account_for(*, workspace: Workspace, partner_key: str, ad_account_id: int | None):
@@ -153,6 +163,43 @@ def step_update_sync(
     step.respect_ad_tracking = respect_ad_tracking
     step.save()
     return step
+
+
+def step_sync_edit(
+    *, step: Step, user, do: str, partner: str, ad_account: int | None, audience: str,
+    action: str, match_fields: list[str], respect_ad_tracking: bool, name: str,
+) -> str | None:
+    """The Audience Sync editor's save: one of its forms (``do``); the message to show."""
+    if do == "choose-partner":
+        step_update_sync(step=step, partner_key=partner, ad_account_id=None, audience_id=None,
+                         action=SyncAction.ADD, match_fields=[],
+                         respect_ad_tracking=step.respect_ad_tracking)
+        return None
+    if do == "choose-ad-account":
+        step_update_sync(step=step, partner_key=step.partner, ad_account_id=ad_account,
+                         audience_id=None, action=step.action, match_fields=step.match_fields,
+                         respect_ad_tracking=step.respect_ad_tracking)
+        return None
+    if do == "create-audience":
+        step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
+                         audience_id=None, action=SyncAction.ADD, match_fields=match_fields,
+                         respect_ad_tracking=respect_ad_tracking)
+        created = audience_create(step=step, name=name, match_fields=match_fields, user=user)
+        partner_name = registry.get(step.partner).name
+        if created.external_id:
+            return (f"Audience {created.name!r} was created at {partner_name} "
+                    f"(id {created.external_id}).")
+        return (f"Audience {created.name!r} was recorded: {partner_name} creates it with the "
+                "first users this step sends.")
+    if do == "use-existing":
+        audience_id = step.audience_id
+        if audience:
+            audience_id = audience_choose_for_step(ad_account=step.ad_account, chosen=audience).pk
+        step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
+                         audience_id=audience_id, action=action, match_fields=match_fields,
+                         respect_ad_tracking=respect_ad_tracking)
+        return "Step saved."
+    raise ServiceError("Nothing to do.")
 
 
 def audience_create(
@@ -233,31 +280,6 @@ def _audience_creation_record(*, step: Step, partner, name: str, match_fields: l
     return audience
 
 
-def audience_fill_fields(*, audience: Audience) -> list[tuple[str, ...]]:
-    """The sets of match fields the product fills the audience with: the fields it was
-    created with, then those of every add step into it (any canvas). Empty: the product
-    does not fill it (an audience filled elsewhere)."""
-    found = [tuple(audience.match_fields)] if audience.match_fields else []
-    for fields in (Step.objects.filter(audience=audience, action=SyncAction.ADD,
-                                       kind=StepKind.AUDIENCE_SYNC)
-                   .order_by("pk").values_list("match_fields", flat=True)):
-        if fields and tuple(fields) not in found:
-            found.append(tuple(fields))
-    return found
-
-
-def _remove_fields_problem(step: Step, where: str) -> str | None:
-    """A remove matching on other fields than every add into its audience removes nobody
-    at the partner (which answers "accepted" all the same)."""
-    filled = audience_fill_fields(audience=step.audience)
-    if not filled or any(set(fields) == set(step.match_fields) for fields in filled):
-        return None
-    usual = " or ".join(", ".join(fields) for fields in filled)
-    return (f"{where}: it removes matching {', '.join(step.match_fields)}, but "
-            f"{step.audience.name} is filled matching {usual}. A remove on other fields "
-            f"leaves the people in the audience: match on {usual}.")
-
-
 def _audience_creation_resume(*, step: Step, partner, name: str,
                               match_fields: list[str]) -> Audience | None:
     """The step's earlier creation whose answer was not recorded, if any.
@@ -318,42 +340,12 @@ def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     problems = []
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
-    if not any(step.is_sync for step in steps):
-        problems.append("Add at least one Audience Sync step.")
+    needed = [t for t in all_step_types() if t.needed_to_launch]
+    if needed and not any(step_type(step.kind).needed_to_launch for step in steps):
+        problems.append(f"Add at least one {' or '.join(t.label for t in needed)} step.")
     for number, step in enumerate(steps, start=1):
         where = f"Step {number} ({step.get_kind_display()})"
-        if not step.is_sync:
-            if not step.delay_value:
-                problems.append(f"{where}: set how long to wait.")
-            continue
-        if not step.partner:
-            problems.append(f"{where}: choose a partner ({registry.names(joined_by='or')}).")
-            continue
-        name = registry.get(step.partner).name
-        connection = canvas.workspace.connections.filter(partner=step.partner).first()
-        problem = connection_health_problem(partner_key=step.partner, connection=connection)
-        if problem:
-            problems.append(f"{where}: {problem}")
-        if step.ad_account is None:
-            problems.append(f"{where}: choose an ad account.")
-        elif not (step.ad_account.selected and step.ad_account.reachable):
-            problems.append(f"{where}: ad account {step.ad_account.name} is no longer selected "
-                            "for this workspace.")
-        if step.audience is None:
-            problems.append(f"{where}: no audience. Give a new audience a name and press "
-                            "Create Audience, or choose an existing audience.")
-        elif step.audience.status == AudienceStatus.DELETED:
-            problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
-        elif (step.audience.status == AudienceStatus.CREATING
-              and not registry.get(step.partner).creates_audience_on_first_batch):
-            problems.append(f"{where}: creating audience {step.audience.name} at {name} did not "
-                            "finish. Press Create Audience again.")
-        if not step.match_fields:
-            problems.append(f"{where}: choose at least one match field to sync.")
-        elif step.action == SyncAction.REMOVE and step.audience is not None:
-            problem = _remove_fields_problem(step, where)
-            if problem:
-                problems.append(problem)
+        problems += step_type(step.kind).launch_problems(canvas=canvas, step=step, where=where)
     return problems
 
 
@@ -366,10 +358,9 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
         problems = canvas_launch_problems(canvas=canvas)
         if problems:
             raise ServiceError("Launch refused: " + " ".join(problems), code="launch_refused")
-        SyncCursor.objects.bulk_create(
-            [SyncCursor(step=step) for step in canvas.steps.filter(kind=StepKind.AUDIENCE_SYNC)],
-            ignore_conflicts=True,
-        )
+        steps = list(canvas.steps.order_by("position"))
+        for kind in STEP_TYPES.values():
+            kind.on_launch(steps=[step for step in steps if step.kind == kind.kind])
         canvas.status = CanvasStatus.ACTIVE
         canvas.launched_at = timezone.now()
         canvas.save(update_fields=["status", "launched_at"])
@@ -377,18 +368,33 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
 
 
 def canvas_stop(*, canvas: Canvas) -> Canvas:
-    """No new entries; users waiting in a Delay leave; pending syncs still finish."""
+    """No new entries; users waiting in a step (a Delay) leave; pending syncs still finish."""
     with transaction.atomic():
         canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
         if canvas.status != CanvasStatus.ACTIVE:
             raise ServiceError("Only an active canvas can be stopped.", code="conflict")
         now = timezone.now()
-        CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True).update(
-            exited_at=now, resume_at=None)
+        inside = CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True)
+        increments = {}
+        for step in canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.waits)):
+            # Lazy: read only by a kind that needs the users (before they are let out).
+            leaving = inside.filter(current_step=step).values_list("profile_id", flat=True)
+            increments.update(step_type(step.kind).on_exit(step=step, profile_ids=leaving,
+                                                           onward=False, now=now))
+        inside.update(exited_at=now, resume_at=None)
+        step_stats_add(increments=increments, at=now)
         canvas.status = CanvasStatus.STOPPED
         canvas.stopped_at = now
         canvas.save(update_fields=["status", "stopped_at"])
     return canvas
+
+
+def canvas_enter_all(*, canvas: Canvas) -> None:
+    """Enter every profile of the workspace, in the background (once this commits)."""
+    canvas_check_takes_entries(canvas=canvas)
+    transaction.on_commit(lambda: async_task(
+        "canvas.tasks.enter_all_profiles", canvas.pk,
+        task_name=f"enter all profiles into canvas {canvas.pk}"))
 
 
 def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:

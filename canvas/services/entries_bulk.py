@@ -25,10 +25,15 @@ from audiencesync.workspaces.fields import (
     flag_parse,
 )
 from audiencesync.workspaces.models import Profile
-from canvas.models import Canvas, CanvasStatus
+from canvas.models import Canvas
 
 from .entries_api import UserValidator
-from .entry import EntryResult, canvas_enter_profiles, canvas_enter_users
+from .entry import (
+    EntryResult,
+    canvas_check_takes_entries,
+    canvas_enter_profiles,
+    canvas_enter_users,
+)
 
 # As many users as one entries API call holds by default (ENTRIES_API_MAX_USERS).
 CHUNK_SIZE = 10_000
@@ -55,11 +60,7 @@ def canvas_for_entry(*, canvas_id: int) -> Canvas:
     canvas = Canvas.objects.select_related("workspace").filter(pk=canvas_id).first()
     if canvas is None:
         raise ServiceError(f"No canvas with id {canvas_id}.", code="not_found")
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError(
-            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
-            "canvas takes entries. Launch it first.", code="conflict",
-        )
+    canvas_check_takes_entries(canvas=canvas)
     return canvas
 
 

@@ -2,8 +2,8 @@
 
 Work per call is a constant number of queries whatever the number of users: profiles
 are upserted and read in bulk, the path through the canvas is computed once per group
-of users standing at the same step, and items, entries and counters are written with one
-statement each.
+of users standing at the same step, entries and counters are written with one statement
+each, and each step kind's hooks (canvas/steps) take the whole group at once.
 """
 
 from __future__ import annotations
@@ -16,26 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces import identifiers, rows
+from audiencesync.workspaces import rows
 from audiencesync.workspaces.fields import AD_TRACKING, EXTERNAL_ID, PROFILE_DEFAULTS, PROFILE_FIELDS
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
     Canvas,
     CanvasEntry,
     CanvasStatus,
-    ItemPurpose,
-    ItemState,
     Step,
-    SyncAction,
-    SyncCursor,
-    SyncItem,
 )
+from canvas.steps import Increments, step_type
 
 from . import memberships
 from .stats import step_stats_add
-
-NO_CONSENT = "no_ad_tracking_consent"
-NO_CONSENT_TEXT = "The user has not consented to ad tracking, and this step respects consent."
 
 
 @dataclass
@@ -58,20 +51,29 @@ class EntryResult:
 
 @dataclass(frozen=True)
 class Walk:
-    """Where users starting at some step end up: the sync steps they pass, then a stop."""
+    """Where users starting at some step end up: the steps they pass at once, then a stop."""
 
-    sync_steps: list[Step]
-    delay_step: Step | None  # they wait here; None: they leave the canvas
+    passed: list[Step]
+    stop: Step | None  # the step they wait at; None: they leave the canvas
 
 
 def canvas_walk(*, steps: list[Step], start: int) -> Walk:
     passed = []
     for step in steps[start:]:
-        if step.is_sync:
-            passed.append(step)
-        else:
-            return Walk(sync_steps=passed, delay_step=step)
-    return Walk(sync_steps=passed, delay_step=None)
+        if step_type(step.kind).waits:
+            return Walk(passed=passed, stop=step)
+        passed.append(step)
+    return Walk(passed=passed, stop=None)
+
+
+def canvas_check_takes_entries(*, canvas: Canvas) -> None:
+    """Only an active canvas takes entries: ServiceError ``conflict`` if ``canvas`` is not."""
+    if canvas.status != CanvasStatus.ACTIVE:
+        advice = " Launch it first." if canvas.status == CanvasStatus.DRAFT else ""
+        raise ServiceError(
+            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
+            f"canvas takes entries.{advice}", code="conflict",
+        )
 
 
 def _lock_active_canvas(canvas_id: int) -> Canvas:
@@ -79,11 +81,7 @@ def _lock_active_canvas(canvas_id: int) -> Canvas:
               .filter(pk=canvas_id).first())
     if canvas is None:
         raise ServiceError("No such canvas.", code="not_found")
-    if canvas.status != CanvasStatus.ACTIVE:
-        raise ServiceError(
-            f"Canvas {canvas.name!r} is {canvas.get_status_display().lower()}: only an active "
-            "canvas takes entries.", code="conflict",
-        )
+    canvas_check_takes_entries(canvas=canvas)
     return canvas
 
 
@@ -177,98 +175,52 @@ def _enter(*, canvas: Canvas, profiles: list[ProfileRow]) -> EntryResult:
     now = timezone.now()
     walk = canvas_walk(steps=steps, start=0)
     step_id, resume_at, exited_at = _placement(walk, now)
-    entered_at = rows.db_datetime(now)
+    resume_at, entered_at, exited_at = (rows.db_datetime(at) for at in (resume_at, now, exited_at))
     rows.rows_insert(
         model=CanvasEntry,
         columns=["canvas_id", "profile_id", "current_step_id", "resume_at", "entered_at",
                  "exited_at"],
         rows=[(canvas.pk, p.id, step_id, resume_at, entered_at, exited_at) for p in newcomers],
     )
-    _pass_sync_steps(canvas=canvas, steps=steps, walk=walk, profiles=newcomers, now=now)
+    step_stats_add(increments=_reach(canvas=canvas, steps=steps, walk=walk, profiles=newcomers,
+                                     now=now), at=now)
     return result
 
 
-def _placement(walk: Walk, now: datetime) -> tuple[int | None, object, object]:
-    """(current step, resume at, exited at) of users after ``walk``, as database values."""
-    if walk.delay_step is None:
-        return None, None, rows.db_datetime(now)
-    return walk.delay_step.pk, rows.db_datetime(now + walk.delay_step.delay), None
+def _placement(walk: Walk, now: datetime) -> tuple[int | None, datetime | None, datetime | None]:
+    """(current step, resume at, exited at) of users after ``walk``."""
+    if walk.stop is None:
+        return None, None, now
+    return walk.stop.pk, step_type(walk.stop.kind).wait_until(step=walk.stop, now=now), None
 
 
-def _pass_sync_steps(
-    *, canvas: Canvas, steps: list[Step], walk: Walk, profiles: list, now: datetime
-) -> None:
-    """Write the outbox items and counters of users passing ``walk.sync_steps`` right now."""
-    if not walk.sync_steps:
-        return
-    country = canvas.workspace.default_country
-    last_position = steps[-1].position
-    created_at = rows.db_datetime(now)
-    items = []
-    increments = {}
-    # A remove sends what the person was added under: their membership records, adds still
-    # pending, and adds written just before it on this walk.
-    removes = {step.audience_id for step in walk.sync_steps if step.action == SyncAction.REMOVE}
-    added = memberships.membership_hashes(audience_ids=sorted(removes),
-                                          profile_ids=[p.id for p in profiles]) if removes else {}
-    for step in walk.sync_steps:
-        not_synced = 0
-        for profile in profiles:
-            hashes, reason = _hashes_for(step=step, profile=profile, country=country,
-                                         added=added.get((step.audience_id, profile.id)))
-            if hashes and step.action == SyncAction.ADD and step.audience_id in removes:
-                added.setdefault((step.audience_id, profile.id), []).append(hashes)
-            if hashes:
-                items.append((step.pk, profile.id, step.audience_id, step.action,
-                              ItemPurpose.JOURNEY, rows.db_json(hashes), ItemState.PENDING, "",
-                              created_at, None))
-            else:
-                not_synced += 1
-                items.append((step.pk, profile.id, step.audience_id, step.action,
-                              ItemPurpose.JOURNEY, "{}", ItemState.NOT_SYNCED, reason,
-                              created_at, created_at))
-        is_last = step.position == last_position
-        increments[step.pk] = {
-            "entered": len(profiles), "not_synced": not_synced,
-            "proceeded": 0 if is_last else len(profiles), "exited": len(profiles) if is_last else 0,
-        }
-    # Locking the cursors orders these inserts before any later claim of the steps.
-    list(SyncCursor.objects.select_for_update()
-         .filter(step_id__in=sorted(increments)).values_list("pk", flat=True))
-    rows.rows_insert(
-        model=SyncItem,
-        columns=["step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",
-                 "reason", "created_at", "resolved_at"],
-        rows=items,
-    )
-    step_stats_add(increments=increments, at=now)
+def _reach(*, canvas: Canvas, steps: list[Step], walk: Walk, profiles: list,
+           now: datetime) -> Increments:
+    """Tell each kind on ``walk`` which of its steps the users reach; their counters.
 
-
-def _hashes_for(*, step: Step, profile, country: str,
-                added: list[dict[str, str]] | None = None) -> tuple[dict | list, str]:
-    """The step's match fields of the profile, hashed; or no hashes and why not.
-
-    A remove sends every set of hashes the person was added under (``added``), and only
-    when the product added them under none (an audience filled elsewhere) today's
-    identifiers. Consent gates adds only: a remove is never held back for it, or exactly
-    the people who withdrew consent would stay in the audience.
+    One call per kind, whatever the number of users or steps of that kind, so each kind
+    writes its rows for the whole walk at once.
     """
-    is_add = step.action == SyncAction.ADD
-    if not is_add and added:
-        return memberships.item_hashes(added), ""
-    if is_add and step.respect_ad_tracking and not profile.ad_tracking_enabled:
-        return {}, NO_CONSENT
-    judged = identifiers.profile_identifiers(profile=profile, default_country=country,
-                                             fields=step.match_fields,
-                                             respect_ad_tracking=is_add and step.respect_ad_tracking)
-    hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
-    if hashes:
-        return hashes, ""
-    return {}, ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
+    reached = [*walk.passed, *([walk.stop] if walk.stop is not None else [])]
+    by_kind: dict[str, list[Step]] = defaultdict(list)
+    for step in reached:
+        by_kind[step.kind].append(step)
+    increments: Increments = {}
+    for kind, kind_steps in by_kind.items():
+        _merge(increments, step_type(kind).on_reach(
+            canvas=canvas, canvas_steps=steps, steps=kind_steps, profiles=profiles, now=now))
+    return increments
+
+
+def _merge(into: Increments, more: Increments) -> None:
+    for step_id, counts in more.items():
+        mine = into.setdefault(step_id, {})
+        for name, n in counts.items():
+            mine[name] = mine.get(name, 0) + n
 
 
 def entries_release_due(*, limit: int = 10_000) -> int:
-    """Move users whose Delay is over on to their next steps; returns how many moved."""
+    """Move users whose wait is over on to their next steps; returns how many moved."""
     now = timezone.now()
     due = list(
         CanvasEntry.objects.filter(exited_at__isnull=True, resume_at__lte=now)
@@ -279,31 +231,34 @@ def entries_release_due(*, limit: int = 10_000) -> int:
         groups[(canvas_id, step_id)].append(entry_id)
     moved = 0
     for (canvas_id, step_id), entry_ids in groups.items():
-        moved += _release_group(canvas_id=canvas_id, delay_step_id=step_id, entry_ids=entry_ids)
+        moved += _release_group(canvas_id=canvas_id, waiting_step_id=step_id, entry_ids=entry_ids)
     return moved
 
 
-def _release_group(*, canvas_id: int, delay_step_id: int, entry_ids: list[int]) -> int:
+def _release_group(*, canvas_id: int, waiting_step_id: int, entry_ids: list[int]) -> int:
     with transaction.atomic():
         canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
                   .get(pk=canvas_id))
         moving = list(
             CanvasEntry.objects.filter(pk__in=entry_ids, exited_at__isnull=True,
-                                       current_step_id=delay_step_id)
+                                       current_step_id=waiting_step_id)
             .values_list("pk", "profile_id")
         )
         if not moving:
             return 0
         now = timezone.now()
         steps = list(canvas.steps.order_by("position"))
-        index = next(i for i, s in enumerate(steps) if s.pk == delay_step_id)
+        index = next(i for i, s in enumerate(steps) if s.pk == waiting_step_id)
+        waiting = steps[index]
         walk = canvas_walk(steps=steps, start=index + 1)
         step_id, resume_at, exited_at = _placement(walk, now)
+        profile_ids = [p for _, p in moving]
+        increments = step_type(waiting.kind).on_exit(
+            step=waiting, profile_ids=profile_ids, onward=index + 1 < len(steps), now=now)
         CanvasEntry.objects.filter(pk__in=[pk for pk, _ in moving]).update(
-            current_step_id=step_id,
-            resume_at=None if resume_at is None else now + walk.delay_step.delay,
-            exited_at=None if exited_at is None else now,
-        )
-        profiles = _profile_rows(Profile.objects.filter(pk__in=[p for _, p in moving]))
-        _pass_sync_steps(canvas=canvas, steps=steps, walk=walk, profiles=profiles, now=now)
+            current_step_id=step_id, resume_at=resume_at, exited_at=exited_at)
+        profiles = _profile_rows(Profile.objects.filter(pk__in=profile_ids))
+        _merge(increments, _reach(canvas=canvas, steps=steps, walk=walk, profiles=profiles,
+                                  now=now))
+        step_stats_add(increments=increments, at=now)
         return len(moving)

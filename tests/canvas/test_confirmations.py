@@ -67,7 +67,7 @@ def test_the_canvas_page_links_to_the_confirmations_instead_of_posting(owner_cli
 
 
 def test_enter_all_says_how_many_profiles_and_enters_them_only_when_confirmed(
-        owner_client, sync_canvas, workspace, monkeypatch):
+        owner_client, sync_canvas, workspace, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(Conf, "SYNC", True)  # the background task runs in this process
     for _ in range(4):
         ProfileFactory(workspace=workspace)
@@ -79,7 +79,8 @@ def test_enter_all_says_how_many_profiles_and_enters_them_only_when_confirmed(
                           "Spring retargeting", button="Enter all profiles", posts_to=url)
         assert inside(sync_canvas) == 0
 
-    owner_client.post(url, {"confirmed": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):  # enqueued once the request commits
+        owner_client.post(url, {"confirmed": "yes"})
 
     assert inside(sync_canvas) == 4
 

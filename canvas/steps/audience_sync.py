@@ -1,0 +1,213 @@
+"""Audience Sync: users who reach it are written to the outbox for a partner audience
+(identifiers hashed now), then pass on at once; the engine sends them within seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from audiencesync.errors import ServiceError
+from audiencesync.workspaces import identifiers, rows
+from canvas.models import (
+    CanvasStatus,
+    ItemPurpose,
+    ItemState,
+    Step,
+    StepKind,
+    SyncAction,
+    SyncCursor,
+    SyncItem,
+)
+from canvas.services import memberships
+from canvas.services.audiences import audience_fill_fields
+from partners import registry
+from partners.base import PartnerError
+from partners.models import AudienceStatus
+from partners.selectors import ad_accounts_selectable, connection_health_problem
+from partners.services import partner_audiences_fetch
+
+from .base import Counter, Editor, Increments, StepType
+
+NO_CONSENT = "no_ad_tracking_consent"
+NO_CONSENT_TEXT = "The user has not consented to ad tracking, and this step respects consent."
+
+
+class AudienceSync(StepType):
+    kind = StepKind.AUDIENCE_SYNC
+    label = StepKind.AUDIENCE_SYNC.label
+    add_action = "add-audience-sync"
+    primary = True
+    fields = ("partner", "ad_account", "audience", "action", "match_fields",
+              "respect_ad_tracking")
+    needed_to_launch = True
+    counters = (
+        Counter("entered", "Entered", short="entered"),
+        Counter("proceeded", "Proceeded to next step"),
+        Counter("synced", "Users synced", short="synced"),
+        Counter("not_synced", "Users not synced", short="not synced"),
+        Counter("pending", "Users pending", short="pending"),
+        Counter("errored", "Users errored", short="errored"),
+        Counter("exited", "Exited canvas"),
+    )
+    editor = Editor(template="canvas/step_sync.html", form="canvas.forms.SyncStepForm",
+                    save="canvas.services.canvases.step_sync_edit", stay=True)
+    summary_template = "canvas/_step_sync_summary.html"
+
+    def describe(self, *, step: Step) -> str:
+        return " · ".join(filter(None, [
+            step.get_partner_display() if step.partner else "",
+            (f"{'Remove from' if step.action == SyncAction.REMOVE else 'Add to'} "
+             f"{step.audience.name}") if step.audience else "",
+        ]))
+
+    def editor_context(self, *, request, canvas, step: Step) -> dict:
+        context = {
+            "partners": registry.all_partners(),
+            "editable": canvas.status == CanvasStatus.DRAFT,
+            "mode": request.GET.get("mode") or ("chosen" if step.audience_id else "new"),
+            "actions": SyncAction.choices, "query": request.GET.get("q", "").strip(),
+        }
+        if step.partner:
+            partner = registry.get(step.partner)
+            context["partner"] = partner
+            context["accounts"] = ad_accounts_selectable(workspace=request.workspace,
+                                                         partner_key=step.partner)
+            context["field_choices"] = [(f, f.upper() if f in ("idfa", "gaid") else f.title())
+                                        for f in partner.match_field_types]
+        if step.audience_id:
+            context["filled_with"] = [", ".join(fields) for fields in
+                                      audience_fill_fields(audience=step.audience)]
+        if step.ad_account_id and context["mode"] == "existing" and context["editable"]:
+            try:
+                listed = partner_audiences_fetch(ad_account=step.ad_account,
+                                                 refresh=bool(request.GET.get("refresh")))
+            except (ServiceError, PartnerError) as error:
+                context["list_error"] = getattr(error, "message", str(error))
+                listed = []
+            query = context["query"].lower()
+            context["listed"] = [a for a in listed
+                                 if query in a.name.lower() or query == a.id][:200]
+            context["listed_total"] = len(listed)
+            listed_ids = {a.id for a in listed}
+            # An unfinished creation (pressing Create Audience again finishes it) is not offered.
+            context["local"] = [a for a in step.ad_account.audiences.filter(created_here=True)
+                                .exclude(status="deleted").exclude(status="creating",
+                                                                   external_id="")
+                                if a.external_id not in listed_ids]
+        return context
+
+    def launch_problems(self, *, canvas, step: Step, where: str) -> list[str]:
+        if not step.partner:
+            return [f"{where}: choose a partner ({registry.names(joined_by='or')})."]
+        problems = []
+        partner = registry.get(step.partner)
+        name = partner.name
+        connection = canvas.workspace.connections.filter(partner=step.partner).first()
+        problem = connection_health_problem(partner_key=step.partner, connection=connection)
+        if problem:
+            problems.append(f"{where}: {problem}")
+        if step.ad_account is None:
+            problems.append(f"{where}: choose an ad account.")
+        elif not (step.ad_account.selected and step.ad_account.reachable):
+            problems.append(f"{where}: ad account {step.ad_account.name} is no longer selected "
+                            "for this workspace.")
+        if step.audience is None:
+            problems.append(f"{where}: no audience. Give a new audience a name and press "
+                            "Create Audience, or choose an existing audience.")
+        elif step.audience.status == AudienceStatus.DELETED:
+            problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
+        elif (step.audience.status == AudienceStatus.CREATING
+              and not partner.creates_audience_on_first_batch):
+            problems.append(f"{where}: creating audience {step.audience.name} at {name} did not "
+                            "finish. Press Create Audience again.")
+        if not step.match_fields:
+            problems.append(f"{where}: choose at least one match field to sync.")
+        elif step.action == SyncAction.REMOVE and step.audience is not None:
+            problem = _remove_fields_problem(step, where)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def on_launch(self, *, steps: list[Step]) -> None:
+        SyncCursor.objects.bulk_create([SyncCursor(step=step) for step in steps],
+                                       ignore_conflicts=True)
+
+    def on_reach(self, *, canvas, canvas_steps: list[Step], steps: list[Step], profiles: list,
+                 now: datetime) -> Increments:
+        """Write the outbox items of users passing ``steps`` right now, and count them."""
+        country = canvas.workspace.default_country
+        last_position = canvas_steps[-1].position
+        created_at = rows.db_datetime(now)
+        items = []
+        increments = {}
+        # A remove sends what the person was added under: their membership records, adds
+        # still pending, and adds written just before it on this walk.
+        removes = {step.audience_id for step in steps if step.action == SyncAction.REMOVE}
+        added = memberships.membership_hashes(
+            audience_ids=sorted(removes), profile_ids=[p.id for p in profiles]) if removes else {}
+        for step in steps:
+            not_synced = 0
+            for profile in profiles:
+                hashes, reason = _hashes_for(step=step, profile=profile, country=country,
+                                             added=added.get((step.audience_id, profile.id)))
+                if hashes and step.action == SyncAction.ADD and step.audience_id in removes:
+                    added.setdefault((step.audience_id, profile.id), []).append(hashes)
+                if hashes:
+                    items.append((step.pk, profile.id, step.audience_id, step.action,
+                                  ItemPurpose.JOURNEY, rows.db_json(hashes), ItemState.PENDING,
+                                  "", created_at, None))
+                else:
+                    not_synced += 1
+                    items.append((step.pk, profile.id, step.audience_id, step.action,
+                                  ItemPurpose.JOURNEY, "{}", ItemState.NOT_SYNCED, reason,
+                                  created_at, created_at))
+            is_last = step.position == last_position
+            increments[step.pk] = {
+                "entered": len(profiles), "not_synced": not_synced,
+                "proceeded": 0 if is_last else len(profiles),
+                "exited": len(profiles) if is_last else 0,
+            }
+        # Locking the cursors orders these inserts before any later claim of the steps.
+        list(SyncCursor.objects.select_for_update()
+             .filter(step_id__in=sorted(increments)).values_list("pk", flat=True))
+        rows.rows_insert(
+            model=SyncItem,
+            columns=["step_id", "profile_id", "audience_id", "action", "purpose", "hashes",
+                     "state", "reason", "created_at", "resolved_at"],
+            rows=items,
+        )
+        return increments
+
+
+def _hashes_for(*, step: Step, profile, country: str,
+                added: list[dict[str, str]] | None = None) -> tuple[dict | list, str]:
+    """The step's match fields of the profile, hashed; or no hashes and why not.
+
+    A remove sends every set of hashes the person was added under (``added``), and only
+    when the product added them under none (an audience filled elsewhere) today's
+    identifiers. Consent gates adds only: a remove is never held back for it, or exactly
+    the people who withdrew consent would stay in the audience.
+    """
+    is_add = step.action == SyncAction.ADD
+    if not is_add and added:
+        return memberships.item_hashes(added), ""
+    if is_add and step.respect_ad_tracking and not profile.ad_tracking_enabled:
+        return {}, NO_CONSENT
+    judged = identifiers.profile_identifiers(profile=profile, default_country=country,
+                                             fields=step.match_fields,
+                                             respect_ad_tracking=is_add and step.respect_ad_tracking)
+    hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
+    if hashes:
+        return hashes, ""
+    return {}, ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
+
+
+def _remove_fields_problem(step: Step, where: str) -> str | None:
+    """A remove matching on other fields than every add into its audience removes nobody
+    at the partner (which answers "accepted" all the same)."""
+    filled = audience_fill_fields(audience=step.audience)
+    if not filled or any(set(fields) == set(step.match_fields) for fields in filled):
+        return None
+    usual = " or ".join(", ".join(fields) for fields in filled)
+    return (f"{where}: it removes matching {', '.join(step.match_fields)}, but "
+            f"{step.audience.name} is filled matching {usual}. A remove on other fields "
+            f"leaves the people in the audience: match on {usual}.")
