@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import models
+
 # Profile fields a step may choose as match fields (normalised + SHA-256 at step entry).
 MATCH_FIELDS = ("email", "phone", "idfa", "gaid")
 
@@ -129,11 +131,17 @@ class SendResult:
 # --- the interface --------------------------------------------------------------------------
 
 
+class RateScope(models.TextChoices):
+    """Who shares a partner's documented rate: every call of the product, or of a connection."""
+
+    APP = "app", "The whole app"  # TikTok
+    CONNECTION = "connection", "Each connection (its token)"  # Pinterest
+
+
 class Partner(ABC):
     key: str  # "tiktok"
     name: str  # "TikTok"
-    # "app": one rate budget for the whole product (TikTok); "connection": per connection.
-    rate_scope: str
+    rate_scope: RateScope
     # Partner id type per supported match field, e.g. {"email": "EMAIL_SHA256", ...}.
     match_field_types: dict[str, str]
     # Pinterest: an audience holds one identifier type, chosen when it is created.
@@ -156,7 +164,7 @@ class Partner(ABC):
 
     def rate_key(self, credentials: Credentials) -> str:
         """The shared rate-limit bucket this call counts against."""
-        if self.rate_scope == "app":
+        if self.rate_scope == RateScope.APP:
             return f"{self.key}:app"
         return f"{self.key}:connection-{credentials.connection_id}"
 

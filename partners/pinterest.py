@@ -29,6 +29,7 @@ from .base import (
     PartnerError,
     Permanent,
     RateLimited,
+    RateScope,
     SendResult,
     TokenSet,
     Transient,
@@ -52,7 +53,7 @@ Payload = Mapping[str, Any]
 class Pinterest(Partner):
     key = "pinterest"
     name = "Pinterest"
-    rate_scope = "connection"
+    rate_scope = RateScope.CONNECTION
     match_field_types = {"email": "EMAIL", "idfa": "MAID", "gaid": "MAID"}
     one_identifier_type_per_audience = True
     creates_audience_on_first_batch = True
