@@ -50,17 +50,20 @@ def test_a_long_task_finishes_its_batch_then_lets_sigterm_end_the_worker():
     assert done.stdout.splitlines() == ["the batch in hand is finished"]
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc: Linux)."""
-    found = []
+def _processes() -> dict[int, list[str]]:
+    """Every process's stat fields after its name (state, ppid, pgrp, ...), from /proc: Linux."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rpartition(")")[2].split()
+            found[int(stat.parent.name)] = stat.read_text().rpartition(")")[2].split()
         except OSError:  # it ended while being read
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``."""
+    return [child for child, fields in _processes().items() if int(fields[1]) == pid]
 
 
 def _wait_for(log: Path, text: str, *, timeout_s: float = 60) -> None:
@@ -165,14 +168,8 @@ def _group_running(pgid: int) -> list[int]:
     lands asynchronously; a killed orphan may wait to be reaped: it counts as dead)."""
     end = time.monotonic() + 10
     while True:
-        running = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                running.append(int(stat.parent.name))
+        running = [pid for pid, fields in _processes().items()
+                   if int(fields[2]) == pgid and fields[0] not in ("Z", "X")]
         if not running or time.monotonic() > end:
             return running
         time.sleep(0.1)
