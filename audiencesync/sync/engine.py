@@ -1,9 +1,10 @@
 """The sync engine: claim a batch of one step's pending users, send it, record the outcome.
 
 Per-user rows (canvas.SyncItem) are written at entry and once more when resolved; a
-batch claims an id range of one step under the step's cursor lock, and everything in
-between (lease, attempts, backoff, the partner's answers) lives on the batch row. Every
-function here does a constant number of queries per batch, whatever its size.
+batch (its shape: canvas.SyncBatch) claims an id range of one step under the step's cursor
+lock, and everything in between (the batch lease, attempts, backoff, the partner's answers)
+lives on the batch row. Every function here does a constant number of queries per batch,
+whatever its size.
 """
 
 from __future__ import annotations
