@@ -91,12 +91,17 @@ def _step_queryset():
 # --- claiming ------------------------------------------------------------------------------
 
 
+def _batch_lease_lapsed(now: datetime) -> Q:
+    """Batches whose sender took longer than its batch lease: taken for lost, sent again."""
+    return Q(state=BatchState.SENDING, lease_until__lt=now)
+
+
 def _due_batches(now: datetime):
     reconnected = Q(state=BatchState.WAITING_RECONNECT,
                     step__ad_account__connection__status=ConnectionStatus.ACTIVE)
     return SyncBatch.objects.filter(
         Q(state=BatchState.RETRYING, next_attempt_at__lte=now)
-        | Q(state=BatchState.SENDING, lease_until__lt=now)
+        | _batch_lease_lapsed(now)
         | reconnected
     )
 
@@ -365,7 +370,7 @@ def batches_expire(*, now: datetime | None = None) -> int:
     expired = list(
         SyncBatch.objects.filter(first_attempt_at__lt=cutoff)
         .filter(Q(state__in=[BatchState.RETRYING, BatchState.WAITING_RECONNECT])
-                | Q(state=BatchState.SENDING, lease_until__lt=now))
+                | _batch_lease_lapsed(now))
         .select_related("step")[:100]
     )
     errored = 0
