@@ -58,6 +58,13 @@ logger = logging.getLogger(__name__)
 
 WAITING_FOR_RECONNECT = "Waiting for reconnect: the partner token is invalid."
 CREATED_WITH_FIRST_USERS = (AudienceStatus.AWAITING_FIRST_USERS, AudienceStatus.CREATING)
+# The sync log's outcome of a failed call, by error (any other: transient or refused).
+FAILED_OUTCOMES = {
+    RateLimited: RequestOutcome.RATE_LIMITED,
+    InvalidToken: RequestOutcome.INVALID_TOKEN,
+    AudienceGone: RequestOutcome.AUDIENCE_GONE,
+    BatchTooLarge: RequestOutcome.TOO_LARGE,
+}
 
 
 class BatchResult(models.TextChoices):
@@ -222,8 +229,8 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
             raise  # the sender loop rides out the outage
         except PartnerError as error:
             return _failed(batch, step, len(members), error, call_time.ms)
-    request = SyncRequest(batch=batch, step=step, size=len(members), outcome=RequestOutcome.ACCEPTED,
-                          partner_request_id=result.request_id[:128],
+    request = SyncRequest(batch=batch, step=step, size=len(members),
+                          outcome=RequestOutcome.ACCEPTED, partner_request_id=result.request_id[:128],
                           duration_ms=call_time.ms, created_at=timezone.now())
     with transaction.atomic():
         if result.created_audience_id:
@@ -263,8 +270,7 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
     if error.created_audience_id:  # made in part before the failure: the retry completes it
         type(step.audience).objects.filter(pk=step.audience_id).update(
             external_id=error.created_audience_id)
-    outcome = {RateLimited: RequestOutcome.RATE_LIMITED, InvalidToken: RequestOutcome.INVALID_TOKEN,
-               AudienceGone: RequestOutcome.AUDIENCE_GONE, BatchTooLarge: RequestOutcome.TOO_LARGE}.get(
+    outcome = FAILED_OUTCOMES.get(
         type(error), RequestOutcome.TRANSIENT if error.retryable else RequestOutcome.REFUSED)
     request = SyncRequest(batch=batch, step=step, size=size, outcome=outcome,
                           http_status=error.http_status, partner_request_id=error.request_id[:128],
