@@ -301,7 +301,11 @@ RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.05)
 
 # --- sync engine -------------------------------------------------------------------------------
 SYNC_RETRY_WINDOW = env.int("SYNC_RETRY_WINDOW", default=13 * 3600)  # seconds
-SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=90)
+# The batch lease: how long a worker has to send a batch it claimed before the batch is
+# taken for lost and sent again (apart from the dispatcher's own short lease in the cache).
+# SYNC_LEASE_SECONDS, its earlier name, is still read.
+SYNC_BATCH_LEASE_SECONDS = env.int("SYNC_BATCH_LEASE_SECONDS",
+                                   default=env.int("SYNC_LEASE_SECONDS", default=90))
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=2.0)
 SYNC_BACKOFF_MAX = env.float("SYNC_BACKOFF_MAX", default=900.0)
 # Sender loops kept running by the dispatcher; leave at least one django-q2 worker free.

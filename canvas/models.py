@@ -1,4 +1,9 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -169,6 +174,13 @@ class ItemPurpose(models.TextChoices):
     CONSENT = "consent", "Consent withdrawn"
 
 
+class SyncItemQuerySet(models.QuerySet):
+    def in_batch(self, batch: SyncBatch) -> SyncItemQuerySet:
+        """The items a batch covers: its step's items in its id range (see SyncBatch)."""
+        return self.filter(step_id=batch.step_id,
+                           id__range=(batch.first_item_id, batch.last_item_id))
+
+
 class SyncItem(models.Model):
     """The outbox: one row per profile reaching a sync step, written once at entry.
 
@@ -193,6 +205,8 @@ class SyncItem(models.Model):
                               related_name="+")
     created_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SyncItemQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -247,8 +261,25 @@ class BatchState(models.TextChoices):
     DONE = "done", "Done"
 
 
+# An item as the batch shape reads it: (id, action, purpose, anything else...).
+ItemRow = tuple
+
+
+class SyncBatchQuerySet(models.QuerySet):
+    def covering(self, items: Sequence[SyncItem]) -> SyncBatchQuerySet:
+        """Batches whose range holds any of ``items``."""
+        return self.filter(reduce(or_, [Q(step_id=item.step_id, first_item_id__lte=item.pk,
+                                          last_item_id__gte=item.pk) for item in items]))
+
+
 class SyncBatch(models.Model):
-    """A range of one step's items sent together, retried together, resolved together."""
+    """A range of one step's items sent together, retried together, resolved together.
+
+    The batch shape, here and nowhere else: a batch is one action and one purpose over a
+    range of one step's item ids. ``cut`` ends ranges where the action or purpose changes,
+    ``over`` makes a batch of one such range, ``covers`` and ``SyncItem.objects.in_batch``
+    say which items it holds.
+    """
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="batches")
     # Every item of a batch shares its step, action and purpose.
@@ -262,6 +293,8 @@ class SyncBatch(models.Model):
                              default=BatchState.SENDING)
     attempts = models.PositiveIntegerField(default=0)
     rate_limited = models.PositiveIntegerField(default=0)
+    # The batch lease: the worker sending it has it until then (SYNC_BATCH_LEASE_SECONDS);
+    # past it, the worker is taken for dead and the batch is claimed and sent again.
     lease_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     first_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -269,11 +302,56 @@ class SyncBatch(models.Model):
     created_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SyncBatchQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="batch_due_idx",
                          condition=~Q(state="done")),
         ]
+
+    @staticmethod
+    def cut(rows: Sequence[ItemRow], *, breaks: Iterable[int] = ()) -> list[list[ItemRow]]:
+        """Split id-ordered item rows into ranges that can each be one batch: a range ends
+        where the action or purpose changes, or where a ``breaks`` id lies between two rows
+        (an item of the step a batch must not take)."""
+        runs: list[list[ItemRow]] = []
+        ordered_breaks = sorted(breaks)
+        position = 0
+        for row in rows:
+            passed_break = False
+            while position < len(ordered_breaks) and ordered_breaks[position] < row[0]:
+                passed_break = True
+                position += 1
+            if runs and not passed_break and runs[-1][-1][1:3] == row[1:3]:
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+        return runs
+
+    @classmethod
+    def over(cls, run: Sequence[ItemRow], **fields) -> SyncBatch:
+        """An unsaved batch of one range that ``cut`` made (or part of one); ``fields``
+        name its step and state."""
+        first_id, action, purpose = run[0][:3]
+        return cls(action=action, purpose=purpose, first_item_id=first_id,
+                   last_item_id=run[-1][0], size=len(run), **fields)
+
+    def covers(self, item: SyncItem) -> bool:
+        return (item.step_id == self.step_id
+                and self.first_item_id <= item.pk <= self.last_item_id)
+
+
+class RequestOutcome(models.TextChoices):
+    """What the partner's answer to one call was (the engine maps its errors to these)."""
+
+    ACCEPTED = "accepted", "Accepted"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    INVALID_TOKEN = "invalid_token", "Invalid token"
+    AUDIENCE_GONE = "audience_gone", "Audience gone"
+    TOO_LARGE = "too_large", "Batch too large"
+    TRANSIENT = "transient", "Transient error"
+    REFUSED = "refused", "Refused"
 
 
 class SyncRequest(models.Model):
@@ -283,7 +361,7 @@ class SyncRequest(models.Model):
                               related_name="requests")
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="requests")
     size = models.PositiveIntegerField()
-    outcome = models.CharField(max_length=20)  # accepted / rate_limited / invalid_token / ...
+    outcome = models.CharField(max_length=20, choices=RequestOutcome.choices)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     partner_request_id = models.CharField(max_length=128, blank=True, default="")
     duration_ms = models.PositiveIntegerField()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import models
+
 # What ``send_users`` does with the users: add them to the audience or remove them.
 SEND_ACTIONS = ("add", "remove")
 
@@ -153,11 +155,17 @@ class SendResult:
 # --- the interface --------------------------------------------------------------------------
 
 
+class RateScope(models.TextChoices):
+    """Who shares a partner's documented rate: every call of the product, or of a connection."""
+
+    APP = "app", "The whole app"  # TikTok
+    CONNECTION = "connection", "Each connection (its token)"  # Pinterest
+
+
 class Partner(ABC):
     key: str  # "tiktok"
     name: str  # "TikTok"
-    # "app": one rate budget for the whole product (TikTok); "connection": per connection.
-    rate_scope: str
+    rate_scope: RateScope
     # Partner id type per supported match field, e.g. {"email": "EMAIL_SHA256", ...}.
     match_field_types: dict[str, str]
     # Pinterest: an audience holds one identifier type, chosen when it is created.
@@ -181,7 +189,7 @@ class Partner(ABC):
 
     def rate_key(self, connection_id: int | None) -> str:
         """The shared rate-limit bucket a call for the connection counts against."""
-        if self.rate_scope == "app":
+        if self.rate_scope == RateScope.APP:
             return f"{self.key}:app"
         return f"{self.key}:connection-{connection_id}"
 

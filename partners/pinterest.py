@@ -31,6 +31,7 @@ from .base import (
     PartnerError,
     Permanent,
     RateLimited,
+    RateScope,
     SendResult,
     TokenSet,
     Transient,
@@ -54,7 +55,7 @@ Payload = Mapping[str, Any]
 class Pinterest(Partner):
     key = "pinterest"
     name = "Pinterest"
-    rate_scope = "connection"
+    rate_scope = RateScope.CONNECTION
     match_field_types = {"email": "EMAIL", "idfa": "MAID", "gaid": "MAID"}
     one_identifier_type_per_audience = True
     creates_audience_on_first_batch = True

@@ -27,6 +27,7 @@ from .base import (
     PartnerError,
     Permanent,
     RateLimited,
+    RateScope,
     SendResult,
     TokenSet,
     Transient,
@@ -76,7 +77,7 @@ class Answer:
 class TikTok(Partner):
     key = "tiktok"
     name = "TikTok"
-    rate_scope = "app"
+    rate_scope = RateScope.APP
     match_field_types = {
         "email": "EMAIL_SHA256",
         "phone": "PHONE_SHA256",

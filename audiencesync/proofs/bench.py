@@ -34,6 +34,7 @@ from canvas.models import (
     Canvas,
     CanvasStatus,
     ItemState,
+    RequestOutcome,
     Step,
     StepKind,
     SyncBatch,
@@ -317,7 +318,7 @@ def _achieved_users_per_s(step: Step) -> float:
     """
     accepted = sorted(
         (created - timedelta(milliseconds=duration), size) for created, duration, size in
-        SyncRequest.objects.filter(step=step, outcome="accepted")
+        SyncRequest.objects.filter(step=step, outcome=RequestOutcome.ACCEPTED)
         .values_list("created_at", "duration_ms", "size"))
     if len(accepted) < 3:
         raise RuntimeError(f"{len(accepted)} requests are too few to measure a rate.")

@@ -1,9 +1,10 @@
 """The sync engine: claim a batch of one step's pending users, send it, record the outcome.
 
 Per-user rows (canvas.SyncItem) are written at entry and once more when resolved; a
-batch claims an id range of one step under the step's cursor lock, and everything in
-between (lease, attempts, backoff, the partner's answers) lives on the batch row. Every
-function here does a constant number of queries per batch, whatever its size.
+batch (its shape: canvas.SyncBatch) claims an id range of one step under the step's cursor
+lock, and everything in between (the batch lease, attempts, backoff, the partner's answers)
+lives on the batch row. Every function here does a constant number of queries per batch,
+whatever its size.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import takewhile
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from canvas.models import (
     BatchState,
     ItemPurpose,
     ItemState,
+    RequestOutcome,
     Step,
     SyncAction,
     SyncBatch,
@@ -57,6 +58,24 @@ logger = logging.getLogger(__name__)
 
 WAITING_FOR_RECONNECT = "Waiting for reconnect: the partner token is invalid."
 CREATED_WITH_FIRST_USERS = (AudienceStatus.AWAITING_FIRST_USERS, AudienceStatus.CREATING)
+# The sync log's outcome of a failed call, by error (any other: transient or refused).
+FAILED_OUTCOMES = {
+    RateLimited: RequestOutcome.RATE_LIMITED,
+    InvalidToken: RequestOutcome.INVALID_TOKEN,
+    AudienceGone: RequestOutcome.AUDIENCE_GONE,
+    BatchTooLarge: RequestOutcome.TOO_LARGE,
+}
+
+
+class BatchResult(models.TextChoices):
+    """What one send did with its batch."""
+
+    SYNCED = "synced", "Synced"
+    RETRY = "retry", "Retry later"
+    WAITING = "waiting", "Waiting"  # for an earlier intent, a rate slot or a reconnect
+    ERRORED = "errored", "Errored"
+    SPLIT = "split", "Split in two"
+    EMPTY = "empty", "Empty"  # its users were resolved meanwhile
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,7 @@ class Outcome:
     batch_id: int
     step_id: int
     size: int
-    result: str  # synced / retry / waiting / errored / split / empty
+    result: BatchResult
 
 
 def _step_rate_key(step: Step) -> str:
@@ -79,12 +98,17 @@ def _step_queryset():
 # --- claiming ------------------------------------------------------------------------------
 
 
+def _batch_lease_lapsed(now: datetime) -> Q:
+    """Batches whose sender took longer than its batch lease: taken for lost, sent again."""
+    return Q(state=BatchState.SENDING, lease_until__lt=now)
+
+
 def _due_batches(now: datetime):
     reconnected = Q(state=BatchState.WAITING_RECONNECT,
                     step__ad_account__connection__status=ConnectionStatus.ACTIVE)
     return SyncBatch.objects.filter(
         Q(state=BatchState.RETRYING, next_attempt_at__lte=now)
-        | Q(state=BatchState.SENDING, lease_until__lt=now)
+        | _batch_lease_lapsed(now)
         | reconnected
     )
 
@@ -105,14 +129,14 @@ def steps_with_work(*, now: datetime | None = None) -> list[int]:
 def batch_claim(*, step: Step, now: datetime | None = None) -> SyncBatch | None:
     """A due retry of the step, else its next range of pending users; None if nothing."""
     now = now or timezone.now()
-    lease = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    lease_until = now + timedelta(seconds=settings.SYNC_BATCH_LEASE_SECONDS)
     with transaction.atomic():
         retry = (_due_batches(now).filter(step=step).order_by("first_item_id")
                  .select_for_update(skip_locked=True, of=("self",)).first())
         if retry is not None:
             SyncBatch.objects.filter(pk=retry.pk).update(state=BatchState.SENDING,
-                                                         lease_until=lease)
-            retry.state, retry.lease_until = BatchState.SENDING, lease
+                                                         lease_until=lease_until)
+            retry.state, retry.lease_until = BatchState.SENDING, lease_until
             return retry
         if _first_batch_in_flight(step):
             return None
@@ -126,15 +150,11 @@ def batch_claim(*, step: Step, now: datetime | None = None) -> SyncBatch | None:
                     [: registry.get(step.partner).max_batch])
         if not rows:
             return None
-        # A batch is one action and purpose: cut the range where they change.
-        kind = rows[0][1:]
-        ids = [item_id for item_id, *_ in takewhile(lambda row: tuple(row[1:]) == kind, rows)]
-        batch = SyncBatch.objects.create(
-            step=step, action=kind[0], purpose=kind[1], first_item_id=ids[0],
-            last_item_id=ids[-1], size=len(ids), state=BatchState.SENDING, lease_until=lease,
-            first_attempt_at=now, created_at=now,
-        )
-        SyncCursor.objects.filter(pk=cursor.pk).update(last_item_id=ids[-1], last_claim_at=now)
+        batch = SyncBatch.over(SyncBatch.cut(rows)[0], step=step, state=BatchState.SENDING,
+                               lease_until=lease_until, first_attempt_at=now, created_at=now)
+        batch.save()
+        SyncCursor.objects.filter(pk=cursor.pk).update(last_item_id=batch.last_item_id,
+                                                       last_claim_at=now)
         return batch
 
 
@@ -170,27 +190,24 @@ def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
         audience_id=OuterRef("audience_id"), profile_id=OuterRef("profile_id"),
         id__lt=OuterRef("id"), state=ItemState.PENDING,
     ).exclude(action=batch.action)
-    return SyncItem.objects.filter(
-        step=step, id__range=(batch.first_item_id, batch.last_item_id), state=ItemState.PENDING
-    ).filter(Exists(earlier)).exists()
+    return SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING).filter(
+        Exists(earlier)).exists()
 
 
 def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
     if step is None or step.pk != batch.step_id:
         step = _step_queryset().get(pk=batch.step_id)
-    members = list(SyncItem.objects.filter(step=step, id__range=(batch.first_item_id,
-                                                                  batch.last_item_id),
-                                           state=ItemState.PENDING)
+    members = list(SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
                    .values_list("profile_id", "hashes"))
     # A remove sends every set of hashes its person was added under (taken at its entry).
     rows = [one for _, hashes in members for one in hash_sets(hashes)]
     if not members:
         _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
-        return Outcome(batch.pk, step.pk, 0, "empty")
+        return Outcome(batch.pk, step.pk, 0, BatchResult.EMPTY)
     if _earlier_intent_pending(step, batch):
         _reschedule(batch, delay=1.0, error="Waiting for an earlier add/remove of the same users.",
                     use_attempt=False)
-        return Outcome(batch.pk, step.pk, len(members), "waiting")
+        return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
     audience = step.audience
     pending = _audience_creation_begin(audience)
     # The sync log's duration is the partner's time: waits for a rate slot are left out.
@@ -208,21 +225,21 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
             )
         except ServiceError as error:  # not connected: no call was made
             _park_for_reconnect(batch, step, error.message)
-            return Outcome(batch.pk, step.pk, len(members), "waiting")
+            return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
         except ratelimit.Unavailable as error:  # no rate slot: no call was made
             _reschedule(batch, delay=1.0, error=error.message, use_attempt=False)
             raise  # the sender loop rides out the outage
         except PartnerError as error:
             return _failed(batch, step, len(members), error, call_time.ms)
-    request = SyncRequest(batch=batch, step=step, size=len(members), outcome="accepted",
-                          partner_request_id=result.request_id[:128],
+    request = SyncRequest(batch=batch, step=step, size=len(members),
+                          outcome=RequestOutcome.ACCEPTED, partner_request_id=result.request_id[:128],
                           duration_ms=call_time.ms, created_at=timezone.now())
     with transaction.atomic():
         if result.created_audience_id:
             type(audience).objects.filter(pk=audience.pk).update(
                 external_id=result.created_audience_id, status=AudienceStatus.ACTIVE)
         _finish(batch, step, state=ItemState.SYNCED, error="", request=request, members=members)
-    return Outcome(batch.pk, step.pk, len(members), "synced")
+    return Outcome(batch.pk, step.pk, len(members), BatchResult.SYNCED)
 
 
 def _fields_sent(step: Step, batch: SyncBatch, rows: list[dict[str, str]]) -> list[str]:
@@ -255,9 +272,8 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
     if error.created_audience_id:  # made in part before the failure: the retry completes it
         type(step.audience).objects.filter(pk=step.audience_id).update(
             external_id=error.created_audience_id)
-    outcome = {RateLimited: "rate_limited", InvalidToken: "invalid_token",
-               AudienceGone: "audience_gone", BatchTooLarge: "too_large"}.get(
-        type(error), "transient" if error.retryable else "refused")
+    outcome = FAILED_OUTCOMES.get(
+        type(error), RequestOutcome.TRANSIENT if error.retryable else RequestOutcome.REFUSED)
     request = SyncRequest(batch=batch, step=step, size=size, outcome=outcome,
                           http_status=error.http_status, partner_request_id=error.request_id[:128],
                           duration_ms=duration_ms, error=error.message, created_at=timezone.now())
@@ -266,27 +282,27 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
         request.save()
         _reschedule(batch, delay=error.retry_after or 1.0, error=error.message, use_attempt=False,
                     rate_limited=True)
-        return Outcome(batch.pk, step.pk, size, "retry")
+        return Outcome(batch.pk, step.pk, size, BatchResult.RETRY)
     if isinstance(error, InvalidToken):
         request.save()
         _park_for_reconnect(batch, step, f"{WAITING_FOR_RECONNECT} {error.message}")
-        return Outcome(batch.pk, step.pk, size, "waiting")
+        return Outcome(batch.pk, step.pk, size, BatchResult.WAITING)
     if isinstance(error, BatchTooLarge):
         request.save()
         _split(batch)
-        return Outcome(batch.pk, step.pk, size, "split")
+        return Outcome(batch.pk, step.pk, size, BatchResult.SPLIT)
     if error.retryable:
         request.save()
         delay = min(settings.SYNC_BACKOFF_BASE * 2 ** batch.attempts, settings.SYNC_BACKOFF_MAX)
         _reschedule(batch, delay=delay * random.uniform(0.8, 1.2), error=error.message,
                     use_attempt=True)
-        return Outcome(batch.pk, step.pk, size, "retry")
+        return Outcome(batch.pk, step.pk, size, BatchResult.RETRY)
     with transaction.atomic():
         if isinstance(error, AudienceGone):
             type(step.audience).objects.filter(pk=step.audience_id).update(
                 status=AudienceStatus.DELETED)
         _finish(batch, step, state=ItemState.ERRORED, error=error.message, request=request)
-    return Outcome(batch.pk, step.pk, size, "errored")
+    return Outcome(batch.pk, step.pk, size, BatchResult.ERRORED)
 
 
 def _finish(batch: SyncBatch, step: Step, *, state: str, error: str,
@@ -301,10 +317,8 @@ def _finish(batch: SyncBatch, step: Step, *, state: str, error: str,
     """
     now = timezone.now()
     with transaction.atomic():
-        resolved = SyncItem.objects.filter(
-            step=step, id__range=(batch.first_item_id, batch.last_item_id),
-            state=ItemState.PENDING,
-        ).update(state=state, reason=error[:2000], batch=batch, resolved_at=now)
+        resolved = SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING).update(
+            state=state, reason=error[:2000], batch=batch, resolved_at=now)
         if resolved and members and state == ItemState.SYNCED:
             if batch.action == SyncAction.ADD:
                 memberships_record_added(audience_id=step.audience_id, step_id=step.pk,
@@ -339,22 +353,19 @@ def _park_for_reconnect(batch: SyncBatch, step: Step, message: str) -> None:
 
 def _split(batch: SyncBatch) -> None:
     """The partner refused the size: send the range as two halves."""
-    ids = list(SyncItem.objects.filter(step_id=batch.step_id, state=ItemState.PENDING,
-                                       id__range=(batch.first_item_id, batch.last_item_id))
-               .order_by("id").values_list("id", flat=True))
-    half = len(ids) // 2
+    rows = list(SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
+                .order_by("id").values_list("id", "action", "purpose"))
+    half = len(rows) // 2
     if half == 0:
         return
     now = timezone.now()
     with transaction.atomic():
         SyncBatch.objects.filter(pk=batch.pk).update(
-            last_item_id=ids[half - 1], size=half, state=BatchState.RETRYING, lease_until=None,
-            next_attempt_at=now)
-        SyncBatch.objects.create(
-            step_id=batch.step_id, action=batch.action, purpose=batch.purpose,
-            first_item_id=ids[half], last_item_id=ids[-1],
-            size=len(ids) - half, state=BatchState.RETRYING, next_attempt_at=now,
-            first_attempt_at=batch.first_attempt_at, created_at=now)
+            last_item_id=rows[half - 1][0], size=half, state=BatchState.RETRYING,
+            lease_until=None, next_attempt_at=now)
+        SyncBatch.over(rows[half:], step_id=batch.step_id, state=BatchState.RETRYING,
+                       next_attempt_at=now, first_attempt_at=batch.first_attempt_at,
+                       created_at=now).save()
 
 
 # --- the retry window ----------------------------------------------------------------------
@@ -367,7 +378,7 @@ def batches_expire(*, now: datetime | None = None) -> int:
     expired = list(
         SyncBatch.objects.filter(first_attempt_at__lt=cutoff)
         .filter(Q(state__in=[BatchState.RETRYING, BatchState.WAITING_RECONNECT])
-                | Q(state=BatchState.SENDING, lease_until__lt=now))
+                | _batch_lease_lapsed(now))
         .select_related("step")[:100]
     )
     errored = 0

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import reduce
-from operator import or_
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -241,14 +239,12 @@ def _live_batches(pending: list[SyncItem]) -> dict[int, SyncBatch]:
     """Item id -> the unresolved batch whose range holds it (the newest, after a requeue)."""
     if not pending:
         return {}
-    covering = reduce(or_, [Q(step_id=i.step_id, first_item_id__lte=i.pk, last_item_id__gte=i.pk)
-                            for i in pending])
-    batches = list(SyncBatch.objects.exclude(state=BatchState.DONE).filter(covering)
+    batches = list(SyncBatch.objects.exclude(state=BatchState.DONE).covering(pending)
                    .order_by("id"))
     found = {}
     for item in pending:
         for batch in batches:
-            if batch.step_id == item.step_id and batch.first_item_id <= item.pk <= batch.last_item_id:
+            if batch.covers(item):
                 found[item.pk] = batch
     return found
 

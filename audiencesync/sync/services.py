@@ -100,41 +100,19 @@ def _requeue_chunk(*, step: Step, rows: list[tuple], reason_contains: str) -> in
     still_pending = set(SyncItem.objects.filter(step=step, state=ItemState.PENDING,
                                                 id__range=(rows[0][0], rows[-1][0]))
                         .values_list("id", flat=True))
-    runs = _runs(rows, breaks=still_pending)
     now = timezone.now()
     batches = SyncBatch.objects.bulk_create([
-        SyncBatch(step=step, action=run[0][1], purpose=run[0][2], first_item_id=run[0][0],
-                  last_item_id=run[-1][0], size=len(run), state=BatchState.RETRYING,
-                  next_attempt_at=now, first_attempt_at=now, created_at=now,
-                  last_error=REQUEUED)
-        for run in runs
+        SyncBatch.over(run, step=step, state=BatchState.RETRYING, next_attempt_at=now,
+                       first_attempt_at=now, created_at=now, last_error=REQUEUED)
+        for run in SyncBatch.cut(rows, breaks=still_pending)
     ])
     for batch in batches:
-        sync_items_requeueable(step=step, reason_contains=reason_contains).filter(
-            id__range=(batch.first_item_id, batch.last_item_id),
-        ).update(state=ItemState.PENDING, reason="", resolved_at=None, batch=batch)
+        sync_items_requeueable(step=step, reason_contains=reason_contains).in_batch(
+            batch).update(state=ItemState.PENDING, reason="", resolved_at=None, batch=batch)
     errored_at = Counter(resolved_at for _, _, purpose, resolved_at in rows
                          if purpose == ItemPurpose.JOURNEY)
     step_stats_subtract(step_id=step.pk, counter="errored", by_bucket=errored_at)
     return len(batches)
-
-
-def _runs(rows: list[tuple], *, breaks: set[int]) -> list[list[tuple]]:
-    """Split id-ordered (id, action, purpose, ...) rows where a break id lies between two
-    rows, or where action or purpose changes: a batch is one kind of send over a range."""
-    runs: list[list[tuple]] = []
-    ordered_breaks = sorted(breaks)
-    position = 0
-    for row in rows:
-        passed_break = False
-        while position < len(ordered_breaks) and ordered_breaks[position] < row[0]:
-            passed_break = True
-            position += 1
-        if runs and not passed_break and runs[-1][-1][1:3] == row[1:3]:
-            runs[-1].append(row)
-        else:
-            runs.append([row])
-    return runs
 
 
 # --- erasure -------------------------------------------------------------------------------

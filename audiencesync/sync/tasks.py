@@ -1,9 +1,9 @@
 """django-q2 entry points of the sync engine.
 
 django-q2's scheduler wakes about every 30 s and has no delayed tasks, so the sub-second
-cadence lives here: ``dispatch`` runs for a bounded time under a lease, ticking every
-SYNC_TICK_SECONDS (release due Delays, expire the retry window, keep sender loops
-alive), then enqueues its own successor. A schedule starts it every minute in case the
+cadence lives here: ``dispatch`` runs for a bounded time under the dispatcher lease,
+ticking every SYNC_TICK_SECONDS (release due Delays, expire the retry window, keep sender
+loops alive), then enqueues its own successor. A schedule starts it every minute in case the
 chain breaks (a lost task only delays users: the outbox rows are the truth).
 ``send_loop`` claims and sends batches until it has been idle for a few seconds.
 
@@ -11,7 +11,7 @@ Both run long, so both ride out outages: a dropped or restarted database connect
 Redis that does not answer is transient. The loop closes the connection, backs off briefly
 and goes on (logging once when the outage starts and once when it ends); the outbox rows
 keep every user meanwhile, and a batch whose result was not recorded is sent again when its
-lease ends.
+batch lease ends.
 
 Both also stop early when their worker is asked to stop, after finishing and
 recording the batch in hand rather than dying mid-batch. SIGINT (Ctrl-C, ``bin/run``):
@@ -42,12 +42,14 @@ from . import engine, services
 
 logger = logging.getLogger(__name__)
 
+# The dispatcher lease (a cache key): one dispatcher runs at a time. Not the batch lease
+# (SyncBatch.lease_until, SYNC_BATCH_LEASE_SECONDS), which the engine takes per batch sent.
 DISPATCHER_LEASE = "sync:dispatcher"
 SENDER_SLOT = "sync:sender:{}"
 SENDER_SECONDS = 60
 SENDER_IDLE_SECONDS = 3.0
 EXPIRE_EVERY_SECONDS = 5.0
-LEASE_SECONDS = 5
+DISPATCHER_LEASE_SECONDS = 5
 OUTAGE_BACKOFF_S = (0.5, 5.0)  # first and longest wait between tries during an outage
 # How long a dispatcher starting or handing over waits out an outage before it fails (the
 # every-minute schedule then starts a new chain).
@@ -139,10 +141,10 @@ def _stoppable():
 
 def dispatch() -> str:
     token = uuid.uuid4().hex
-    # Stoppable from the start: taking the lease may wait out an outage, and a signal that
-    # came meanwhile must not be lost (django-q2 workers ignore SIGINT otherwise).
+    # Stoppable from the start: taking the dispatcher lease may wait out an outage, and a
+    # signal that came meanwhile must not be lost (django-q2 workers ignore SIGINT otherwise).
     with _stoppable() as stop:
-        if not _lease_take(token, stop):
+        if not _dispatcher_lease_take(token, stop):
             return "stopped" if stop.requested else "another dispatcher holds the lease"
         outcome = _dispatch_until(token, stop)
         if outcome == "dispatched":
@@ -167,8 +169,8 @@ def _successor_enqueue(stop: _StopRequest) -> None:
 
 
 def _dispatch_until(token: str, stop: _StopRequest) -> str:
-    """Tick until the dispatcher's time is up ("dispatched": a successor follows), its lease
-    is lost (another dispatcher runs) or its worker must stop."""
+    """Tick until the dispatcher's time is up ("dispatched": a successor follows), its
+    dispatcher lease is lost (another dispatcher runs) or its worker must stop."""
     tick = settings.SYNC_TICK_SECONDS
     end = time.monotonic() + settings.SYNC_DISPATCHER_SECONDS
     next_expire = 0.0
@@ -180,7 +182,7 @@ def _dispatch_until(token: str, stop: _StopRequest) -> str:
                 # schedule every minute) starts a new chain.
                 return "stopped"
             try:
-                if not _lease_keep(token):
+                if not _dispatcher_lease_keep(token):
                     return "lost the lease"
                 entries_release_due()
                 if time.monotonic() >= next_expire:
@@ -194,47 +196,48 @@ def _dispatch_until(token: str, stop: _StopRequest) -> str:
             outage.answered()
             time.sleep(tick)
     finally:
-        _quietly(lambda: _lease_release(token), "release the dispatcher lease")
+        _quietly(lambda: _dispatcher_lease_release(token), "release the dispatcher lease")
     return "dispatched"
 
 
-def _lease_keep(token: str) -> bool:
-    """Renew the short lease (every tick: a dispatcher that died is replaced quickly).
+def _dispatcher_lease_keep(token: str) -> bool:
+    """Renew the short dispatcher lease (every tick: a dispatcher that died is replaced
+    quickly).
 
     A lease that lapsed during an outage is taken again unless another dispatcher has it.
     """
     holder = cache.get(DISPATCHER_LEASE)
     if holder is None:
-        return cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS)
+        return cache.add(DISPATCHER_LEASE, token, timeout=DISPATCHER_LEASE_SECONDS)
     if holder != token:
         return False
-    cache.touch(DISPATCHER_LEASE, LEASE_SECONDS)
+    cache.touch(DISPATCHER_LEASE, DISPATCHER_LEASE_SECONDS)
     return True
 
 
-def _lease_release(token: str) -> None:
+def _dispatcher_lease_release(token: str) -> None:
     if cache.get(DISPATCHER_LEASE) == token:
         cache.delete(DISPATCHER_LEASE)
 
 
-def _lease_take(token: str, stop: _StopRequest) -> bool:
+def _dispatcher_lease_take(token: str, stop: _StopRequest) -> bool:
     """Take the dispatcher lease, waiting out one that a dead dispatcher left behind.
 
     A live dispatcher renews its lease every tick, so waiting one lease period tells a
     lapsed lease from a held one. An outage meanwhile only means waiting longer.
     """
-    end = time.monotonic() + LEASE_SECONDS + 1
+    end = time.monotonic() + DISPATCHER_LEASE_SECONDS + 1
     give_up = time.monotonic() + OUTAGE_WAIT_S
     outage = _Outage("Sync dispatcher (starting)")
     while not stop.requested:
         try:
-            if cache.add(DISPATCHER_LEASE, token, timeout=LEASE_SECONDS):
+            if cache.add(DISPATCHER_LEASE, token, timeout=DISPATCHER_LEASE_SECONDS):
                 outage.answered()
                 return True
         except TRANSIENT_ERRORS as error:
             if time.monotonic() > give_up:
                 raise
-            end = time.monotonic() + LEASE_SECONDS + 1  # a held lease lapses meanwhile
+            end = time.monotonic() + DISPATCHER_LEASE_SECONDS + 1  # a held lease lapses meanwhile
             time.sleep(outage.failed(error))
             continue
         if time.monotonic() > end:
@@ -243,7 +246,7 @@ def _lease_take(token: str, stop: _StopRequest) -> bool:
     return False
 
 
-def _sender_lease_s() -> float:
+def _sender_slot_seconds() -> float:
     # Renewed after every batch; one send may take the whole HTTP timeout.
     return settings.PARTNER_HTTP_TIMEOUT + 15
 
@@ -252,7 +255,7 @@ def senders_ensure() -> int:
     """Start a sender loop in every free slot; returns how many were started."""
     started = 0
     for slot in range(settings.SYNC_SENDERS):
-        if cache.add(SENDER_SLOT.format(slot), 1, timeout=_sender_lease_s()):
+        if cache.add(SENDER_SLOT.format(slot), 1, timeout=_sender_slot_seconds()):
             async_task("audiencesync.sync.tasks.send_loop", slot, task_name=f"sync sender {slot}")
             started += 1
     return started
@@ -272,7 +275,8 @@ def send_loop(slot: int) -> int:
                         break  # the slot lapsed during an outage and another sender has it
                     outcome = engine.sync_next(max_wait_s=settings.SYNC_TICK_SECONDS)
                 except TRANSIENT_ERRORS as error:
-                    # A batch claimed before the failure is sent again when its lease ends.
+                    # A batch claimed before the failure is sent again when its batch lease
+                    # ends.
                     time.sleep(min(outage.failed(error), max(0.0, end - time.monotonic())))
                     idle_since = time.monotonic()  # an outage is not idleness
                     continue
@@ -291,7 +295,7 @@ def send_loop(slot: int) -> int:
 
 def _slot_keep(slot: int) -> bool:
     key = SENDER_SLOT.format(slot)
-    return cache.touch(key, _sender_lease_s()) or cache.add(key, 1, timeout=_sender_lease_s())
+    return cache.touch(key, _sender_slot_seconds()) or cache.add(key, 1, timeout=_sender_slot_seconds())
 
 
 def reconcile() -> dict:

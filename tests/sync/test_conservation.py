@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from audiencesync.sync import engine
 from canvas.models import SyncBatch
-from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
 from partners.models import ConnectionStatus, PartnerConnection
 from tests import builders
 from tests.factories import WorkspaceFactory
 
+from .checks import assert_conserved
 from .conftest import MAPPING, tiktok_answer
 
 ANSWERS = {
@@ -37,14 +37,6 @@ round_plan = st.tuples(
     st.sampled_from(sorted(ANSWERS)),  # what TikTok answers this round
     st.booleans(),  # whether the retry window has closed by this round
 )
-
-
-def assert_conserved(step):
-    m = step_metrics(steps=[step])[0]
-    counted = sync_items_recount(step_ids=[step.pk])[step.pk]
-    assert m.entered == sum(counted.values())
-    assert (m.synced, m.not_synced, m.errored, m.pending) == (
-        counted["synced"], counted["not_synced"], counted["errored"], counted["pending"])
 
 
 @pytest.mark.django_db

@@ -22,29 +22,15 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
-from canvas.selectors import step_metrics, sync_items_recount
 from canvas.services.entry import canvas_enter_users
 from partners.models import Audience, AudienceStatus, ConnectionStatus
 from tests import builders
 from tests.factories import MembershipFactory, WorkspaceFactory
 
+from .checks import assert_conserved, metrics
 from .conftest import MAPPING, mapping_bodies, tiktok_answer
 
 pytestmark = pytest.mark.django_db
-
-
-def metrics(step):
-    return step_metrics(steps=[step])[0]
-
-
-def assert_conserved(step):
-    """Counters and the outbox agree, and entered = synced + not_synced + pending + errored."""
-    m = metrics(step)
-    counted = sync_items_recount(step_ids=[step.pk])[step.pk]
-    assert m.entered == sum(counted.values())
-    assert (m.synced, m.not_synced, m.errored, m.pending) == (
-        counted["synced"], counted["not_synced"], counted["errored"], counted["pending"])
-    assert m.entered == m.synced + m.not_synced + m.pending + m.errored
 
 
 def test_batch_is_sent_hashed_and_counted(tiktok_api, tiktok_canvas):

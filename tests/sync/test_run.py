@@ -16,8 +16,9 @@ import requests
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from audiencesync.proofs.processes import free_port, wait_until_serving
+from audiencesync.proofs.processes import Processes, free_port, wait_until_serving
 from audiencesync.sync import tasks
+from audiencesync.sync.processes import Children
 
 
 def test_the_dispatcher_stops_at_a_signal_and_hands_over_to_nobody(db, settings):
@@ -49,17 +50,20 @@ def test_a_long_task_finishes_its_batch_then_lets_sigterm_end_the_worker():
     assert done.stdout.splitlines() == ["the batch in hand is finished"]
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc: Linux)."""
-    found = []
+def _processes() -> dict[int, list[str]]:
+    """Every process's stat fields after its name (state, ppid, pgrp, ...), from /proc: Linux."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rpartition(")")[2].split()
+            found[int(stat.parent.name)] = stat.read_text().rpartition(")")[2].split()
         except OSError:  # it ended while being read
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``."""
+    return [child for child, fields in _processes().items() if int(fields[1]) == pid]
 
 
 def _wait_for(log: Path, text: str, *, timeout_s: float = 60) -> None:
@@ -149,3 +153,53 @@ def test_run_in_production_makes_no_account_and_prints_no_password(tmp_path):
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM accounts_user").fetchone() == (0,)
     assert not (tmp_path / "var" / "demo-login.txt").exists()
+
+
+_IGNORES_SIGTERM = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a worker of its
+time.sleep(120)
+"""
+
+
+def _group_running(pgid: int) -> list[int]:
+    """Processes of the group still running a moment after it was signalled (a SIGKILL
+    lands asynchronously; a killed orphan may wait to be reaped: it counts as dead)."""
+    end = time.monotonic() + 10
+    while True:
+        running = [pid for pid, fields in _processes().items()
+                   if int(fields[2]) == pgid and fields[0] not in ("Z", "X")]
+        if not running or time.monotonic() > end:
+            return running
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_process_that_does_not_stop_is_killed_with_its_whole_group():
+    killed = []
+    children = Children(quiet=True, stop_timeout_s=1, on_kill=killed.append)
+    leader = children.start([sys.executable, "-c", _IGNORES_SIGTERM], name="The stubborn one",
+                            own_group=True)
+    end = time.monotonic() + 30
+    while not _children(leader.pid):  # its worker has started
+        assert time.monotonic() < end
+        time.sleep(0.1)
+
+    children.stop()
+
+    assert [child.name for child in killed] == ["The stubborn one"]
+    assert leader.returncode == -signal.SIGKILL
+    assert not _group_running(leader.pid)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_the_web_server_started_for_the_proofs_leads_its_group_and_ends_with_it():
+    port = free_port()
+    with Processes() as processes:
+        web = processes.web(port=port, workers=2)
+        wait_until_serving(f"http://127.0.0.1:{port}/accounts/login/", timeout_s=90)
+        assert os.getpgid(web.pid) == web.pid
+        assert len(_children(web.pid)) == 2  # its workers, in its group
+    assert web.returncode is not None
+    assert not _group_running(web.pid)

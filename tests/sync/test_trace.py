@@ -154,3 +154,20 @@ def test_admin_says_why_a_user_is_pending_in_a_few_queries_for_the_page(
     detail = operator.get(f"/admin/canvas/syncitem/{retrying.pk}/change/").content.decode()
     assert "Pending: will retry at " in detail and "rid-retry" in detail
     assert "System error" in detail
+
+
+def test_admin_sync_log_names_each_outcome_and_filters_by_any_of_them(operator, tiktok_api,
+                                                                      tiktok_canvas):
+    canvas, step = tiktok_canvas
+    tiktok_api.post(MAPPING, **tiktok_answer(40100, "Too many requests"))
+    canvas_enter_users(canvas=canvas, users=builders.users(2))
+    engine.sync_flush()
+
+    log = operator.get("/admin/canvas/syncrequest/").content.decode()
+    assert '<td class="field-outcome">Rate limited</td>' in log
+    # Every outcome is offered, not only those in the log so far.
+    for label in ("Accepted", "Invalid token", "Audience gone", "Batch too large",
+                  "Transient error", "Refused"):
+        assert f"{label}</a>" in log, label
+    filtered = operator.get("/admin/canvas/syncrequest/", {"outcome__exact": "accepted"})
+    assert filtered.status_code == 200 and "Rate limited</td>" not in filtered.content.decode()

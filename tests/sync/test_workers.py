@@ -60,7 +60,7 @@ def journey(settings, sandbox, workspace):
     env = {
         "DATABASE_URL": database_url(), "TIKTOK_API_BASE_URL": sandbox.tiktok_api,
         "TIKTOK_MAX_BATCH": str(MAX_ROWS), "TIKTOK_RATE_PER_S": str(RATE), "Q_WORKERS": "3",
-        "SYNC_SENDERS": "3", "SYNC_LEASE_SECONDS": "4", "PARTNER_HTTP_TIMEOUT": "3",
+        "SYNC_SENDERS": "3", "SYNC_BATCH_LEASE_SECONDS": "4", "PARTNER_HTTP_TIMEOUT": "3",
         "SYNC_TICK_SECONDS": "0.1",
         # A loaded test machine delays some requests between taking a slot and arriving:
         # a wider margin keeps such jitter from looking like a burst to the sandbox.

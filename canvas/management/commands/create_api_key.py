@@ -2,7 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.apikeys import api_key_create
-from audiencesync.workspaces.models import Workspace
+from audiencesync.workspaces.management.arguments import (
+    add_workspace_argument,
+    workspace_from_options,
+)
 
 
 class Command(BaseCommand):
@@ -10,16 +13,12 @@ class Command(BaseCommand):
             "this once: only its SHA-256 is stored.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", required=True, metavar="SLUG",
-                            help="Slug of the workspace the key belongs to.")
+        add_workspace_argument(parser, help="Slug of the workspace the key belongs to.")
         parser.add_argument("--name", default="Command line",
                             help="What the key is for (default: 'Command line').")
 
-    def handle(self, *args, workspace: str, name: str, **options):
-        target = Workspace.objects.filter(slug=workspace).first()
-        if target is None:
-            raise CommandError(f"No workspace with slug {workspace!r}; the slugs are in Django "
-                               "admin under Workspaces.")
+    def handle(self, *args, name: str, **options):
+        target = workspace_from_options(options)
         try:
             created = api_key_create(workspace=target, name=name)
         except ServiceError as error:

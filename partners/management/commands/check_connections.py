@@ -1,6 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audiencesync.workspaces.models import Workspace
+from audiencesync.workspaces.management.arguments import (
+    add_workspace_argument,
+    workspace_from_options,
+)
 from partners.services import connections_check_all
 
 
@@ -8,15 +11,10 @@ class Command(BaseCommand):
     help = "Check every active partner connection's token now and print each one's health."
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", metavar="SLUG", help="Only this workspace.")
+        add_workspace_argument(parser, required=False, help="Only this workspace.")
 
-    def handle(self, *args, workspace=None, **options):
-        scope = None
-        if workspace:
-            scope = Workspace.objects.filter(slug=workspace).first()
-            if scope is None:
-                raise CommandError(f"No workspace with slug {workspace!r}.")
-        connections = connections_check_all(workspace=scope)
+    def handle(self, *args, **options):
+        connections = connections_check_all(workspace=workspace_from_options(options))
         if not connections:
             self.stdout.write("No active connections to check.")
             return

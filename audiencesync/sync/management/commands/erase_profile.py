@@ -2,7 +2,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audiencesync.sync.selectors import profile_erasure_plan
 from audiencesync.sync.services import erased_external_id, profile_erase
-from audiencesync.workspaces.models import Profile, Workspace
+from audiencesync.workspaces.management.arguments import (
+    add_workspace_argument,
+    workspace_from_options,
+)
+from audiencesync.workspaces.models import Profile
 
 
 class Command(BaseCommand):
@@ -11,19 +15,17 @@ class Command(BaseCommand):
             "A dry run unless --commit is given.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", required=True, metavar="SLUG")
+        add_workspace_argument(parser, help="Slug of the profile's workspace.")
         parser.add_argument("--external-id", required=True, metavar="ID",
                             help="The profile's external id in that workspace.")
         parser.add_argument("--commit", action="store_true",
                             help="Erase it (without it, only say what would happen).")
 
-    def handle(self, *args, workspace: str, external_id: str, commit: bool, **options):
-        tenant = Workspace.objects.filter(slug=workspace).first()
-        if tenant is None:
-            raise CommandError(f"No workspace with slug {workspace!r}.")
+    def handle(self, *args, external_id: str, commit: bool, **options):
+        tenant = workspace_from_options(options)
         profile = Profile.objects.filter(workspace=tenant, external_id=external_id).first()
         if profile is None:
-            raise CommandError(f"No profile with external id {external_id!r} in {workspace!r} "
+            raise CommandError(f"No profile with external id {external_id!r} in {tenant.slug!r} "
                                "(an erased profile is renamed erased-<number>).")
         if not commit:
             targets = profile_erasure_plan(profile=profile)

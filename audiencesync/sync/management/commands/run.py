@@ -1,10 +1,7 @@
 """`bin/run`: migrate, print the demo login (development mode only), then serve the site and
 run the workers."""
 
-import contextlib
-import os
 import signal
-import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
@@ -14,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django_q.tasks import async_task
 
+from audiencesync.sync.processes import Child, Children
 from audiencesync.sync.schedules import schedules_setup
 from audiencesync.workspaces.demo import DEMO_EMAIL, demo_login_ensure, demo_login_exists
 
@@ -57,24 +55,15 @@ class Command(BaseCommand):
             f"{demo}"
             "Ctrl-C stops the web server and the workers.\n"
         ))
-        children = [self._start_web(bind, web_workers)]
+        children = Children(stop_timeout_s=STOP_TIMEOUT_S, on_kill=self._killing)
+        children.web_start(bind=bind, workers=web_workers)
         if not no_cluster:
-            # Its own process group, so that stopping reaches its workers too (below).
-            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"],
-                                             start_new_session=True))
+            children.cluster_start()
             # Start the sync dispatcher now rather than at the scheduler's next tick.
             async_task("audiencesync.sync.tasks.dispatch", task_name="sync dispatcher")
         self._supervise(children)
 
-    def _start_web(self, bind: str, workers: int) -> subprocess.Popen:
-        # The rest (scrubbed access log, threads, timeout) is in the config file, which
-        # gunicorn started directly uses too.
-        return subprocess.Popen([
-            sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
-            "--bind", bind, "--workers", str(workers),
-        ], env=os.environ.copy(), start_new_session=True)
-
-    def _supervise(self, children: list[subprocess.Popen]) -> None:
+    def _supervise(self, children: Children) -> None:
         def stop(*_):
             raise KeyboardInterrupt
 
@@ -83,43 +72,21 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
         try:
-            while all(child.poll() is None for child in children):
+            while (exited := children.exited()) is None:
                 time.sleep(0.5)
-            exit_code = next(child.returncode for child in children if child.poll() is not None)
+            exit_code = exited.returncode
             self.stderr.write(f"A process exited with status {exit_code}; stopping the others.")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping ...")
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: keep stopping
-            self._stop(children)
+            # No worker outlives this command: see audiencesync.sync.processes.
+            children.stop()
         if exit_code:
             sys.exit(exit_code)
 
-    def _stop(self, children: list[subprocess.Popen]) -> None:
-        """Stop each child's whole process group: gunicorn by SIGTERM (it stops its workers);
-        the cluster by SIGINT to every process of it, which django-q2 takes as an orderly
-        stop and the sync tasks as "finish the batch in hand". Whatever is left after
-        STOP_TIMEOUT_S is killed, group and all: no worker outlives this command."""
-        for child in children:
-            _signal_group(child, signal.SIGINT if _is_cluster(child) else signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                name = "The cluster" if _is_cluster(child) else "The web server"
-                self.stderr.write(f"{name} did not stop within {STOP_TIMEOUT_S} s: killing it.")
-            _signal_group(child, signal.SIGKILL)  # stragglers, if any
+    def _killing(self, child: Child) -> None:
+        self.stderr.write(f"{child.name} did not stop within {STOP_TIMEOUT_S} s: killing it.")
 
 
 STOP_TIMEOUT_S = 30
-GUNICORN_CONFIG = "python:audiencesync.gunicorn_conf"
-
-
-def _is_cluster(child: subprocess.Popen) -> bool:
-    return "qcluster" in child.args
-
-
-def _signal_group(child: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # the group has ended already
-        os.killpg(child.pid, sig)

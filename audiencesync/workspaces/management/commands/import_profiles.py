@@ -7,10 +7,10 @@ from tqdm import tqdm
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.hooks import consent_withdrawn_notify
 from audiencesync.workspaces.imports import ImportReport, profiles_import
-from audiencesync.workspaces.models import Workspace
-
-# Up to this many workspaces, an unknown slug is answered with the list of them all.
-_SLUGS_LISTED = 20
+from audiencesync.workspaces.management.arguments import (
+    add_workspace_argument,
+    workspace_from_options,
+)
 
 
 class Command(BaseCommand):
@@ -22,16 +22,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", required=True, metavar="SLUG",
-                            help="Slug of the workspace to import into.")
+        add_workspace_argument(parser, help="Slug of the workspace to import into.")
         parser.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV file to import.")
         parser.add_argument("--batch-size", type=int, default=5000,
                             help="Rows written per transaction (default 5000).")
 
-    def handle(self, *args, workspace: str, file: str, batch_size: int, **options):
+    def handle(self, *args, file: str, batch_size: int, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        target = _workspace(workspace)
+        target = workspace_from_options(options)
         path = Path(file)
         try:
             binary = path.open("rb")
@@ -77,17 +76,3 @@ class Command(BaseCommand):
         )
         self.stdout.write(self.style.SUCCESS(summary) if not report.rejected_count else summary)
 
-
-def _workspace(slug: str) -> Workspace:
-    workspace = Workspace.objects.filter(slug=slug).first()
-    if workspace is not None:
-        return workspace
-    slugs = list(Workspace.objects.order_by("slug").values_list("slug", flat=True)
-                 [:_SLUGS_LISTED + 1])
-    if not slugs:
-        hint = "There are no workspaces yet."
-    elif len(slugs) <= _SLUGS_LISTED:
-        hint = f"Workspaces: {', '.join(slugs)}."
-    else:
-        hint = "See the workspace slugs in Django admin."
-    raise CommandError(f"No workspace with slug {slug!r}. {hint}")
