@@ -204,3 +204,33 @@ def test_erasure_deletes_the_profiles_events_and_summaries(workspace):
     assert list(EventSummary.objects.values_list("profile__external_id", flat=True)) == ["bob"]
     assert list(EventDailyCount.objects.values_list("profile__external_id", flat=True)) == [
         "bob"]
+
+
+def test_the_profile_page_shows_the_latest_events_and_the_summaries(owner_client, workspace):
+    now = timezone.now()
+    write(workspace, events=[
+        {"external_id": "ana", "name": "purchase", "time": iso(now - timedelta(hours=h)),
+         "properties": {"sku": f"SKU-{h}"}} for h in range(3)])
+    ana = Profile.objects.get(workspace=workspace, external_id="ana")
+
+    page = owner_client.get(f"/profiles/{ana.pk}/").content.decode()
+
+    assert '<tr data-event="purchase"><td>purchase</td><td class="num">3</td>' in page
+    assert "SKU-0" in page and "SKU-2" in page
+
+
+def test_the_attributes_page_lists_each_attribute_with_its_count_and_when(owner_client,
+                                                                          workspace):
+    from audiencesync.sync.schedules import SCHEDULES
+    from audiencesync.workspaces import tasks
+
+    write(workspace, attributes=[{"external_id": "a", "plan": "gold"},
+                                 {"external_id": "b", "plan": "free", "spend": 3}])
+    assert "not counted yet" in owner_client.get("/profiles/attributes/").content.decode()
+
+    tasks.count_attributes()
+    page = owner_client.get("/profiles/attributes/").content.decode()
+
+    assert ("audiencesync.workspaces.tasks.count_attributes", 60) in SCHEDULES.values()
+    assert '<tr data-attribute="plan">' in page and "not counted yet" not in page
+    assert '<td class="num">2</td>' in page and "Number" in page
