@@ -154,8 +154,9 @@ def _attributes_validate(*, workspace: Workspace, items: list,
     catalogue = attrs.attribute_catalogue(workspace_id=workspace.pk)
     if names - catalogue.keys():
         # New names: one writer of the catalogue at a time, so its cap holds and a name's
-        # type is fixed by the first call that commits it.
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+        # type is fixed by the first call that commits it. (NO KEY: profile inserts of other
+        # calls, which share-lock the workspace row as their foreign key, go on meanwhile.)
+        Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
         catalogue = attrs.attribute_catalogue(workspace_id=workspace.pk)
     new: dict[str, str] = {}
     accepted = []
