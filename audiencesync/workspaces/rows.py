@@ -61,9 +61,10 @@ def rows_upsert(*, model: type[Model], columns: Sequence[str], conflict: Sequenc
 
     With no ``update`` columns, a row whose key exists is left alone. ``set_sql`` gives
     the SQL of some updated columns instead of the new value (``{table}`` stands for the
-    existing row, ``excluded`` for the new one), for counters that add up. Rows are
-    written in the order of their ``conflict`` key, so two calls upserting overlapping
-    rows lock them in the same order and never deadlock.
+    existing row, ``excluded`` for the new one), for counters that add up. On PostgreSQL
+    rows are written in the order of their ``conflict`` key, so two calls upserting
+    overlapping rows lock them in the same order and never deadlock (SQLite has one writer
+    at a time).
     """
     table, names, marks = _table(model, columns)
     quote = connection.ops.quote_name
@@ -75,18 +76,15 @@ def rows_upsert(*, model: type[Model], columns: Sequence[str], conflict: Sequenc
         for c in update)
     on_conflict = (f"ON CONFLICT ({keys}) DO UPDATE SET {sets}" if update
                    else f"ON CONFLICT ({keys}) DO NOTHING")
-    key_at = [columns.index(c) for c in conflict]
-    ordered = sorted(rows, key=lambda row: [(row[i] is None, "" if row[i] is None else row[i])
-                                            for i in key_at])
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", ordered)
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", list(rows))
             return
         staging = quote(f"staging_{uuid.uuid4().hex}")
         cursor.execute(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
                        f"SELECT {names} FROM {table} WITH NO DATA")
-        _copy(cursor, staging, names, ordered)
+        _copy(cursor, staging, names, rows)
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
                        f"ORDER BY {keys} {on_conflict}")
         cursor.execute(f"DROP TABLE {staging}")

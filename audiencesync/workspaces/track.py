@@ -3,10 +3,11 @@
 ``track_payload_parse`` reads a call's body; ``track_write`` writes it. An item breaking a
 rule is rejected on its own, by its list and index, with the reason; every other item is
 written. Work per call is a constant number of queries whatever the number of items:
-profiles are created, locked (in the order of their external ids, so two calls touching
-the same profiles wait for each other rather than deadlock) and updated in bulk; events are
-inserted in bulk and their summaries and daily counts upserted in one statement per table,
-in the order of (profile, name), in the same transaction.
+missing profiles are created, the ones whose fields change locked (in the order of their
+external ids, so two calls changing the same profiles wait for each other rather than
+deadlock) and updated in bulk; events are inserted in bulk and their summaries and daily
+counts upserted in one statement per table, in the order of (profile, name), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -230,8 +231,8 @@ def _attribute_item_parse(item: object) -> tuple[str, _ProfileChange, list]:
 
 def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileChange]],
                     external_ids: list[str], now: datetime) -> dict[str, int]:
-    """Create missing profiles, lock all of them in external id order, apply the changes;
-    returns external id -> profile id."""
+    """Create missing profiles, apply the changes to the ones that have some; returns
+    external id -> profile id of every profile of the call."""
     columns = ["workspace_id", "external_id", *PROFILE_FIELDS, "attributes", "created_at",
                "updated_at"]
     db_now = rows.db_datetime(now)
@@ -240,12 +241,18 @@ def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileCh
     rows.rows_upsert(model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
                      update=[], rows=[(workspace.pk, external_id, *defaults, empty, db_now, db_now)
                                       for external_id in external_ids])
+    mine = Profile.objects.filter(workspace=workspace)
+    profile_ids = dict(mine.filter(external_id__in=rows.any_of(external_ids, db_type="text"))
+                       .values_list("external_id", "id"))
+    # The profiles whose fields change are locked, in a fixed order, for the read-merge-
+    # write of their attributes. NO KEY: other calls' events referencing them go on.
+    changed = sorted({external_id for external_id, _ in changes})
     current = {
         values[1]: values for values in
-        Profile.objects.select_for_update().filter(
-            workspace=workspace, external_id__in=rows.any_of(external_ids, db_type="text"))
+        mine.select_for_update(no_key=True).filter(
+            external_id__in=rows.any_of(changed, db_type="text"))
         .order_by("external_id").values_list("id", "external_id", *PROFILE_FIELDS, "attributes")
-    }
+    } if changes else {}
     if changes:
         merged: dict[str, list] = {}
         for external_id, change in changes:
@@ -271,7 +278,7 @@ def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileCh
                      if current[external_id][consent_at] and not row[consent_at - 2]]
         if withdrawn:
             hooks.consent_withdrawn_notify(profile_ids=withdrawn)
-    return {external_id: values[0] for external_id, values in current.items()}
+    return profile_ids
 
 
 # --- events --------------------------------------------------------------------------------
@@ -342,11 +349,12 @@ def _events_write(*, workspace: Workspace, events: list[_EventRow], profile_ids:
                   now: datetime) -> None:
     if not events:
         return
-    received = rows.db_datetime(now)
+    adapt_time = connection.ops.adapt_datetimefield_value
+    received = adapt_time(now)
     rows.rows_insert(
         model=Event, columns=["workspace_id", "profile_id", "name", "time", "properties",
                               "received_at"],
-        rows=[(workspace.pk, profile_ids[e.external_id], e.name, rows.db_datetime(e.time),
+        rows=[(workspace.pk, profile_ids[e.external_id], e.name, adapt_time(e.time),
                e.properties, received) for e in events])
     summaries: dict[tuple[int, str], list] = {}
     daily: dict[tuple[int, str, object], int] = defaultdict(int)
@@ -370,7 +378,7 @@ def _events_write(*, workspace: Workspace, events: list[_EventRow], profile_ids:
         set_sql={"count": f"{{table}}.{count} + excluded.{count}",
                  "first_at": f"{least}({{table}}.{first_at}, excluded.{first_at})",
                  "last_at": f"{greatest}({{table}}.{last_at}, excluded.{last_at})"},
-        rows=[(workspace.pk, profile_id, name, n, rows.db_datetime(first), rows.db_datetime(last))
+        rows=[(workspace.pk, profile_id, name, n, adapt_time(first), adapt_time(last))
               for (profile_id, name), (n, first, last) in summaries.items()])
     adapt_day = connection.ops.adapt_datefield_value
     rows.rows_upsert(
