@@ -129,12 +129,18 @@ def track_write(*, workspace: Workspace, payload: TrackPayload,
         events = _events_validate(items=payload.events, now=now, result=result)
         external_ids = sorted({*(e for e, _ in changes), *(e.external_id for e in events)})
         if not external_ids:
-            return result
+            return _in_call_order(result)
         profile_ids = _profiles_write(workspace=workspace, changes=changes,
                                       external_ids=external_ids, now=now)
         _events_write(workspace=workspace, events=events, profile_ids=profile_ids, now=now)
         result.attributes_written = len(changes)
         result.events_written = len(events)
+    return _in_call_order(result)
+
+
+def _in_call_order(result: TrackResult) -> TrackResult:
+    """Errors by list, then index, as the items stand in the call."""
+    result.errors.sort(key=lambda error: (error["list"] != ATTRIBUTES, error["index"]))
     return result
 
 
@@ -164,17 +170,19 @@ def _attributes_validate(*, workspace: Workspace, items: list,
     for index, external_id, change in parsed:
         problems = []
         stored = {}
+        # A name is new to the catalogue only once an item carrying it is accepted.
+        item_new: dict[str, str] = {}
         for name, typed in change.custom.items():
             if typed.type is None:
                 stored[name] = None
                 continue
-            known = catalogue.get(name) or new.get(name)
+            known = catalogue.get(name) or new.get(name) or item_new.get(name)
             if known is None:
-                if len(catalogue) + len(new) >= attrs.MAX_PER_WORKSPACE:
+                if len(catalogue) + len(new) + len(item_new) >= attrs.MAX_PER_WORKSPACE:
                     problems.append((name, f"The workspace has {attrs.MAX_PER_WORKSPACE} custom "
                                      "attributes, the most it can have."))
                     continue
-                known = new[name] = typed.type
+                known = item_new[name] = typed.type
             try:
                 stored[name] = attrs.attribute_value_for_type(typed, type=known)
             except ValueError as error:
@@ -182,15 +190,14 @@ def _attributes_validate(*, workspace: Workspace, items: list,
         if problems:
             result.reject(where=ATTRIBUTES, index=index, problems=problems)
             continue
+        new.update(item_new)
         change.custom = stored
         accepted.append((external_id, change))
-    used = {name for _, change in accepted for name, value in change.custom.items()
-            if value is not None}
-    new_used = {name: type for name, type in new.items() if name in used}
-    if new_used:
+    if new:
+        first_seen = timezone.now()
         AttributeDefinition.objects.bulk_create(
-            [AttributeDefinition(workspace=workspace, name=name, type=type, first_seen=timezone.now())
-             for name, type in new_used.items()], ignore_conflicts=True)
+            [AttributeDefinition(workspace=workspace, name=name, type=type, first_seen=first_seen)
+             for name, type in new.items()], ignore_conflicts=True)
     return accepted
 
 

@@ -67,8 +67,8 @@ def test_good_items_are_written_and_each_bad_one_is_reported_by_list_and_index(
     body = response.json()
     assert (body["attributes_written"], body["events_written"], body["rejected"]) == (1, 2, 9)
     assert [(e["list"], e["index"], e["field"]) for e in body["errors"]] == [
-        ("attributes", 2, "external_id"), ("attributes", 3, "phone"),
-        ("attributes", 4, "Email"), ("attributes", 1, "plan"),
+        ("attributes", 1, "plan"), ("attributes", 2, "external_id"),
+        ("attributes", 3, "phone"), ("attributes", 4, "Email"),
         ("events", 2, "time"), ("events", 3, "time"), ("events", 4, "name"),
         ("events", 5, "properties"), ("events", 6, "time"),
     ]

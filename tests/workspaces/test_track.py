@@ -59,12 +59,22 @@ def test_the_first_value_fixes_the_type_and_a_value_of_another_type_rejects_its_
 
     assert second.attributes_written == 1
     assert [(e["index"], e["field"]) for e in second.errors] == [
-        (4, "tags"), (5, "nested"), (0, "spend"), (1, "vip"), (2, "since")]
-    assert "a number, not a string" in second.errors[2]["message"]
-    assert "a date-time" in second.errors[4]["message"]
+        (0, "spend"), (1, "vip"), (2, "since"), (4, "tags"), (5, "nested")]
+    assert "a number, not a string" in second.errors[0]["message"]
+    assert "a date-time" in second.errors[2]["message"]
     # A string attribute takes text that happens to read as a date, as sent.
     assert attributes_of(workspace, "eve") == {"spend": 12.5, "plan": "2026-01-01T00:00:00Z"}
     assert not Profile.objects.filter(external_id__in=["bob", "cy", "dee", "fay", "gus"]).exists()
+
+
+def test_a_rejected_item_fixes_no_type(workspace):
+    result = write(workspace, attributes=[
+        {"external_id": "ana", "score": "high", "phone": 42},  # rejected for its phone
+        {"external_id": "bob", "score": 7},
+    ])
+
+    assert [(e["index"], e["field"]) for e in result.errors] == [(0, "phone")]
+    assert AttributeDefinition.objects.get(workspace=workspace, name="score").type == "number"
 
 
 def test_null_removes_an_attribute_and_others_are_kept(workspace):
