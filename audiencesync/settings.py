@@ -321,6 +321,13 @@ REMOVE_ON_CONSENT_WITHDRAWN = env.bool("REMOVE_ON_CONSENT_WITHDRAWN", default=Tr
 ENTRIES_API_MAX_USERS = env.int("ENTRIES_API_MAX_USERS", default=10_000)
 if ENTRIES_API_MAX_USERS < 1:
     raise ImproperlyConfigured("ENTRIES_API_MAX_USERS must be at least 1.")
+# Raw custom events older than this are purged (their per-profile summaries and daily
+# counts stay); the track API refuses events older than it.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=90)
+if EVENT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("EVENT_RETENTION_DAYS must be at least 1.")
+# The most attribute items and the most events one track API call may hold (413 above it).
+TRACK_API_MAX_ITEMS = env.int("TRACK_API_MAX_ITEMS", default=10_000)
 
 LOGGING = {
     "version": 1,

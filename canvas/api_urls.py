@@ -4,4 +4,5 @@ from . import api
 
 urlpatterns = [
     path("canvases/<int:canvas_id>/entries", api.canvas_entries, name="api_canvas_entries"),
+    path("users/track", api.users_track, name="api_users_track"),
 ]

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
+from audiencesync.workspaces.events import events_older_than, profile_events_delete
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
     AudienceMembership,
@@ -137,8 +138,8 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
     of the same user still pending: latest intent wins), the profile leaves its canvases,
     its fields are blanked and the hashes of its resolved journey items dropped. The
     profile row stays, blank, as a tombstone the removes and records point to; its hashes
-    live on only in those until the partner accepted the removes. Erasing again queues
-    nothing new.
+    live on only in those until the partner accepted the removes. Its custom events, their
+    summaries and daily counts are deleted. Erasing again queues nothing new.
     """
     with transaction.atomic():
         profile = Profile.objects.select_for_update().get(pk=profile.pk)
@@ -152,6 +153,7 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
         Profile.objects.filter(pk=profile.pk).update(
             external_id=erased_external_id(profile), email="", phone="", idfa="", gaid="",
             attributes={}, updated_at=now, erased_at=Coalesce("erased_at", Value(now)))
+        profile_events_delete(profile_id=profile.pk)
     logger.info("Profile %s erased: %s remove(s) queued, left %s canvas(es).", profile.pk,
                 len(targets), left)
     return ErasureResult(removes_queued=len(targets),
@@ -189,6 +191,7 @@ class RetentionResult:
     batches: int
     idempotent_responses: int = 0
     erased_profiles: int = 0
+    events: int = 0
 
 
 def sync_history_purge(*, now: datetime | None = None,
@@ -196,9 +199,11 @@ def sync_history_purge(*, now: datetime | None = None,
     """Forget resolved users, done batches and the sync log past SYNC_ITEM_RETENTION_DAYS.
 
     The step counters are left alone: they are the history. Pending users and unresolved
-    batches are kept, however old.
+    batches are kept, however old. Raw custom events go past EVENT_RETENTION_DAYS; their
+    per-profile summaries and daily counts stay.
     """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.SYNC_ITEM_RETENTION_DAYS)
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SYNC_ITEM_RETENTION_DAYS)
     return RetentionResult(
         requests=sync_requests_purge(older_than=cutoff, chunk_size=chunk_size),
         items=_delete_in_chunks(
@@ -217,6 +222,9 @@ def sync_history_purge(*, now: datetime | None = None,
             Profile.objects.filter(erased_at__lt=cutoff).exclude(
                 Exists(SyncItem.objects.filter(profile=OuterRef("pk")))).exclude(
                 Exists(AudienceMembership.objects.filter(profile=OuterRef("pk")))),
+            chunk_size=chunk_size, progress=_no_progress),
+        events=_delete_in_chunks(
+            events_older_than(cutoff=now - timedelta(days=settings.EVENT_RETENTION_DAYS)),
             chunk_size=chunk_size, progress=_no_progress),
     )
 

@@ -87,3 +87,32 @@ def csv_header_read(first: CsvRow | None, *, line_holds: str, other_columns_kept
         raise ServiceError(f"The header names {', '.join(duplicates)} more than once.",
                            field="file")
     return CsvHeader(names=names, columns=columns)
+
+
+def text_clean(name: str, value: object) -> tuple[str, str]:
+    """(trimmed value, "") or ("", why it is refused)."""
+    if not isinstance(value, str):
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        hint = f' (send it as "{value}")' if is_number else ""
+        return "", f"Must be a string, not {json_type(value)}{hint}."
+    text = value.strip()
+    if len(text) > MAX_LENGTH[name]:
+        return "", f"Longer than {MAX_LENGTH[name]} characters."
+    # PostgreSQL refuses NUL in text; caught here so one user cannot fail the whole call.
+    if "\x00" in text:
+        return "", "Contains a NUL character."
+    return text, ""
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

@@ -179,3 +179,94 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class AttributeType(models.TextChoices):
+    STRING = "string", "String"
+    NUMBER = "number", "Number"
+    BOOLEAN = "boolean", "Boolean"
+    DATETIME = "datetime", "Date-time"
+    STRING_ARRAY = "string_array", "Array of strings"
+
+
+class AttributeDefinition(models.Model):
+    """A custom attribute in a workspace's catalogue: the first value seen fixed its type."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="attribute_definitions", db_index=False)
+    name = models.CharField(max_length=64)
+    type = models.CharField(max_length=16, choices=AttributeType.choices)
+    first_seen = models.DateTimeField()
+    # Counted by a periodic task (counting on every write would serialise the writers).
+    profiles_with_it = models.PositiveIntegerField(default=0)
+    counted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="attribute_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+
+class Event(models.Model):
+    """A named event a profile performed; purged after EVENT_RETENTION_DAYS, its summaries
+    stay."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+",
+                                  db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events",
+                                db_index=False)
+    name = models.CharField(max_length=64)
+    time = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-time"]
+        indexes = [models.Index(fields=["profile", "-time"], name="event_profile_time_idx"),
+                   models.Index(fields=["time"], name="event_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+class EventSummary(models.Model):
+    """All-time count and first and last time of one event name for one profile."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+",
+                                  db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="event_summaries",
+                                db_index=False)
+    name = models.CharField(max_length=64)
+    count = models.PositiveBigIntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "name"], name="event_summary_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx")]
+
+
+class EventDailyCount(models.Model):
+    """How many times one profile performed one event on one (UTC) day."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+",
+                                  db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    name = models.CharField(max_length=64)
+    day = models.DateField()
+    count = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "name", "day"], name="event_daily_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx")]

@@ -7,7 +7,7 @@ import phonenumbers
 from django.db.models import Q, QuerySet
 
 from . import identifiers
-from .models import Profile, Workspace
+from .models import AttributeDefinition, Profile, Workspace
 
 # What people type around the digits of a phone number.
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
@@ -82,3 +82,8 @@ def _phone_prefix(query: str, *, default_country: str) -> str | None:
     trunk = metadata.national_prefix or ""
     national = digits.removeprefix(trunk) if trunk else digits
     return f"+{metadata.country_code}{national}"
+
+
+def attribute_definitions(*, workspace: Workspace) -> QuerySet[AttributeDefinition]:
+    """The workspace's custom attributes, by name, with their last count."""
+    return AttributeDefinition.objects.filter(workspace=workspace).order_by("name")

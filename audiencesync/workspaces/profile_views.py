@@ -3,7 +3,8 @@ from django.shortcuts import render
 
 from audiencesync.errors import ServiceError
 
-from . import hooks, profile_selectors
+from . import events, hooks, profile_selectors
+from .attributes import MAX_PER_WORKSPACE
 from .decorators import workspace_required
 from .identifiers import profile_identifiers
 from .imports import REPORT_LIST_LIMIT, profiles_import
@@ -48,9 +49,19 @@ def profile_detail(request, profile_id: int):
                 for field, normalized in judged.items()
             ],
             "attributes": sorted(profile.attributes.items()),
+            "latest_events": events.profile_events_latest(profile=profile),
+            "event_summaries": events.profile_event_summaries(profile=profile),
             "sections": hooks.profile_sections_render(profile=profile),
         },
     )
+
+
+@workspace_required
+def attribute_list(request):
+    return render(request, "workspaces/attribute_list.html", {
+        "definitions": profile_selectors.attribute_definitions(workspace=request.workspace),
+        "most": MAX_PER_WORKSPACE,
+    })
 
 
 @workspace_required

@@ -10,7 +10,7 @@ statement run for all of them (executemany, sqlite3's C loop).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import orjson
@@ -55,13 +55,27 @@ def rows_insert(*, model: type[Model], columns: Sequence[str], rows: Iterable[tu
 
 
 def rows_upsert(*, model: type[Model], columns: Sequence[str], conflict: Sequence[str],
-                update: Sequence[str], rows: Iterable[tuple]) -> None:
-    """Insert, or update ``update`` columns of the row that has the same ``conflict`` key."""
+                update: Sequence[str], rows: Iterable[tuple],
+                set_sql: Mapping[str, str] | None = None) -> None:
+    """Insert, or update ``update`` columns of the row that has the same ``conflict`` key.
+
+    With no ``update`` columns, a row whose key exists is left alone. ``set_sql`` gives
+    the SQL of some updated columns instead of the new value (``{table}`` stands for the
+    existing row, ``excluded`` for the new one), for counters that add up. On PostgreSQL
+    rows are written in the order of their ``conflict`` key, so two calls upserting
+    overlapping rows lock them in the same order and never deadlock (SQLite has one writer
+    at a time).
+    """
     table, names, marks = _table(model, columns)
     quote = connection.ops.quote_name
     keys = ", ".join(quote(c) for c in conflict)
-    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
-    on_conflict = f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    set_sql = set_sql or {}
+    sets = ", ".join(
+        f"{quote(c)} = " + (set_sql[c].format(table=table) if c in set_sql
+                            else f"excluded.{quote(c)}")
+        for c in update)
+    on_conflict = (f"ON CONFLICT ({keys}) DO UPDATE SET {sets}" if update
+                   else f"ON CONFLICT ({keys}) DO NOTHING")
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.executemany(
@@ -72,7 +86,7 @@ def rows_upsert(*, model: type[Model], columns: Sequence[str], conflict: Sequenc
                        f"SELECT {names} FROM {table} WITH NO DATA")
         _copy(cursor, staging, names, rows)
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
-                       f"{on_conflict}")
+                       f"ORDER BY {keys} {on_conflict}")
         cursor.execute(f"DROP TABLE {staging}")
 
 

@@ -13,6 +13,7 @@ product explains it, rather than an error here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -20,7 +21,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces.fields import AD_TRACKING, EXTERNAL_ID, MAX_LENGTH, USER_FIELDS
+from audiencesync.workspaces.fields import (
+    AD_TRACKING,
+    EXTERNAL_ID,
+    MAX_LENGTH,
+    USER_FIELDS,
+    json_type,
+    text_clean,
+)
 from audiencesync.workspaces.models import ApiKey
 from canvas.models import Canvas, IdempotentResponse
 
@@ -59,7 +67,7 @@ class UserValidator:
     def clean(self, *, user: object, where: str) -> tuple[dict | None, list[tuple[str | None, str]]]:
         """(the user to enter, []) or (None, [(field, message), ...]); ``where`` names its place."""
         if not isinstance(user, dict):
-            return None, [(None, f"Each user must be a JSON object, not {_json_type(user)}.")]
+            return None, [(None, f"Each user must be a JSON object, not {json_type(user)}.")]
         errors = [(name, f"Unknown field {name!r}; a user has {_FIELDS_TEXT}.")
                   for name in user if name not in USER_FIELDS]
         clean: dict = {}
@@ -68,9 +76,9 @@ class UserValidator:
                 if isinstance(value, bool):
                     clean[name] = value
                 else:
-                    errors.append((name, f"Must be true or false, not {_json_type(value)}."))
+                    errors.append((name, f"Must be true or false, not {json_type(value)}."))
             elif name in MAX_LENGTH:
-                text, message = _text(name, value)
+                text, message = text_clean(name, value)
                 if message:
                     errors.append((name, message))
                 else:
@@ -118,7 +126,7 @@ def entries_payload_parse(*, body: bytes) -> ValidatedUsers:
         ) from None
     if not isinstance(payload, dict):
         raise ServiceError(f'The body must be a JSON object {{"users": [...]}}, not '
-                           f"{_json_type(payload)}.", code="invalid")
+                           f"{json_type(payload)}.", code="invalid")
     unknown = sorted(name for name in payload if name != "users")
     if unknown:
         raise ServiceError(f"Unknown top-level field(s) {', '.join(map(repr, unknown))}; the "
@@ -127,7 +135,7 @@ def entries_payload_parse(*, body: bytes) -> ValidatedUsers:
         raise ServiceError('The body must have a "users" list.', code="invalid")
     users = payload["users"]
     if not isinstance(users, list):
-        raise ServiceError(f'"users" must be a list of users, not {_json_type(users)}.',
+        raise ServiceError(f'"users" must be a list of users, not {json_type(users)}.',
                            code="invalid")
     if len(users) > settings.ENTRIES_API_MAX_USERS:
         raise ServiceError(
@@ -144,35 +152,27 @@ class EntriesAnswer:
     replayed: bool = False
 
 
-def canvas_entries_submit(
-    *, api_key: ApiKey, canvas_id: int, body: bytes, idempotency_key: str = ""
-) -> EntriesAnswer:
-    """Enter the users of an entries API call into a canvas of the key's workspace.
-
-    With an ``idempotency_key``, the first successful answer is stored with the entry, in
-    its transaction, and any repeat of the key returns it and enters nobody, whatever the
-    repeat's body or canvas (a key names one intended call). Failed calls entered nobody
-    and store nothing, so they can be retried with the same key.
-    ServiceError codes: ``invalid``, ``too_large``, ``not_found``, ``conflict``.
-    """
+def idempotency_key_check(*, idempotency_key: str) -> None:
+    """ServiceError ``invalid`` unless the key is empty or 1-255 visible ASCII characters."""
     if idempotency_key and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise ServiceError(f"The Idempotency-Key header must be 1 to "
                            f"{IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (no spaces, "
                            f"control or non-ASCII characters); this one has "
                            f"{len(idempotency_key)} characters.", code="invalid")
-    if idempotency_key and (stored := _stored_answer(api_key, idempotency_key)):
-        return stored
-    # Another workspace's canvas is "not found" too: its existence is not this key's business.
-    canvas = Canvas.objects.filter(pk=canvas_id, workspace_id=api_key.workspace_id).first()
-    if canvas is None:
-        raise ServiceError(f"No canvas {canvas_id} in this workspace.", code="not_found")
-    validated = entries_payload_parse(body=body)
+
+
+def api_call_idempotent(*, api_key: ApiKey, idempotency_key: str,
+                        write: Callable[[], dict]) -> EntriesAnswer:
+    """Run ``write`` (which returns the answer's body) once per Idempotency-Key.
+
+    The first successful answer is stored with the write, in its transaction, and any
+    repeat of the key returns it and writes nothing, whatever the repeat's body (a key
+    names one intended call). A failed call wrote nothing and stored nothing, so it can be
+    retried with the same key. Keys are per API key, shared by every endpoint.
+    """
     try:
         with transaction.atomic():
-            result = canvas_enter_users(canvas=canvas, users=validated.users)
-            result.rejected += validated.rejected
-            result.errors += validated.errors
-            answer = EntriesAnswer(status=200, body=result.as_dict())
+            answer = EntriesAnswer(status=200, body=write())
             if idempotency_key:
                 IdempotentResponse.objects.create(api_key=api_key, key=idempotency_key,
                                                   status=answer.status, body=answer.body)
@@ -180,45 +180,45 @@ def canvas_entries_submit(
         # A concurrent call with the same key committed first (the unique constraint made
         # this insert wait for it): this call's work is rolled back and the first answer
         # is returned, as for any repeat.
-        stored = _stored_answer(api_key, idempotency_key) if idempotency_key else None
+        stored = api_answer_stored(api_key=api_key, idempotency_key=idempotency_key)
         if stored is None:
             raise
         return stored
     return answer
 
 
-def _stored_answer(api_key: ApiKey, idempotency_key: str) -> EntriesAnswer | None:
+def canvas_entries_submit(
+    *, api_key: ApiKey, canvas_id: int, body: bytes, idempotency_key: str = ""
+) -> EntriesAnswer:
+    """Enter the users of an entries API call into a canvas of the key's workspace.
+
+    Idempotent by ``idempotency_key`` (see ``api_call_idempotent``).
+    ServiceError codes: ``invalid``, ``too_large``, ``not_found``, ``conflict``.
+    """
+    idempotency_key_check(idempotency_key=idempotency_key)
+    if stored := api_answer_stored(api_key=api_key, idempotency_key=idempotency_key):
+        return stored
+    # Another workspace's canvas is "not found" too: its existence is not this key's business.
+    canvas = Canvas.objects.filter(pk=canvas_id, workspace_id=api_key.workspace_id).first()
+    if canvas is None:
+        raise ServiceError(f"No canvas {canvas_id} in this workspace.", code="not_found")
+    validated = entries_payload_parse(body=body)
+
+    def enter() -> dict:
+        result = canvas_enter_users(canvas=canvas, users=validated.users)
+        result.rejected += validated.rejected
+        result.errors += validated.errors
+        return result.as_dict()
+
+    return api_call_idempotent(api_key=api_key, idempotency_key=idempotency_key, write=enter)
+
+
+def api_answer_stored(*, api_key: ApiKey, idempotency_key: str) -> EntriesAnswer | None:
+    """The stored first answer to this key, if any (none for an empty key)."""
+    if not idempotency_key:
+        return None
     stored = (IdempotentResponse.objects.filter(api_key=api_key, key=idempotency_key)
               .only("status", "body").first())
     if stored is None:
         return None
     return EntriesAnswer(status=stored.status, body=stored.body, replayed=True)
-
-
-def _text(name: str, value: object) -> tuple[str, str]:
-    """(trimmed value, "") or ("", why it is refused)."""
-    if not isinstance(value, str):
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        hint = f' (send it as "{value}")' if is_number else ""
-        return "", f"Must be a string, not {_json_type(value)}{hint}."
-    text = value.strip()
-    if len(text) > MAX_LENGTH[name]:
-        return "", f"Longer than {MAX_LENGTH[name]} characters."
-    # PostgreSQL refuses NUL in text; caught here so one user cannot fail the whole call.
-    if "\x00" in text:
-        return "", "Contains a NUL character."
-    return text, ""
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"

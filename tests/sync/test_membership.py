@@ -276,6 +276,25 @@ def test_withdrawing_consent_through_the_entries_api_removes_from_every_audience
     assert '<td class="num" data-metric="removed">1<' in page
 
 
+def test_withdrawing_consent_through_the_track_api_removes_from_every_audience(
+        client, owner, two_audiences, sandbox):
+    first, second, buyers, lookalike = two_audiences
+    key = api_key_create(workspace=owner.workspace, name="CRM").secret
+
+    response = client.post("/api/v1/users/track",
+                           {"attributes": [{"external_id": "u1", "ad_tracking_enabled": False}]},
+                           content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200, response.content
+    assert response.json()["attributes_written"] == 1
+    flush_all()
+
+    assert len(members(sandbox, buyers)) == len(members(sandbox, lookalike)) == 2
+    assert sorted(SyncItem.objects.filter(purpose=ItemPurpose.CONSENT)
+                  .values_list("profile__external_id", "audience__name", "state")) == [
+        ("u1", buyers.name, "synced"), ("u1", lookalike.name, "synced")]
+
+
 def test_withdrawing_consent_through_an_import_removes_from_every_audience(
         owner_client, two_audiences, sandbox):
     first, second, buyers, lookalike = two_audiences

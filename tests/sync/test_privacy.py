@@ -241,7 +241,7 @@ def test_retention_purge_forgets_old_resolved_history_but_not_counters(
     result = tasks.purge_history()
 
     assert result == {"requests": 1, "items": 3, "batches": 1, "idempotent_responses": 1,
-                      "erased_profiles": 0}
+                      "erased_profiles": 0, "events": 0}
     assert list(IdempotentResponse.objects.values_list("key", flat=True)) == ["recent"]
     assert SyncItem.objects.filter(state=ItemState.PENDING).count() == 2
     assert not SyncBatch.objects.exists() and not SyncRequest.objects.exists()
