@@ -339,7 +339,9 @@ class Bench:
         port = free_port()
         site = f"http://127.0.0.1:{port}"
         web = Processes()
-        server = web.web(port=port, env={"SITE_URL": site})
+        # One worker serves the one client: its peak RSS after each call shows whether memory
+        # grows with the calls.
+        server = web.web(port=port, workers=1, env={"SITE_URL": site})
         rss = []
         try:
             wait_until_serving(f"{site}/accounts/login/")
@@ -361,9 +363,10 @@ class Bench:
         result = {"events": events, "events_per_s": round(events / seconds),
                   "calls": sizes.track_calls, "profiles": sizes.track_profiles,
                   "body_bytes": len(bodies[0]),
-                  "web_peak_rss_mb_first_call": rss[0], "web_peak_rss_mb_last_call": rss[-1]}
+                  "web_peak_rss_mb_first_call": rss[0], "web_peak_rss_mb_last_call": rss[-1],
+                  "web_peak_rss_mb_by_call": rss}
         self.say(f"track: {events:,} events in {sizes.track_calls} calls in {seconds:.1f} s: "
-                 f"{result['events_per_s']:,} events/s; a web worker's peak RSS {rss[0]} MB "
+                 f"{result['events_per_s']:,} events/s; the web worker's peak RSS {rss[0]} MB "
                  f"after the first call, {rss[-1]} MB after the last")
         return result
 

@@ -79,7 +79,7 @@ class Command(BaseCommand):
         if "track" in r:
             t = r["track"]
             label = f"track (API, {t['events'] // t['calls']:,} events a call)"
-            lines.append(f"{label:<40}{t['events_per_s']:>10,} events/s   a web worker's peak "
+            lines.append(f"{label:<40}{t['events_per_s']:>10,} events/s   the web worker's peak "
                          f"RSS {t['web_peak_rss_mb_first_call']} MB after the first call, "
                          f"{t['web_peak_rss_mb_last_call']} MB after the last")
         if "import" in r:
