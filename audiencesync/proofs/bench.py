@@ -6,7 +6,11 @@ figures are reported, never asserted: they depend on the machine.
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -26,10 +30,14 @@ from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 from django_q.tasks import async_task
+from tqdm import tqdm
 
 from audiencesync.sync import engine
 from audiencesync.workspaces.apikeys import api_key_create
-from audiencesync.workspaces.models import Membership, Role, Workspace
+from audiencesync.workspaces.hooks import consent_withdrawn_notify
+from audiencesync.workspaces.imports import profiles_import
+from audiencesync.workspaces.management.commands.generate_profiles_csv import profile_row
+from audiencesync.workspaces.models import Membership, Profile, Role, Workspace
 from canvas.models import (
     Canvas,
     CanvasStatus,
@@ -65,6 +73,10 @@ class Sizes:
     latency_rate: int
     latency_seconds: int
     memory: tuple[int, int]
+    track_calls: int = 10
+    track_per_call: int = 10_000
+    track_profiles: int = 100_000
+    import_rows: int = 1_000_000
 
 
 FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
@@ -72,7 +84,13 @@ FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
              memory=(10_000, 1_000_000))
 QUICK = Sizes(entry=20_000, raw_batches=4, adherence=50_000,
               adherence_workers=(1, 2), latency_rate=2000, latency_seconds=10,
-              memory=(10_000, 100_000))
+              memory=(10_000, 100_000), track_calls=2, track_per_call=2_000,
+              track_profiles=4_000, import_rows=20_000)
+
+# In the order they run; a phase needs the ones named here to run before it.
+PHASES = ("entry", "ceiling", "raw", "adherence", "latency", "memory", "track", "import")
+NEEDS = {"ceiling": "entry", "raw": "ceiling"}
+TRACK_EVENT_NAMES = ("purchase", "cart_abandoned", "app_open")
 
 
 def _users(count: int, *, prefix: str) -> list[dict]:
@@ -308,6 +326,146 @@ class Bench:
             self._limits(True)
         return result
 
+    def track(self) -> dict:
+        """Events/s through the track API: calls of N events, one per existing profile."""
+        sizes = self.sizes
+        workspace = self._workspace(f"track-{self.run_id}")
+        _profiles_create(workspace, [f"trk-{i:07d}" for i in range(sizes.track_profiles)])
+        key = api_key_create(workspace=workspace, name="bench track").secret
+        now = timezone.now()
+        bodies = [_track_body(call=c, per_call=sizes.track_per_call,
+                              profiles=sizes.track_profiles, now=now)
+                  for c in range(sizes.track_calls)]
+        port = free_port()
+        site = f"http://127.0.0.1:{port}"
+        web = Processes()
+        # One worker serves the one client: its peak RSS after each call shows whether memory
+        # grows with the calls.
+        server = web.web(port=port, workers=1, env={"SITE_URL": site})
+        rss = []
+        try:
+            wait_until_serving(f"{site}/accounts/login/")
+            seconds = 0.0
+            for body in tqdm(bodies, desc="track", unit="call", file=sys.stderr, disable=None,
+                             leave=False):
+                started = time.perf_counter()
+                answer = requests.post(f"{site}/api/v1/users/track", data=body, timeout=600,
+                                       headers={"Authorization": f"Bearer {key}",
+                                                "Content-Type": "application/json"})
+                seconds += time.perf_counter() - started
+                answer.raise_for_status()
+                if answer.json()["events_written"] != sizes.track_per_call:
+                    raise RuntimeError(f"The track API refused events: {answer.text[:500]}")
+                rss.append(_group_peak_rss_mb(server.pid))
+        finally:
+            web.stop()
+        events = sizes.track_calls * sizes.track_per_call
+        result = {"events": events, "events_per_s": round(events / seconds),
+                  "calls": sizes.track_calls, "profiles": sizes.track_profiles,
+                  "body_bytes": len(bodies[0]),
+                  "web_peak_rss_mb_first_call": rss[0], "web_peak_rss_mb_last_call": rss[-1],
+                  "web_peak_rss_mb_by_call": rss}
+        self.say(f"track: {events:,} events in {sizes.track_calls} calls in {seconds:.1f} s: "
+                 f"{result['events_per_s']:,} events/s; the web worker's peak RSS {rss[0]} MB "
+                 f"after the first call, {rss[-1]} MB after the last")
+        return result
+
+    def import_(self) -> dict:
+        """Rows/s of the profile import (half new profiles, half updates), with and without
+        the phone column."""
+        rows = self.sizes.import_rows
+        path = self.state_dir / "profiles.csv"
+        _profiles_csv_write(path, rows=rows, say=self.say)
+        without = self.state_dir / "profiles-without-phones.csv"
+        _column_drop(path, without, column="phone")
+        result = {"rows": rows}
+        for label, csv_path in (("rows_per_s", path), ("rows_per_s_without_phones", without)):
+            workspace = self._workspace(f"import-{label}-{self.run_id}")
+            # Half the rows update profiles that exist: the odd ones.
+            _profiles_create(workspace, [f"user-{n:08d}" for n in range(1, rows, 2)])
+            with csv_path.open("rb") as binary, tqdm(
+                    total=rows, desc=f"import ({label})", unit="row", file=sys.stderr,
+                    disable=None, leave=False) as bar:
+                started = time.perf_counter()
+                report = profiles_import(workspace=workspace, csv_file=binary,
+                                         progress=lambda n: bar.update(n - bar.n),
+                                         on_consent_withdrawn=consent_withdrawn_notify)
+                seconds = time.perf_counter() - started
+            if (report.created, report.updated) != (rows - rows // 2, rows // 2):
+                raise RuntimeError(f"The import created {report.created:,} and updated "
+                                   f"{report.updated:,} profiles of {rows:,} rows "
+                                   f"({report.rejected_count:,} rejected).")
+            result[label] = round(rows / seconds)
+        self.say(f"import: {rows:,} rows (half new, half updates): {result['rows_per_s']:,} "
+                 f"rows/s; without the phone column {result['rows_per_s_without_phones']:,} "
+                 "rows/s")
+        return result
+
+    def _workspace(self, name: str) -> Workspace:
+        return Workspace.objects.create(name=f"Bench {name}", slug=f"bench-{name}-{os.getpid()}",
+                                        default_country="US")
+
+
+def _profiles_create(workspace: Workspace, external_ids: list[str]) -> None:
+    for start in range(0, len(external_ids), 10_000):
+        Profile.objects.bulk_create([Profile(workspace=workspace, external_id=external_id)
+                                     for external_id in external_ids[start:start + 10_000]])
+
+
+_PROPERTIES = {"sku": "SKU-000000", "amount": 49.9, "currency": "USD", "source": "bench",
+               "campaign": "winter-sale-2026"}  # about 100 bytes as JSON
+
+
+def _track_body(*, call: int, per_call: int, profiles: int, now) -> bytes:
+    """One call's events: ``per_call`` distinct profiles, the three names in turn."""
+    first = call * per_call
+    time_text = now.isoformat().replace("+00:00", "Z")
+    return json.dumps({"events": [
+        {"external_id": f"trk-{(first + i) % profiles:07d}",
+         "name": TRACK_EVENT_NAMES[(first + i) % 3], "time": time_text,
+         "properties": {**_PROPERTIES, "sku": f"SKU-{(first + i) % 1_000_000:06d}"}}
+        for i in range(per_call)]}).encode()
+
+
+def _profiles_csv_write(path: Path, *, rows: int, say) -> None:
+    """The import's file, by ``generate_profiles_csv``'s generator, with a third custom
+    attribute (``visits``, a number)."""
+    rng = random.Random(1)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["external_id", "email", "phone", "idfa", "gaid", "ad_tracking_enabled",
+                         "plan", "city", "visits"])
+        for number in tqdm(range(rows), desc="writing the CSV", unit="row", file=sys.stderr,
+                           disable=None, leave=False):
+            writer.writerow([*profile_row(rng, number, unusable=rng.random() < 0.01),
+                             str(rng.randrange(500))])
+
+
+def _column_drop(source: Path, target: Path, *, column: str) -> None:
+    with source.open(encoding="utf-8", newline="") as inp, \
+            target.open("w", encoding="utf-8", newline="") as out:
+        reader, writer = csv.reader(inp), csv.writer(out)
+        header = next(reader)
+        drop = header.index(column)
+        for row in itertools.chain([header], reader):
+            writer.writerow(row[:drop] + row[drop + 1:])
+
+
+def _group_peak_rss_mb(group: int) -> float:
+    """The highest peak RSS (VmHWM) among the live processes of a process group, in MB."""
+    peak = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != group:
+                continue
+            status = (stat.parent / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return round(peak / 1024, 1)
+
 
 def _achieved_users_per_s(step: Step) -> float:
     """Users per second the partner accepted, from the first send to the last.
@@ -362,18 +520,33 @@ def _flush_peak_rss_mb(*, env: dict) -> float:
     return round(int(output.stdout.strip().splitlines()[-1]) / 1024, 1)
 
 
-def bench_run(*, quick: bool, say) -> dict:
-    bench = Bench(sizes=QUICK if quick else FULL, say=say)
+def phases_parse(text: str) -> tuple[str, ...]:
+    """``entry,ceiling,...`` (or ``all``) as the phases to run, in their running order."""
+    chosen = {p.strip() for p in text.split(",") if p.strip()}
+    if chosen == {"all"}:
+        return PHASES
+    unknown = sorted(chosen - set(PHASES))
+    if unknown or not chosen:
+        raise ValueError(f"--phases takes all or some of {', '.join(PHASES)}; got {text!r}.")
+    for phase, needed in NEEDS.items():
+        if phase in chosen and needed not in chosen:
+            raise ValueError(f"The {phase} phase needs the {needed} phase: add it to --phases.")
+    return tuple(p for p in PHASES if p in chosen)
+
+
+def bench_run(*, quick: bool, say, phases: tuple[str, ...] = PHASES,
+              sizes: Sizes | None = None) -> dict:
+    bench = Bench(sizes=sizes or (QUICK if quick else FULL), say=say)
     result = {"database": connection.vendor, "cpu_count": os.cpu_count(),
               "quick": quick}
+    runs = {"entry": bench.entry, "ceiling": bench.ceiling,
+            "raw": lambda: bench.raw(result["ceiling"]["users_per_s"]),
+            "adherence": bench.adherence, "latency": bench.latency, "memory": bench.memory,
+            "track": bench.track, "import": bench.import_}
     try:
         bench.setup()
-        result["entry"] = bench.entry()
-        result["ceiling"] = bench.ceiling()
-        result["raw"] = bench.raw(result["ceiling"]["users_per_s"])
-        result["adherence"] = bench.adherence()
-        result["latency"] = bench.latency()
-        result["memory"] = bench.memory()
+        for phase in phases:
+            result[phase] = runs[phase]()
     finally:
         bench.close()
     return result

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 from tqdm import tqdm
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
 from audiencesync.workspaces.apikeys import api_key_create
-from audiencesync.workspaces.models import Membership, Role, Workspace
+from audiencesync.workspaces.models import EventSummary, Membership, Role, Workspace
 from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
 from canvas.services import canvases as canvas_services
 from partners.selectors import ad_accounts_selectable
@@ -30,9 +31,10 @@ from .browser import Browser
 from .connect import partner_connect, sign_in
 from .processes import Processes, wait_until_serving
 from .sandbox import sandbox_control_headers
-from .synthetic import synthetic_users
+from .synthetic import synthetic_activity, synthetic_users
 
 ENTRIES_PER_CALL = 10_000
+TRACK_USERS_PER_CALL = 2_000  # at most 4 events a user: within the 10,000 items a list
 DELAY_SECONDS = 3
 
 
@@ -96,6 +98,28 @@ def _enter(*, site_url: str, canvas_id: int, key: str, users: list[dict]) -> dic
         for name in totals:
             totals[name] += response.json()[name]
     return totals
+
+
+def _track(*, site_url: str, key: str, users: list[dict]) -> dict:
+    """The users' attributes and events through the track API; what it wrote, and the events
+    the database then holds per name (from the per-profile counts)."""
+    totals = {"attributes_written": 0, "events_written": 0, "rejected": 0}
+    for start in range(0, len(users), TRACK_USERS_PER_CALL):
+        attributes, events = synthetic_activity(users[start:start + TRACK_USERS_PER_CALL],
+                                                now=timezone.now(), seed=start)
+        response = requests.post(
+            f"{site_url}/api/v1/users/track", json={"attributes": attributes, "events": events},
+            headers={"Authorization": f"Bearer {key}"}, timeout=300,
+        )
+        response.raise_for_status()
+        for name in totals:
+            totals[name] += response.json()[name]
+    return totals
+
+
+def _events_by_name(workspace: Workspace) -> dict[str, int]:
+    return dict(EventSummary.objects.filter(workspace=workspace).values("name")
+                .annotate(total=Sum("count")).order_by("name").values_list("name", "total"))
 
 
 def _canvas_steps(canvas_id: int) -> list[dict]:
@@ -169,8 +193,11 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
         owner = workspace.memberships.get().user
         canvas = build_canvas(workspace=workspace, partners=partners, user=owner)
         key = api_key_create(workspace=workspace, name="demo", created_by=owner).secret
-        entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key,
-                       users=synthetic_users(users))
+        people = synthetic_users(users)
+        # Attributes and events first, so that the users enter with something to select on.
+        track = _track(site_url=site_url, key=key, users=people)
+        track["events_by_name"] = _events_by_name(workspace)
+        entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key, users=people)
 
         deadline = time.monotonic() + (timeout_s or 300 + users / 200)
         with tqdm(total=entry["entered"] * len(_canvas_steps(canvas.pk)), unit="user",
@@ -194,5 +221,5 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
                 time.sleep(0.5)
         record = sandbox_record(site_url)
     return {"steps": steps, "sandbox": record, "in_canvas": in_canvas,
-            "entry": entry, "login": {"email": email, "password": password},
+            "entry": entry, "track": track, "login": {"email": email, "password": password},
             "wall_s": round(time.monotonic() - started, 1)}

@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+from datetime import datetime, timedelta
 
 
 def synthetic_users(count: int, *, seed: int = 7, prefix: str = "demo") -> list[dict]:
@@ -26,3 +27,37 @@ def synthetic_users(count: int, *, seed: int = 7, prefix: str = "demo") -> list[
                                      user["idfa"][16:20], user["idfa"][20:]))
         users.append(user)
     return users
+
+
+EVENT_NAMES = ("purchase", "cart_abandoned", "app_open")
+PLANS = ("free", "plus", "pro")
+
+
+def synthetic_activity(users: list[dict], *, now: datetime, seed: int = 7
+                       ) -> tuple[list[dict], list[dict]]:
+    """Track API items for the users: a ``lifetime_spend`` (number) and ``plan`` (string)
+    attribute each, and 0 to 4 events of the last week among ``purchase`` (with the sku and
+    amount), ``cart_abandoned`` (items and value) and ``app_open`` (platform)."""
+    rng = random.Random(seed)
+    attributes, events = [], []
+    for user in users:
+        external_id = user["external_id"]
+        spend = 0.0
+        for _ in range(rng.randrange(5)):
+            name = rng.choice(EVENT_NAMES)
+            when = now - timedelta(minutes=rng.randrange(1, 7 * 24 * 60))
+            if name == "purchase":
+                amount = round(rng.uniform(5, 200), 2)
+                spend += amount
+                properties = {"sku": f"SKU-{rng.randrange(100):03d}", "amount": amount}
+            elif name == "cart_abandoned":
+                properties = {"items": rng.randrange(1, 6),
+                              "value": round(rng.uniform(10, 300), 2)}
+            else:
+                properties = {"platform": rng.choice(("ios", "android", "web"))}
+            events.append({"external_id": external_id, "name": name,
+                           "time": when.isoformat().replace("+00:00", "Z"),
+                           "properties": properties})
+        attributes.append({"external_id": external_id, "lifetime_spend": round(spend, 2),
+                           "plan": rng.choice(PLANS)})
+    return attributes, events

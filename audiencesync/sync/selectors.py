@@ -10,8 +10,9 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audiencesync.workspaces.events import workspaces_event_volume
 from audiencesync.workspaces.identifiers import MISSING, REASON_TEXT
-from audiencesync.workspaces.models import Profile
+from audiencesync.workspaces.models import Profile, Workspace
 from canvas.models import (
     BatchState,
     ItemPurpose,
@@ -59,7 +60,17 @@ def sync_status_report() -> dict:
     rate = [{"scope": key, "limit_per_s": limit,
              "used_per_s_last_60s": round(ratelimit.used_per_s(key), 1)}
             for key, limit in sorted(scopes.items())]
-    return {"steps": report_steps, "rate": rate}
+    return {"steps": report_steps, "rate": rate, "events": event_volume_report()}
+
+
+def event_volume_report() -> list[dict]:
+    """Per workspace with events or event summaries: events kept now, received in the last
+    24 h, distinct event names and summaries; a constant number of queries."""
+    volume = workspaces_event_volume()
+    slugs = dict(Workspace.objects.filter(pk__in=volume).values_list("pk", "slug"))
+    return [{"workspace": slugs.get(pk, str(pk)), "events": v.events,
+             "events_24h": v.events_24h, "event_names": v.event_names, "summaries": v.summaries}
+            for pk, v in sorted(volume.items(), key=lambda item: slugs.get(item[0], ""))]
 
 
 # --- requeue -------------------------------------------------------------------------------

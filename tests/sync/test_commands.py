@@ -68,7 +68,7 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
 
     report = json.loads(run("sync_status", "--json"))
 
-    assert set(report) == {"steps", "rate"}
+    assert set(report) == {"steps", "rate", "events"}
     by_id = {s["id"]: s for s in report["steps"]}
     assert set(by_id) == {step.pk, pin_step.pk}
     tiktok_row = by_id[step.pk]
@@ -90,7 +90,7 @@ def test_sync_status_leaves_out_stopped_canvases_without_pending_users(tiktok_ca
     canvas, step = tiktok_canvas
     canvas.status = "stopped"
     canvas.save()
-    assert json.loads(run("sync_status", "--json")) == {"steps": [], "rate": []}
+    assert json.loads(run("sync_status", "--json")) == {"steps": [], "rate": [], "events": []}
     assert "No Audience Sync step" in run("sync_status")
 
 

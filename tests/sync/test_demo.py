@@ -35,6 +35,12 @@ def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
             sandbox["oversize_rejections"]) == (0, 0, 0)
     assert result["in_canvas"] == 0
 
+    # Attributes and events went through the track API and are there to select on.
+    track = result["track"]
+    assert track["attributes_written"] == 400 and track["rejected"] == 0
+    assert set(track["events_by_name"]) == {"purchase", "cart_abandoned", "app_open"}
+    assert sum(track["events_by_name"].values()) == track["events_written"] > 400
+
 
 def test_demo_refuses_to_start_where_another_server_already_answers(tmp_path):
     with socket.socket() as server:  # another server (a running bin/run) holds the address

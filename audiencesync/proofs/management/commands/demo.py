@@ -20,8 +20,9 @@ PARTNERS = ("tiktok", "pinterest")
 
 class Command(BaseCommand):
     help = ("Start the product (server, workers, partner sandbox) on a free port, connect the "
-            "partners through their consent pages, build a canvas, enter N synthetic users "
-            "through the API and wait until every user is synced.")
+            "partners through their consent pages, build a canvas, send N synthetic users' "
+            "attributes and events through the track API, enter them through the entries API "
+            "and wait until every user is synced.")
 
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=2000)
@@ -79,6 +80,12 @@ class Command(BaseCommand):
         out.write(f"\nDone in {result['wall_s']} s. The demo's server has stopped; its data "
                   "stays in the database. To look around, start bin/run on the same database "
                   f"and log in as {login['email']} / {login['password']}\n")
+        track = result["track"]
+        out.write(f"\nTrack API: {track['attributes_written']:,} attribute items (lifetime_spend, "
+                  f"plan) and {track['events_written']:,} events written, {track['rejected']} "
+                  "rejected; events by name: " + ", ".join(
+                      f"{name} {count:,}" for name, count in track["events_by_name"].items())
+                  + "\n")
         header = (f"{'step':<6}{'partner':<11}{'action':<8}{'audience':<18}{'entered':>9}"
                   f"{'proceeded':>10}{'synced':>9}{'not synced':>11}{'pending':>9}"
                   f"{'errored':>9}{'exited':>8}")

@@ -6,11 +6,13 @@ from audiencesync.sync.selectors import sync_status_report
 
 COLUMNS = ("id", "canvas", "partner", "action", "audience", "entered", "proceeded", "synced",
            "not_synced", "pending", "errored", "exited", "oldest_pending_s")
+EVENT_COLUMNS = ("workspace", "events", "events_24h", "event_names", "summaries")
 
 
 class Command(BaseCommand):
     help = ("Per Audience Sync step of active canvases (and any step with pending users): the "
-            "step metrics; then each partner rate scope in use with its recent use.")
+            "step metrics; then each partner rate scope in use with its recent use; then each "
+            "workspace's event volume (events kept, in the last 24 h, event names, summaries).")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", dest="as_json",
@@ -29,6 +31,9 @@ class Command(BaseCommand):
         if report["rate"]:
             self.stdout.write("")
             self._table(report["rate"], ("scope", "limit_per_s", "used_per_s_last_60s"))
+        if report["events"]:
+            self.stdout.write("")
+            self._table(report["events"], EVENT_COLUMNS)
 
     def _table(self, rows: list[dict], columns: tuple[str, ...]) -> None:
         cells = [[_cell(row[c]) for c in columns] for row in rows]

@@ -41,11 +41,11 @@ class Command(BaseCommand):
             writer.writerow(["external_id", "email", "phone", "idfa", "gaid",
                              "ad_tracking_enabled", "plan", "city"])
             for number in tqdm(range(rows), unit=" rows", file=sys.stderr, disable=None):
-                writer.writerow(_profile_row(rng, number, unusable=rng.random() < unusable_share))
+                writer.writerow(profile_row(rng, number, unusable=rng.random() < unusable_share))
         self.stdout.write(f"Wrote {rows:,} profiles to {file}.")
 
 
-def _profile_row(rng: random.Random, number: int, *, unusable: bool) -> list[str]:
+def profile_row(rng: random.Random, number: int, *, unusable: bool) -> list[str]:
     subscriber = f"{rng.randrange(2, 10)}{rng.randrange(10**5, 10**6)}"
     # Half the phones are national, to be read with the workspace's default country (US).
     phone = f"+1 415 {subscriber}" if number % 2 else f"(415) {subscriber[:3]}-{subscriber[3:]}"

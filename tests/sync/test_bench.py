@@ -1,0 +1,39 @@
+"""`manage.py bench`: the track and import phases, and choosing phases."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+
+def test_bench_measures_the_track_api_and_the_profile_import(tmp_path):
+    env = {**os.environ, "DEBUG": "true",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.sqlite3'}", "REDIS_URL": ""}
+    done = subprocess.run([sys.executable, "manage.py", "bench", "--quick", "--json",
+                           "--phases", "track,import"], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+
+    assert {"track", "import"} <= set(result) and "entry" not in result
+    track, imported = result["track"], result["import"]
+    assert track["events"] == 4_000 and track["events_per_s"] > 0
+    assert 0 < track["web_peak_rss_mb_first_call"] <= track["web_peak_rss_mb_last_call"]
+    assert imported["rows"] == 20_000
+    assert imported["rows_per_s"] > 0 and imported["rows_per_s_without_phones"] > 0
+    assert "track: 4,000 events in 2 calls" in done.stderr
+    assert "import: 20,000 rows (half new, half updates)" in done.stderr
+
+
+@pytest.mark.parametrize(("phases", "message"), [
+    ("ceiling", "The ceiling phase needs the entry phase"),
+    ("track,speed", "--phases takes all or some of entry, ceiling"),
+])
+def test_bench_refuses_phases_it_cannot_run(settings, phases, message):
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match=message):
+        call_command("bench", "--phases", phases)
