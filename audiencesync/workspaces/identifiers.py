@@ -132,6 +132,35 @@ def profile_identifiers(
     return judged
 
 
+def stored_columns(field: str) -> tuple[str, str, str]:
+    """The profile columns that hold ``field`` judged: normalised value, SHA-256, reason."""
+    return f"{field}_normalized", f"{field}_sha256", f"{field}_reason"
+
+
+STORED_COLUMNS = tuple(column for field in FIELDS for column in stored_columns(field))
+
+
+def stored_values(*, field: str, raw: str, default_country: str) -> tuple[str, str, str]:
+    """What a profile stores of ``raw`` in ``stored_columns(field)``: a usable value and its
+    hash with no reason, or blanks and the reason (``missing`` for a blank value)."""
+    if not raw or raw.isspace():
+        return "", "", MISSING
+    judged = normalize(field=field, raw=raw, default_country=default_country)
+    if judged.ok:
+        return judged.value, judged.sha256, ""
+    return "", "", judged.reason
+
+
+def stored_row(*, values: dict[str, str], default_country: str) -> dict[str, str]:
+    """The stored columns of each identifier field in ``values`` (raw values by field)."""
+    row = {}
+    for field, raw in values.items():
+        row.update(zip(stored_columns(field),
+                       stored_values(field=field, raw=raw, default_country=default_country),
+                       strict=True))
+    return row
+
+
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 

@@ -138,6 +138,21 @@ class Profile(models.Model):
     idfa = models.CharField("IDFA", max_length=64, blank=True, default="")
     gaid = models.CharField("GAID", max_length=64, blank=True, default="")
     ad_tracking_enabled = models.BooleanField(default=True)
+    # Each identifier judged once, when it is written (see identifiers.stored_values): the
+    # normalised value and its SHA-256, or blanks and the reason it is unusable. Entry
+    # copies these; it never hashes.
+    email_normalized = models.CharField(max_length=320, default="", editable=False)
+    email_sha256 = models.CharField(max_length=64, default="", editable=False)
+    email_reason = models.CharField(max_length=32, default="missing", editable=False)
+    phone_normalized = models.CharField(max_length=64, default="", editable=False)
+    phone_sha256 = models.CharField(max_length=64, default="", editable=False)
+    phone_reason = models.CharField(max_length=32, default="missing", editable=False)
+    idfa_normalized = models.CharField(max_length=64, default="", editable=False)
+    idfa_sha256 = models.CharField(max_length=64, default="", editable=False)
+    idfa_reason = models.CharField(max_length=32, default="missing", editable=False)
+    gaid_normalized = models.CharField(max_length=64, default="", editable=False)
+    gaid_sha256 = models.CharField(max_length=64, default="", editable=False)
+    gaid_reason = models.CharField(max_length=32, default="missing", editable=False)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

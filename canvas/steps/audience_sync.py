@@ -1,12 +1,13 @@
 """Audience Sync: users who reach it are written to the outbox for a partner audience
-(identifiers hashed now), then pass on at once; the engine sends them within seconds."""
+(with the hashes stored on their profiles), then pass on at once; the engine sends them
+within seconds."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces import identifiers, rows
+from audiencesync.workspaces import rows
 from canvas.models import (
     CanvasStatus,
     ItemPurpose,
@@ -134,7 +135,6 @@ class AudienceSync(StepType):
     def on_reach(self, *, canvas, canvas_steps: list[Step], steps: list[Step], profiles: list,
                  now: datetime) -> Increments:
         """Write the outbox items of users passing ``steps`` right now, and count them."""
-        country = canvas.workspace.default_country
         last_position = canvas_steps[-1].position
         created_at = rows.db_datetime(now)
         items = []
@@ -147,7 +147,7 @@ class AudienceSync(StepType):
         for step in steps:
             not_synced = 0
             for profile in profiles:
-                hashes, reason = _hashes_for(step=step, profile=profile, country=country,
+                hashes, reason = _hashes_for(step=step, profile=profile,
                                              added=added.get((step.audience_id, profile.id)))
                 if hashes and step.action == SyncAction.ADD and step.audience_id in removes:
                     added.setdefault((step.audience_id, profile.id), []).append(hashes)
@@ -178,9 +178,10 @@ class AudienceSync(StepType):
         return increments
 
 
-def _hashes_for(*, step: Step, profile, country: str,
-                added: list[dict[str, str]] | None = None) -> tuple[dict | list, str]:
-    """The step's match fields of the profile, hashed; or no hashes and why not.
+def _hashes_for(*, step: Step, profile, added: list[dict[str, str]] | None = None
+                ) -> tuple[dict | list, str]:
+    """The step's match fields of the profile, as hashed when the profile was written; or
+    no hashes and why not.
 
     A remove sends every set of hashes the person was added under (``added``), and only
     when the product added them under none (an audience filled elsewhere) today's
@@ -192,13 +193,12 @@ def _hashes_for(*, step: Step, profile, country: str,
         return memberships.item_hashes(added), ""
     if is_add and step.respect_ad_tracking and not profile.ad_tracking_enabled:
         return {}, NO_CONSENT
-    judged = identifiers.profile_identifiers(profile=profile, default_country=country,
-                                             fields=step.match_fields,
-                                             respect_ad_tracking=is_add and step.respect_ad_tracking)
-    hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
+    hashes = {name: sha256 for name in step.match_fields
+              if (sha256 := getattr(profile, f"{name}_sha256"))}
     if hashes:
         return hashes, ""
-    return {}, ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
+    return {}, ", ".join(f"{name}: {getattr(profile, f'{name}_reason')}"
+                         for name in step.match_fields)
 
 
 def _remove_fields_problem(step: Step, where: str) -> str | None:
