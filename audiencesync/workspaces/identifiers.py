@@ -161,6 +161,23 @@ def stored_row(*, values: dict[str, str], default_country: str) -> dict[str, str
     return row
 
 
+def profile_stored_identifiers(*, profile, respect_ad_tracking: bool = True
+                               ) -> dict[str, Normalized]:
+    """A profile's identifiers as judged when it was written (its stored columns), with the
+    same answers as ``profile_identifiers``, without judging again."""
+    judged = {}
+    withhold_ad_ids = respect_ad_tracking and not profile.ad_tracking_enabled
+    for field in FIELDS:
+        value, sha256, reason = (getattr(profile, column) for column in stored_columns(field))
+        if field in ADVERTISING_ID_FIELDS and withhold_ad_ids and reason != MISSING:
+            judged[field] = Normalized(field=field, reason=AD_TRACKING_DISABLED)
+        elif reason:
+            judged[field] = Normalized(field=field, reason=reason)
+        else:
+            judged[field] = Normalized(field=field, value=value, sha256=sha256)
+    return judged
+
+
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 

@@ -169,8 +169,11 @@ class Profile(models.Model):
                 fields=["workspace", "external_id"], name="profile_unique_external_id"
             )
         ]
-        indexes = [models.Index(fields=["workspace", "email"], name="profile_email_idx"),
-                   models.Index(fields=["workspace", "phone"], name="profile_phone_idx")]
+        # The profile search matches the normalised values.
+        indexes = [models.Index(fields=["workspace", "email_normalized"],
+                                name="profile_email_idx"),
+                   models.Index(fields=["workspace", "phone_normalized"],
+                                name="profile_phone_idx")]
 
     def __str__(self) -> str:
         return self.external_id

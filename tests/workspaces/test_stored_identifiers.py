@@ -3,10 +3,13 @@ the profile: by every write path, after a new default country, and blanked by er
 
 import csv
 import hashlib
+import importlib
 import io
 from collections import defaultdict
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from audiencesync.sync.services import profile_erase
@@ -14,6 +17,7 @@ from audiencesync.workspaces import identifiers
 from audiencesync.workspaces.identifiers import normalize
 from audiencesync.workspaces.imports import profiles_import
 from audiencesync.workspaces.models import Profile
+from audiencesync.workspaces.profile_selectors import profile_search
 from tests.factories import ProfileFactory, UserFactory, WorkspaceFactory
 from tests.workspaces.test_identifiers import VECTORS_PATH
 
@@ -127,3 +131,53 @@ def test_stored_values_agree_with_normalize_on_a_usable_value():
     judged = normalize(field="email", raw=" A@B.co ", default_country="")
     assert identifiers.stored_values(field="email", raw=" A@B.co ", default_country="") == (
         judged.value, judged.sha256, "")
+
+
+@pytest.fixture
+def schema_restored(transactional_db):
+    """Whatever a test migrates to, the next test finds the schema of today."""
+    yield
+    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def test_the_upgrade_fills_the_stored_identifiers_of_existing_profiles_in_batches(
+        schema_restored, monkeypatch):
+    migration = importlib.import_module(
+        "audiencesync.workspaces.migrations.0007_profile_identifiers_stored")
+    monkeypatch.setattr(migration, "BATCH", 2)  # several batches from a handful of rows
+    old = _migrate([("workspaces", "0006_api_key_table_renamed")])
+    workspace = old.get_model("workspaces", "Workspace").objects.create(
+        name="Acme", slug="acme", default_country="GB")
+    old_profile = old.get_model("workspaces", "Profile")
+    for n in range(5):
+        old_profile.objects.create(workspace=workspace, external_id=f"p{n}",
+                                   email=f" P{n}@Example.com", phone="020 7946 0958",
+                                   idfa="not-an-idfa")
+
+    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    profiles = list(Profile.objects.order_by("external_id"))
+    assert len(profiles) == 5
+    for n, profile in enumerate(profiles):
+        assert stored(profile, "email") == (f"p{n}@example.com", sha256(f"p{n}@example.com"),
+                                            "")
+        assert stored(profile, "phone") == ("+442079460958", sha256("+442079460958"), "")
+        assert stored(profile, "idfa") == ("", "", "invalid_advertising_id")
+        assert stored(profile, "gaid") == ("", "", "missing")
+
+
+def test_search_finds_a_profile_by_its_email_whatever_case_it_was_given_in():
+    workspace = WorkspaceFactory()
+    _import(workspace, [["external_id", "email", "phone"],
+                        ["u1", "Ana.Silva@Example.COM", "(415) 555-0123"]])
+    assert [p.external_id for p in profile_search(workspace=workspace,
+                                                  query="ana.silva@ex")] == ["u1"]
+    assert [p.external_id for p in profile_search(workspace=workspace,
+                                                  query="415 555")] == ["u1"]

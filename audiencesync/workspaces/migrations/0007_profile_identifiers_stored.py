@@ -97,4 +97,15 @@ class Migration(migrations.Migration):
             field=models.CharField(default='', editable=False, max_length=64),
         ),
         migrations.RunPython(fill, migrations.RunPython.noop),
+        # The profile search matches the normalised values; indexed once they are filled.
+        migrations.RemoveIndex(model_name='profile', name='profile_email_idx'),
+        migrations.RemoveIndex(model_name='profile', name='profile_phone_idx'),
+        migrations.AddIndex(
+            model_name='profile',
+            index=models.Index(fields=['workspace', 'email_normalized'], name='profile_email_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='profile',
+            index=models.Index(fields=['workspace', 'phone_normalized'], name='profile_phone_idx'),
+        ),
     ]
