@@ -85,30 +85,16 @@ def _lock_active_canvas(canvas_id: int) -> Canvas:
     return canvas
 
 
-# What entry reads of a profile: each identifier's stored hash and reason (never the raw
-# value: entry copies hashes, it does not compute them) and the consent.
-_ENTRY_COLUMNS = (*(column for field in identifiers.FIELDS
-                    for column in identifiers.stored_columns(field)[1:]), AD_TRACKING)
-
-
 @dataclass(frozen=True, slots=True)
 class ProfileRow:
-    """What entry needs of a profile: read as plain values, not model instances."""
+    """What entry needs of a profile in Python: its id. Step kinds read anything else in
+    the database (an Audience Sync step copies the profile's stored hashes there)."""
 
     id: int
-    email_sha256: str
-    email_reason: str
-    phone_sha256: str
-    phone_reason: str
-    idfa_sha256: str
-    idfa_reason: str
-    gaid_sha256: str
-    gaid_reason: str
-    ad_tracking_enabled: bool
 
 
 def _profile_rows(queryset) -> list[ProfileRow]:
-    return [ProfileRow(*values) for values in queryset.values_list("id", *_ENTRY_COLUMNS)]
+    return [ProfileRow(pk) for pk in queryset.values_list("id", flat=True)]
 
 
 def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryResult:
