@@ -136,10 +136,10 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
     One transaction: the removes are queued as erasure items carrying the hashes its
     membership records hold, whenever it was added (the engine sends them after any add
     of the same user still pending: latest intent wins), the profile leaves its canvases,
-    its fields (and their stored hashes) are blanked and the hashes of its resolved journey items dropped. The
-    profile row stays, blank, as a tombstone the removes and records point to; its hashes
-    live on only in those until the partner accepted the removes. Erasing again queues
-    nothing new.
+    its fields (and the hashes stored beside them) are blanked and the hashes of its
+    resolved journey items dropped. The profile row stays, blank, as a tombstone the
+    removes and records point to; its hashes live on only in those until the partner
+    accepted the removes. Erasing again queues nothing new.
     """
     with transaction.atomic():
         profile = Profile.objects.select_for_update().get(pk=profile.pk)

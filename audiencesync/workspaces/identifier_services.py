@@ -25,14 +25,12 @@ def profiles_identifiers_refresh(*, profile_ids: Iterable[int] | None = None,
     """Recompute the stored ``fields`` of the profiles ``profile_ids``, or of every profile of
     ``workspace``; in batches, so memory stays flat. Returns how many profiles were read."""
     if (profile_ids is None) == (workspace is None):
-        raise ValueError("Give profile_ids or workspace, not both.")
-    profiles = Profile.objects.all()
+        raise ValueError("Give either profile_ids or workspace.")
     if workspace is not None:
-        profiles = profiles.filter(workspace=workspace)
+        profiles = Profile.objects.filter(workspace=workspace)
     else:
-        profiles = profiles.filter(pk__in=list(profile_ids))
+        profiles = Profile.objects.filter(pk__in=list(profile_ids))
     columns = [c for field in fields for c in identifiers.stored_columns(field)]
-    countries = dict(Workspace.objects.values_list("pk", "default_country"))
     done = 0
     last_pk = 0
     while True:
@@ -40,10 +38,12 @@ def profiles_identifiers_refresh(*, profile_ids: Iterable[int] | None = None,
                      .only("pk", "workspace_id", *fields)[:REFRESH_BATCH])
         if not batch:
             return done
+        countries = dict(Workspace.objects.filter(pk__in={p.workspace_id for p in batch})
+                         .values_list("pk", "default_country"))
         for profile in batch:
             row = identifiers.stored_row(
                 values={field: getattr(profile, field) for field in fields},
-                default_country=countries.get(profile.workspace_id, ""))
+                default_country=countries[profile.workspace_id])
             for column, value in row.items():
                 setattr(profile, column, value)
         with transaction.atomic():

@@ -12,8 +12,12 @@ Two levels, because "absent" and "unusable" are different answers to a user:
   advertising ids follow the same rule).
 - ``profile_identifiers`` judges a profile's fields. A blank field is ``missing`` and an
   advertising id of a profile that refused ad tracking is ``ad_tracking_disabled``;
-  everything else is ``normalize``. The sync engine uses this one to say why a user
-  was not synced.
+  everything else is ``normalize``.
+
+A profile is judged once, when it is written: ``stored_row`` gives the columns it keeps
+(each field's normalised value, SHA-256 and reason, ``missing`` for a blank field), which
+entry copies into sync items and ``profile_stored_identifiers`` reads back with the same
+answers as ``profile_identifiers``.
 """
 
 import hashlib
@@ -58,8 +62,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]{2,}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ZEROED_UUID = "00000000-0000-0000-0000-000000000000"
 _E164 = phonenumbers.PhoneNumberFormat.E164
-# Parsing a phone number is by far the slowest step (~25 us); the engine sees the same
-# numbers again on every step a user enters, so recent answers are kept.
+# Parsing a phone number is by far the slowest step (~25 us); files and calls often carry
+# the same numbers again (re-imports, updates), so recent answers are kept.
 _PHONE_CACHE_SIZE = 65536
 
 

@@ -131,3 +131,21 @@ def test_entrys_queries_per_batch_do_not_grow_with_the_number_of_profiles(worksp
         return len(captured)
 
     assert queries_for(ids[:5]) == queries_for(ids[5:])
+
+
+def test_a_remove_right_after_an_add_on_the_same_walk_sends_what_was_added(workspace):
+    account = builders.connected_account(workspace)
+    target = builders.audience(account, external_id="123")
+    canvas = builders.active_canvas(workspace)
+    builders.sync_step(canvas, account=account, target=target, action="add",
+                       match_fields=("email", "phone"))
+    builders.sync_step(canvas, account=account, target=target, action="remove",
+                       match_fields=("email",))
+
+    canvas_enter_users(canvas=canvas, users=[{"external_id": "u1", "email": "a@example.com",
+                                              "phone": "+14155550123"}])
+
+    add, remove = SyncItem.objects.order_by("pk")
+    assert (add.action, remove.action) == ("add", "remove")
+    assert add.hashes == {"email": sha256("a@example.com"), "phone": sha256("+14155550123")}
+    assert remove.hashes == add.hashes  # the set the person was added under, not email alone
