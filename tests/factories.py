@@ -2,6 +2,7 @@ import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
+from audiencesync.workspaces.identifier_services import profiles_identifiers_refresh
 from audiencesync.workspaces.models import Membership, Profile, Role, Workspace
 
 PASSWORD = "correct-horse-battery-staple"
@@ -48,7 +49,15 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class ProfileFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Profile
+        skip_postgeneration_save = True
 
     workspace = factory.SubFactory(WorkspaceFactory)
     external_id = factory.Sequence(lambda n: f"user-{n}")
     email = factory.Sequence(lambda n: f"customer{n}@example.com")
+
+    @factory.post_generation
+    def identifiers_stored(obj, create, extracted, **kwargs):  # noqa: N805
+        """Written through the one service every write path calls, as the product writes."""
+        if create:
+            profiles_identifiers_refresh(profile_ids=[obj.pk])
+            obj.refresh_from_db()

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
+from audiencesync.workspaces import identifiers
 from audiencesync.workspaces.events import events_older_than, profile_events_delete
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
@@ -136,10 +137,11 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
     One transaction: the removes are queued as erasure items carrying the hashes its
     membership records hold, whenever it was added (the engine sends them after any add
     of the same user still pending: latest intent wins), the profile leaves its canvases,
-    its fields are blanked and the hashes of its resolved journey items dropped. The
-    profile row stays, blank, as a tombstone the removes and records point to; its hashes
-    live on only in those until the partner accepted the removes. Its custom events, their
-    summaries and daily counts are deleted. Erasing again queues nothing new.
+    its fields (and the hashes stored beside them) are blanked and the hashes of its
+    resolved journey items dropped. The profile row stays, blank, as a tombstone the
+    removes and records point to; its hashes live on only in those until the partner
+    accepted the removes. Its custom events, their summaries and daily counts are deleted.
+    Erasing again queues nothing new.
     """
     with transaction.atomic():
         profile = Profile.objects.select_for_update().get(pk=profile.pk)
@@ -152,6 +154,8 @@ def profile_erase(*, profile: Profile) -> ErasureResult:
             exited_at=now, current_step=None, resume_at=None)
         Profile.objects.filter(pk=profile.pk).update(
             external_id=erased_external_id(profile), email="", phone="", idfa="", gaid="",
+            **identifiers.stored_row(values=dict.fromkeys(identifiers.FIELDS, ""),
+                                     default_country=""),
             attributes={}, updated_at=now, erased_at=Coalesce("erased_at", Value(now)))
         profile_events_delete(profile_id=profile.pk)
     logger.info("Profile %s erased: %s remove(s) queued, left %s canvas(es).", profile.pk,

@@ -7,6 +7,7 @@ from audiencesync.confirm import admin_confirmation_page, admin_is_confirmed
 
 from .apikeys import api_keys_revoke
 from .events import EventVolume, workspaces_event_volume
+from .identifier_services import profiles_identifiers_refresh
 from .models import ApiKey, Invitation, Membership, Profile, Workspace
 
 
@@ -99,6 +100,10 @@ class ProfileAdmin(admin.ModelAdmin):
     list_select_related = ["workspace"]
     readonly_fields = ["created_at", "updated_at", "erased_at"]
     show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        profiles_identifiers_refresh(profile_ids=[obj.pk])
 
     @admin.display(boolean=True, description="IDFA")
     def has_idfa(self, obj: Profile) -> bool:

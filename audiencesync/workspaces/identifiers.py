@@ -12,8 +12,12 @@ Two levels, because "absent" and "unusable" are different answers to a user:
   advertising ids follow the same rule).
 - ``profile_identifiers`` judges a profile's fields. A blank field is ``missing`` and an
   advertising id of a profile that refused ad tracking is ``ad_tracking_disabled``;
-  everything else is ``normalize``. The sync engine uses this one to say why a user
-  was not synced.
+  everything else is ``normalize``.
+
+A profile is judged once, when it is written: ``stored_row`` gives the columns it keeps
+(each field's normalised value, SHA-256 and reason, ``missing`` for a blank field), which
+entry copies into sync items and ``profile_stored_identifiers`` reads back with the same
+answers as ``profile_identifiers``.
 """
 
 import hashlib
@@ -58,8 +62,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]{2,}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ZEROED_UUID = "00000000-0000-0000-0000-000000000000"
 _E164 = phonenumbers.PhoneNumberFormat.E164
-# Parsing a phone number is by far the slowest step (~25 us); the engine sees the same
-# numbers again on every step a user enters, so recent answers are kept.
+# Parsing a phone number is by far the slowest step (~25 us); files and calls often carry
+# the same numbers again (re-imports, updates), so recent answers are kept.
 _PHONE_CACHE_SIZE = 65536
 
 
@@ -129,6 +133,52 @@ def profile_identifiers(
             judged[field] = Normalized(field=field, reason=AD_TRACKING_DISABLED)
         else:
             judged[field] = normalize(field=field, raw=raw, default_country=default_country)
+    return judged
+
+
+def stored_columns(field: str) -> tuple[str, str, str]:
+    """The profile columns that hold ``field`` judged: normalised value, SHA-256, reason."""
+    return f"{field}_normalized", f"{field}_sha256", f"{field}_reason"
+
+
+STORED_COLUMNS = tuple(column for field in FIELDS for column in stored_columns(field))
+
+
+def stored_values(*, field: str, raw: str, default_country: str) -> tuple[str, str, str]:
+    """What a profile stores of ``raw`` in ``stored_columns(field)``: a usable value and its
+    hash with no reason, or blanks and the reason (``missing`` for a blank value)."""
+    if not raw or raw.isspace():
+        return "", "", MISSING
+    judged = normalize(field=field, raw=raw, default_country=default_country)
+    if judged.ok:
+        return judged.value, judged.sha256, ""
+    return "", "", judged.reason
+
+
+def stored_row(*, values: dict[str, str], default_country: str) -> dict[str, str]:
+    """The stored columns of each identifier field in ``values`` (raw values by field)."""
+    row = {}
+    for field, raw in values.items():
+        row.update(zip(stored_columns(field),
+                       stored_values(field=field, raw=raw, default_country=default_country),
+                       strict=True))
+    return row
+
+
+def profile_stored_identifiers(*, profile, respect_ad_tracking: bool = True
+                               ) -> dict[str, Normalized]:
+    """A profile's identifiers as judged when it was written (its stored columns), with the
+    same answers as ``profile_identifiers``, without judging again."""
+    judged = {}
+    withhold_ad_ids = respect_ad_tracking and not profile.ad_tracking_enabled
+    for field in FIELDS:
+        value, sha256, reason = (getattr(profile, column) for column in stored_columns(field))
+        if field in ADVERTISING_ID_FIELDS and withhold_ad_ids and reason != MISSING:
+            judged[field] = Normalized(field=field, reason=AD_TRACKING_DISABLED)
+        elif reason:
+            judged[field] = Normalized(field=field, reason=reason)
+        else:
+            judged[field] = Normalized(field=field, value=value, sha256=sha256)
     return judged
 
 

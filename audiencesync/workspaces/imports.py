@@ -139,8 +139,10 @@ class _RowParser:
         ]
         self.attribute_names = {name for _, name in self.attribute_indexes}
         present = [name for name in header if name in USER_FIELDS and name != EXTERNAL_ID]
-        self.update_fields = [*present, *(["attributes"] if self.attribute_indexes else []),
-                              "updated_at"]
+        stored = [column for _, name in self.identifier_indexes
+                  for column in identifiers.stored_columns(name)]
+        self.update_fields = [*present, *stored,
+                              *(["attributes"] if self.attribute_indexes else []), "updated_at"]
 
     def profile(
         self, *, row: list[str], line: int, seen_ids: set[str], report: ImportReport
@@ -176,19 +178,20 @@ class _RowParser:
         # Warnings are reported only once the row is known to be imported.
         warnings = []
         for index, name in self.identifier_indexes:
+            # Stored as given, trimmed; the normalised value has columns of its own.
             value = row[index].strip()
-            if value:
-                normalized = identifiers.normalize(
-                    field=name, raw=value, default_country=self.default_country
-                )
-                if normalized.ok:
-                    value = normalized.value
-                else:
-                    warnings.append((name, normalized.reason_text))
-                if len(value) > MAX_LENGTH[name]:
-                    report.reject(line, f"{name} is longer than {MAX_LENGTH[name]} characters")
-                    return None
+            if len(value) > MAX_LENGTH[name]:
+                report.reject(line, f"{name} is longer than {MAX_LENGTH[name]} characters")
+                return None
+            stored = identifiers.stored_values(field=name, raw=value,
+                                               default_country=self.default_country)
+            reason = stored[2]
+            if reason and reason != identifiers.MISSING:
+                warnings.append((name, identifiers.REASON_TEXT[reason]))
             setattr(profile, name, value)
+            for column, stored_value in zip(identifiers.stored_columns(name), stored,
+                                            strict=True):
+                setattr(profile, column, stored_value)
         profile.attributes = {
             name: value for index, name in self.attribute_indexes if (value := row[index].strip())
         }

@@ -138,6 +138,21 @@ class Profile(models.Model):
     idfa = models.CharField("IDFA", max_length=64, blank=True, default="")
     gaid = models.CharField("GAID", max_length=64, blank=True, default="")
     ad_tracking_enabled = models.BooleanField(default=True)
+    # Each identifier judged once, when it is written (see identifiers.stored_values): the
+    # normalised value and its SHA-256, or blanks and the reason it is unusable. Entry
+    # copies these; it never hashes.
+    email_normalized = models.CharField(max_length=320, default="", editable=False)
+    email_sha256 = models.CharField(max_length=64, default="", editable=False)
+    email_reason = models.CharField(max_length=32, default="missing", editable=False)
+    phone_normalized = models.CharField(max_length=64, default="", editable=False)
+    phone_sha256 = models.CharField(max_length=64, default="", editable=False)
+    phone_reason = models.CharField(max_length=32, default="missing", editable=False)
+    idfa_normalized = models.CharField(max_length=64, default="", editable=False)
+    idfa_sha256 = models.CharField(max_length=64, default="", editable=False)
+    idfa_reason = models.CharField(max_length=32, default="missing", editable=False)
+    gaid_normalized = models.CharField(max_length=64, default="", editable=False)
+    gaid_sha256 = models.CharField(max_length=64, default="", editable=False)
+    gaid_reason = models.CharField(max_length=32, default="missing", editable=False)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -154,8 +169,11 @@ class Profile(models.Model):
                 fields=["workspace", "external_id"], name="profile_unique_external_id"
             )
         ]
-        indexes = [models.Index(fields=["workspace", "email"], name="profile_email_idx"),
-                   models.Index(fields=["workspace", "phone"], name="profile_phone_idx")]
+        # The profile search matches the normalised values.
+        indexes = [models.Index(fields=["workspace", "email_normalized"],
+                                name="profile_email_idx"),
+                   models.Index(fields=["workspace", "phone_normalized"],
+                                name="profile_phone_idx")]
 
     def __str__(self) -> str:
         return self.external_id

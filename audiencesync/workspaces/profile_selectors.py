@@ -18,9 +18,9 @@ _SURROGATES_START, _SURROGATES_END = 0xD800, 0xDFFF
 def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
     """The workspace's profiles whose external id, email or phone starts with ``query``.
 
-    Emails and phones are stored normalised (see ``imports``), so the query is normalised
-    the same way: an email is matched in lower case, and a phone number typed the way a
-    person writes it (national, with spaces or dashes) is matched in E.164.
+    Emails and phones are matched on their stored normalised values, so the query is
+    normalised the same way: an email is matched in lower case, and a phone number typed
+    the way a person writes it (national, with spaces or dashes) is matched in E.164.
     """
     profiles = Profile.objects.live().filter(workspace=workspace)
     query = query.strip()
@@ -30,11 +30,11 @@ def profile_search(*, workspace: Workspace, query: str) -> QuerySet[Profile]:
         # No stored value holds a NUL (PostgreSQL refuses it in text), so nothing matches.
         return profiles.none()
     if "@" in query:
-        return profiles.filter(_starts_with("email", query.lower()))
+        return profiles.filter(_starts_with("email_normalized", query.lower()))
     condition = _starts_with("external_id", query)
     phone_prefix = _phone_prefix(query, default_country=workspace.default_country)
     if phone_prefix:
-        condition |= _starts_with("phone", phone_prefix)
+        condition |= _starts_with("phone_normalized", phone_prefix)
     return profiles.filter(condition)
 
 

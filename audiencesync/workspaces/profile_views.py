@@ -6,7 +6,7 @@ from audiencesync.errors import ServiceError
 from . import events, hooks, profile_selectors
 from .attributes import MAX_PER_WORKSPACE
 from .decorators import workspace_required
-from .identifiers import profile_identifiers
+from .identifiers import profile_stored_identifiers
 from .imports import REPORT_LIST_LIMIT, profiles_import
 from .models import Profile
 from .profile_forms import ProfileImportForm
@@ -36,9 +36,7 @@ def profile_list(request):
 @workspace_required
 def profile_detail(request, profile_id: int):
     profile = get_in_workspace_or_404(request, Profile.objects.all(), pk=profile_id)
-    judged = profile_identifiers(
-        profile=profile, default_country=request.workspace.default_country
-    )
+    judged = profile_stored_identifiers(profile=profile)
     return render(
         request,
         "workspaces/profile_detail.html",

@@ -15,6 +15,8 @@ from django.utils.text import slugify
 
 from audiencesync.errors import ServiceError
 
+from . import identifiers
+from .identifier_services import profiles_identifiers_refresh
 from .models import (
     MANAGING_ROLES,
     Invitation,
@@ -65,9 +67,15 @@ def workspace_update(*, workspace: Workspace, name: str, default_country: str) -
     name = name.strip()
     if not name:
         raise ServiceError("A workspace needs a name.", field="name")
+    country = _valid_country(default_country)
+    country_changed = country != workspace.default_country
     workspace.name = name
-    workspace.default_country = _valid_country(default_country)
-    workspace.save(update_fields=["name", "default_country"])
+    workspace.default_country = country
+    with transaction.atomic():
+        workspace.save(update_fields=["name", "default_country"])
+        if country_changed:
+            # A number written without a country code means another number now.
+            profiles_identifiers_refresh(workspace=workspace, fields=[identifiers.PHONE])
     return workspace
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 
 from . import attributes as attrs
-from . import hooks, rows
+from . import hooks, identifiers, rows
 from .fields import (
     AD_TRACKING,
     EXTERNAL_ID,
@@ -240,14 +240,17 @@ def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileCh
                     external_ids: list[str], now: datetime) -> dict[str, int]:
     """Create missing profiles, apply the changes to the ones that have some; returns
     external id -> profile id of every profile of the call."""
-    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, "attributes", "created_at",
-               "updated_at"]
+    # Identifiers are judged and hashed here, once, into the profile's stored columns.
+    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, *identifiers.STORED_COLUMNS,
+               "attributes", "created_at", "updated_at"]
     db_now = rows.db_datetime(now)
     empty = rows.db_json({})
     defaults = [PROFILE_DEFAULTS[f] for f in PROFILE_FIELDS]
+    country = workspace.default_country
+    blank = [*_stored(defaults, country)]
     rows.rows_upsert(model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
-                     update=[], rows=[(workspace.pk, external_id, *defaults, empty, db_now, db_now)
-                                      for external_id in external_ids])
+                     update=[], rows=[(workspace.pk, external_id, *defaults, *blank, empty, db_now,
+                                       db_now) for external_id in external_ids])
     mine = Profile.objects.filter(workspace=workspace)
     profile_ids = dict(mine.filter(external_id__in=rows.any_of(external_ids, db_type="text"))
                        .values_list("external_id", "id"))
@@ -277,8 +280,9 @@ def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileCh
                     row[-1][name] = value
         rows.rows_upsert(
             model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
-            update=[*PROFILE_FIELDS, "attributes", "updated_at"],
-            rows=[(workspace.pk, external_id, *row[:-1], rows.db_json(row[-1]), db_now, db_now)
+            update=[*PROFILE_FIELDS, *identifiers.STORED_COLUMNS, "attributes", "updated_at"],
+            rows=[(workspace.pk, external_id, *row[:-1], *_stored(row[:-1], country),
+                   rows.db_json(row[-1]), db_now, db_now)
                   for external_id, row in merged.items()])
         consent_at = 2 + PROFILE_FIELDS.index(AD_TRACKING)
         withdrawn = [current[external_id][0] for external_id, row in merged.items()
@@ -286,6 +290,13 @@ def _profiles_write(*, workspace: Workspace, changes: list[tuple[str, _ProfileCh
         if withdrawn:
             hooks.consent_withdrawn_notify(profile_ids=withdrawn)
     return profile_ids
+
+
+def _stored(fields: list, country: str):
+    """The stored identifier columns for a row of PROFILE_FIELDS values, in their order."""
+    raw = dict(zip(PROFILE_FIELDS, fields, strict=True))
+    return identifiers.stored_row(values={f: raw[f] or "" for f in identifiers.FIELDS},
+                                  default_country=country).values()
 
 
 # --- events --------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ One set of rules for both ways in, so a user the API rejects is rejected by
 own, with an error naming its place and field; the other users still enter. Only a
 payload that cannot be read at all (malformed JSON, no ``users`` list) is refused whole.
 
-Values are stored as sent, trimmed: identifiers are normalised when they are hashed, and
-a value a partner cannot use makes the user "not synced" at the step, which is where the
-product explains it, rather than an error here.
+Values are stored as sent, trimmed (as the profile import stores them): identifiers are
+normalised and hashed into columns of their own as the profile is written, and a value a
+partner cannot use makes the user "not synced" at the step, which is where the product
+explains it, rather than an error here.
 """
 
 from __future__ import annotations

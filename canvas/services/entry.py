@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.workspaces import rows
+from audiencesync.workspaces import identifiers, rows
 from audiencesync.workspaces.fields import AD_TRACKING, EXTERNAL_ID, PROFILE_DEFAULTS, PROFILE_FIELDS
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
@@ -87,18 +87,14 @@ def _lock_active_canvas(canvas_id: int) -> Canvas:
 
 @dataclass(frozen=True, slots=True)
 class ProfileRow:
-    """What entry needs of a profile: read as plain values, not model instances."""
+    """What entry needs of a profile in Python: its id. Step kinds read anything else in
+    the database (an Audience Sync step copies the profile's stored hashes there)."""
 
     id: int
-    email: str
-    phone: str
-    idfa: str
-    gaid: str
-    ad_tracking_enabled: bool
 
 
 def _profile_rows(queryset) -> list[ProfileRow]:
-    return [ProfileRow(*values) for values in queryset.values_list("id", *PROFILE_FIELDS)]
+    return [ProfileRow(pk) for pk in queryset.values_list("id", flat=True)]
 
 
 def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryResult:
@@ -121,7 +117,8 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
     with transaction.atomic():
         canvas = _lock_active_canvas(canvas.pk)
         withdrawing = _consent_withdrawing(workspace_id=canvas.workspace_id, users=users)
-        _profiles_upsert(workspace_id=canvas.workspace_id, users=users)
+        _profiles_upsert(workspace_id=canvas.workspace_id, users=users,
+                         default_country=canvas.workspace.default_country)
         # Before entering: a step that ignores consent and adds them again comes later.
         memberships.profiles_consent_withdrawn(profile_ids=withdrawing)
         profiles = _profile_rows(Profile.objects.filter(
@@ -141,21 +138,30 @@ def _consent_withdrawing(*, workspace_id: int, users: list[dict]) -> list[int]:
     ).values_list("pk", flat=True))
 
 
-def _profiles_upsert(*, workspace_id: int, users: list[dict]) -> None:
-    """One upsert per set of fields present (a handful), whatever the number of users."""
+def _profiles_upsert(*, workspace_id: int, users: list[dict], default_country: str) -> None:
+    """One upsert per set of fields present (a handful), whatever the number of users.
+
+    Each identifier a user carries is normalised and hashed here, once, into the profile's
+    stored columns, which the steps then copy.
+    """
     by_fields: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     for user in users:
         by_fields[tuple(f for f in PROFILE_FIELDS if f in user)].append(user)
     now = rows.db_datetime(timezone.now())
-    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, "attributes", "created_at",
-               "updated_at"]
+    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, *identifiers.STORED_COLUMNS,
+               "attributes", "created_at", "updated_at"]
     empty_attributes = rows.db_json({})
     for present, group in by_fields.items():
+        stored_update = [c for f in present if f in identifiers.FIELDS
+                         for c in identifiers.stored_columns(f)]
         rows.rows_upsert(
             model=Profile, columns=columns, conflict=["workspace_id", "external_id"],
-            update=[*present, "updated_at"],
+            update=[*present, *stored_update, "updated_at"],
             rows=[(workspace_id, u[EXTERNAL_ID],
                    *[u.get(f, PROFILE_DEFAULTS[f]) for f in PROFILE_FIELDS],
+                   *identifiers.stored_row(
+                       values={f: u.get(f, "") for f in identifiers.FIELDS},
+                       default_country=default_country).values(),
                    empty_attributes, now, now) for u in group],
         )
 

@@ -1,12 +1,16 @@
 """Audience Sync: users who reach it are written to the outbox for a partner audience
-(identifiers hashed now), then pass on at once; the engine sends them within seconds."""
+(with the hashes stored on their profiles), then pass on at once; the engine sends them
+within seconds."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
+
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces import identifiers, rows
+from audiencesync.workspaces.models import Profile
 from canvas.models import (
     CanvasStatus,
     ItemPurpose,
@@ -133,72 +137,107 @@ class AudienceSync(StepType):
 
     def on_reach(self, *, canvas, canvas_steps: list[Step], steps: list[Step], profiles: list,
                  now: datetime) -> Increments:
-        """Write the outbox items of users passing ``steps`` right now, and count them."""
-        country = canvas.workspace.default_country
+        """Write the outbox items of users passing ``steps`` right now, and count them.
+
+        Items copy the hashes stored on the profiles, in the database (``_items_copy``):
+        nothing is hashed here, and no hash passes through Python, except for removes that
+        send what a person was added under.
+        """
         last_position = canvas_steps[-1].position
-        created_at = rows.db_datetime(now)
-        items = []
+        profile_ids = [p.id for p in profiles]
         increments = {}
         # A remove sends what the person was added under: their membership records, adds
         # still pending, and adds written just before it on this walk.
         removes = {step.audience_id for step in steps if step.action == SyncAction.REMOVE}
         added = memberships.membership_hashes(
-            audience_ids=sorted(removes), profile_ids=[p.id for p in profiles]) if removes else {}
+            audience_ids=sorted(removes), profile_ids=profile_ids) if removes else {}
+        # Locking the cursors orders these inserts before any later claim of the steps.
+        list(SyncCursor.objects.select_for_update()
+             .filter(step_id__in=sorted(step.pk for step in steps)).values_list("pk", flat=True))
         for step in steps:
-            not_synced = 0
-            for profile in profiles:
-                hashes, reason = _hashes_for(step=step, profile=profile, country=country,
-                                             added=added.get((step.audience_id, profile.id)))
-                if hashes and step.action == SyncAction.ADD and step.audience_id in removes:
-                    added.setdefault((step.audience_id, profile.id), []).append(hashes)
-                if hashes:
-                    items.append((step.pk, profile.id, step.audience_id, step.action,
-                                  ItemPurpose.JOURNEY, rows.db_json(hashes), ItemState.PENDING,
-                                  "", created_at, None))
-                else:
-                    not_synced += 1
-                    items.append((step.pk, profile.id, step.audience_id, step.action,
-                                  ItemPurpose.JOURNEY, "{}", ItemState.NOT_SYNCED, reason,
-                                  created_at, created_at))
+            copied = profile_ids
+            if step.action == SyncAction.REMOVE:
+                sending_added = [i for i in profile_ids if (step.audience_id, i) in added]
+                if sending_added:
+                    _items_of_added(step=step, profile_ids=sending_added, added=added, now=now)
+                    copied = sorted(set(profile_ids) - set(sending_added))
+            not_synced = _items_copy(step=step, profile_ids=copied, now=now)
+            if step.action == SyncAction.ADD and step.audience_id in removes:
+                for profile_id, hashes in SyncItem.objects.filter(
+                        step=step, created_at=now, state=ItemState.PENDING,
+                        profile_id__in=rows.any_of(copied, db_type="bigint"),
+                ).values_list("profile_id", "hashes"):
+                    added.setdefault((step.audience_id, profile_id), []).append(hashes)
             is_last = step.position == last_position
             increments[step.pk] = {
                 "entered": len(profiles), "not_synced": not_synced,
                 "proceeded": 0 if is_last else len(profiles),
                 "exited": len(profiles) if is_last else 0,
             }
-        # Locking the cursors orders these inserts before any later claim of the steps.
-        list(SyncCursor.objects.select_for_update()
-             .filter(step_id__in=sorted(increments)).values_list("pk", flat=True))
-        rows.rows_insert(
-            model=SyncItem,
-            columns=["step_id", "profile_id", "audience_id", "action", "purpose", "hashes",
-                     "state", "reason", "created_at", "resolved_at"],
-            rows=items,
-        )
         return increments
 
 
-def _hashes_for(*, step: Step, profile, country: str,
-                added: list[dict[str, str]] | None = None) -> tuple[dict | list, str]:
-    """The step's match fields of the profile, hashed; or no hashes and why not.
+_ITEM_COLUMNS = ("step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",
+                 "reason", "created_at", "resolved_at")
 
-    A remove sends every set of hashes the person was added under (``added``), and only
-    when the product added them under none (an audience filled elsewhere) today's
-    identifiers. Consent gates adds only: a remove is never held back for it, or exactly
-    the people who withdrew consent would stay in the audience.
+
+def _items_of_added(*, step: Step, profile_ids: list[int], added: dict, now: datetime) -> None:
+    """Remove items sending every set of hashes these people were added under."""
+    created_at = rows.db_datetime(now)
+    rows.rows_insert(model=SyncItem, columns=_ITEM_COLUMNS, rows=[
+        (step.pk, profile_id, step.audience_id, step.action, ItemPurpose.JOURNEY,
+         rows.db_json(memberships.item_hashes(added[(step.audience_id, profile_id)])),
+         ItemState.PENDING, "", created_at, None)
+        for profile_id in profile_ids])
+
+
+def _items_copy(*, step: Step, profile_ids: list[int], now: datetime) -> int:
+    """The step's items of these profiles, written from the hashes stored on them by one
+    INSERT ... SELECT per outcome; returns how many were not synced.
+
+    Only the step's match fields are copied. A user with none of them usable is not
+    synced, with each field's stored reason; so is a user who refused ad tracking, on an
+    add that respects consent (a remove is never held back for it, or exactly the people
+    who withdrew consent would stay in the audience).
     """
-    is_add = step.action == SyncAction.ADD
-    if not is_add and added:
-        return memberships.item_hashes(added), ""
-    if is_add and step.respect_ad_tracking and not profile.ad_tracking_enabled:
-        return {}, NO_CONSENT
-    judged = identifiers.profile_identifiers(profile=profile, default_country=country,
-                                             fields=step.match_fields,
-                                             respect_ad_tracking=is_add and step.respect_ad_tracking)
-    hashes = {name: j.sha256 for name, j in judged.items() if j.ok}
-    if hashes:
-        return hashes, ""
-    return {}, ", ".join(f"{name}: {j.reason}" for name, j in judged.items())
+    if not profile_ids:
+        return 0
+    quote = connection.ops.quote_name
+    column = {field: f"p.{quote(identifiers.stored_columns(field)[1])}"
+              for field in step.match_fields}
+    usable = "(" + " OR ".join(f"{c} <> ''" for c in column.values()) + ")"
+    blocked = ("p.ad_tracking_enabled = FALSE"
+               if step.action == SyncAction.ADD and step.respect_ad_tracking else "FALSE")
+    pairs = ", ".join(f"'{field}', NULLIF({c}, '')" for field, c in column.items())
+    if connection.vendor == "postgresql":
+        hashes = f"jsonb_strip_nulls(jsonb_build_object({pairs}))"
+        chosen, empty = "p.id = ANY(%s)", "'{}'::jsonb"
+        ids = list(profile_ids)
+    else:
+        # json_patch drops the members a null marks, as jsonb_strip_nulls does.
+        hashes = f"json_patch('{{}}', json_object({pairs}))"
+        chosen, empty = "p.id IN (SELECT value FROM json_each(%s))", "'{}'"
+        ids = rows.db_json(list(profile_ids))
+    reasons = " || ', ' || ".join(
+        f"'{field}: ' || p.{quote(identifiers.stored_columns(field)[2])}"
+        for field in step.match_fields)
+    items, profile_table = quote(SyncItem._meta.db_table), quote(Profile._meta.db_table)
+    names = ", ".join(quote(c) for c in _ITEM_COLUMNS)
+    created_at = rows.db_datetime(now)
+    common = (step.pk, step.audience_id, step.action, ItemPurpose.JOURNEY)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {items} ({names}) SELECT %s, p.id, %s, %s, %s, {hashes}, %s, '', %s, "
+            f"NULL FROM {profile_table} p WHERE {chosen} AND {usable} AND NOT {blocked} "
+            "ORDER BY p.id",
+            (*common, ItemState.PENDING, created_at, ids))
+        cursor.execute(
+            f"INSERT INTO {items} ({names}) SELECT %s, p.id, %s, %s, %s, {empty}, %s, "
+            f"CASE WHEN {blocked} THEN %s ELSE {reasons} END, %s, %s "
+            f"FROM {profile_table} p WHERE {chosen} AND (NOT {usable} OR {blocked}) "
+            "ORDER BY p.id",
+            (*common, ItemState.NOT_SYNCED, NO_CONSENT, created_at, created_at, ids))
+        return cursor.rowcount
 
 
 def _remove_fields_problem(step: Step, where: str) -> str | None:

@@ -1,5 +1,6 @@
 """The track API as a sender sees it: its error contract, idempotency, what it writes."""
 
+import hashlib
 import threading
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audiencesync.workspaces import identifiers
 from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import Event, EventSummary, Profile
 from tests.factories import WorkspaceFactory
@@ -170,3 +172,28 @@ def test_two_calls_at_once_on_the_same_profiles_neither_deadlock_nor_lose_counts
     assert Event.objects.count() == 2 * 3 * 300 * 3
     assert set(EventSummary.objects.values_list("count", flat=True)) == {6}
     assert EventSummary.objects.count() == 300 * 3
+
+
+def test_the_track_api_stores_each_identifier_normalised_and_hashed(post_track):
+    def stored(profile, field):
+        return tuple(getattr(profile, c) for c in identifiers.stored_columns(field))
+
+    response = post_track({
+        "attributes": [{"external_id": "a", "email": " Ana@Example.COM ",
+                        "phone": "(415) 555-0123"}],
+        "events": [{"external_id": "new", "name": "app_open", "time": iso(timezone.now())}],
+    })
+    assert response.status_code == 200, response.content
+
+    a, new = Profile.objects.get(external_id="a"), Profile.objects.get(external_id="new")
+    email = "ana@example.com"
+    assert stored(a, "email") == (email, hashlib.sha256(email.encode()).hexdigest(), "")
+    assert stored(a, "phone")[0] == "+14155550123"
+    assert stored(a, "idfa") == ("", "", "missing")
+    # a profile the events created has no identifier yet: each is missing, not unjudged
+    assert {stored(new, f) for f in identifiers.FIELDS} == {("", "", "missing")}
+
+    post_track({"attributes": [{"external_id": "a", "email": "bo@example.com"}]})
+    a.refresh_from_db()
+    assert stored(a, "email")[1] == hashlib.sha256(b"bo@example.com").hexdigest()
+    assert stored(a, "phone")[0] == "+14155550123"  # a field not sent keeps its hash

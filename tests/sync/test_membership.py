@@ -16,6 +16,7 @@ from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.services import profile_erase, sync_history_purge
 from audiencesync.workspaces.apikeys import api_key_create
+from audiencesync.workspaces.identifier_services import profiles_identifiers_refresh
 from audiencesync.workspaces.models import Profile
 from canvas.models import (
     AudienceMembership,
@@ -209,6 +210,7 @@ def test_a_pinterest_list_is_emptied_by_erasure_after_an_email_change(owner, san
     audience.refresh_from_db()
     assert len(sandbox.members("pinterest", audience.external_id)) == 2
     Profile.objects.filter(external_id="u0").update(email="someone.else@example.com")
+    profiles_identifiers_refresh(profile_ids=[Profile.objects.get(external_id="u0").pk])
 
     profile_erase(profile=Profile.objects.get(external_id="u0"))
     flush_all()

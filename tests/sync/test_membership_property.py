@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.services import profile_erase
+from audiencesync.workspaces.identifier_services import profiles_identifiers_refresh
 from audiencesync.workspaces.models import Profile
 from canvas.models import AudienceMembership, BatchState, ItemState, SyncAction, SyncBatch, SyncItem
 from canvas.services.entry import canvas_enter_users
@@ -89,6 +90,7 @@ def act(what: str, who: int, number: int, profile, canvases: dict, erased: set) 
         canvas_enter_users(canvas=canvases[what], users=[{"external_id": f"p{who}"}])
     elif what == "email":
         Profile.objects.filter(pk=profile.pk).update(email=f"p{who}-{number}@example.com")
+        profiles_identifiers_refresh(profile_ids=[profile.pk])
     elif what == "consent_off":  # through the entries API's service, as a CRM would
         canvas_enter_users(canvas=canvases["add_a"], users=[{"external_id": f"p{who}",
                                                              "ad_tracking_enabled": False}])
@@ -122,6 +124,7 @@ def test_the_sandbox_holds_exactly_the_people_the_membership_records_name(
     canvases = {"add_a": add_a, "add_b": add_b, "remove_a": remove_a}
     profiles = {i: Profile.objects.create(workspace=owner.workspace, external_id=f"p{i}",
                                           email=f"p{i}@example.com") for i in range(PEOPLE)}
+    profiles_identifiers_refresh(profile_ids=[p.pk for p in profiles.values()])
     erased: set[int] = set()
     for number, (what, who, then) in enumerate(operations):
         if who not in erased:

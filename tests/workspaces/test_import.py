@@ -1,3 +1,4 @@
+import hashlib
 import io
 
 import pytest
@@ -32,7 +33,8 @@ def _profiles(workspace):
     return {p.external_id: p for p in Profile.objects.filter(workspace=workspace)}
 
 
-def test_good_rows_are_stored_normalised_with_other_columns_as_attributes(workspace):
+def test_good_rows_are_stored_as_given_and_normalised_with_other_columns_as_attributes(
+        workspace):
     report = _import(workspace, (
         "external_id,Email,phone,idfa,gaid,ad_tracking_enabled,plan,city\n"
         f"u1, Ana.Silva+shop@Example.COM ,(415) 555-0123,{IDFA},{GAID},No,pro,Tokyo\n"
@@ -41,9 +43,14 @@ def test_good_rows_are_stored_normalised_with_other_columns_as_attributes(worksp
     assert (report.rows_read, report.created, report.updated) == (2, 2, 0)
     assert report.rejected == [] and report.warnings == []
     ana, bo = _profiles(workspace)["u1"], _profiles(workspace)["u2"]
-    assert ana.email == "ana.silva+shop@example.com"
-    assert ana.phone == "+14155550123"  # the workspace's default country is US
-    assert ana.idfa == IDFA.lower() and ana.gaid == GAID
+    # As given, trimmed (as the entries API stores it); the normalised value beside it.
+    assert ana.email == "Ana.Silva+shop@Example.COM"
+    assert ana.email_normalized == "ana.silva+shop@example.com"
+    assert ana.email_sha256 == hashlib.sha256(b"ana.silva+shop@example.com").hexdigest()
+    assert ana.phone == "(415) 555-0123"
+    assert ana.phone_normalized == "+14155550123"  # the workspace's default country is US
+    assert ana.idfa == IDFA and ana.idfa_normalized == IDFA.lower()
+    assert ana.gaid_normalized == GAID
     assert ana.ad_tracking_enabled is False
     assert ana.attributes == {"plan": "pro", "city": "Tokyo"}
     # Empty ad_tracking_enabled means tracking is on; empty attribute cells are left out.
@@ -95,7 +102,10 @@ def test_unusable_identifiers_are_kept_with_a_warning_naming_line_and_column(wor
     assert "refused ad tracking" in report.warnings[3][2]
     u1 = _profiles(workspace)["u1"]
     assert (u1.email, u1.phone, u1.idfa) == ("ana.example.com", "555-0100", "not-an-idfa")
-    assert _profiles(workspace)["u2"].phone == "+819012345678"
+    assert _profiles(workspace)["u2"].phone_normalized == "+819012345678"
+    assert (u1.email_reason, u1.phone_reason, u1.idfa_reason) == (
+        "invalid_email", "invalid_phone", "invalid_advertising_id")
+    assert (u1.email_sha256, u1.phone_sha256, u1.idfa_sha256) == ("", "", "")
 
 
 def test_values_the_database_cannot_hold_reject_the_row(workspace):
