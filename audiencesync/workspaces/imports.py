@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.db import transaction
+from django.utils import timezone
 
-from . import identifiers
+from audiencesync.errors import ServiceError
+
+from . import identifiers, track
 from .csv_rows import csv_rows
 from .fields import (
     AD_TRACKING,
@@ -239,3 +242,76 @@ def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport,
             on_consent_withdrawn(profile_ids=withdrawing)
     report.created += len(batch) - existing_count
     report.updated += existing_count
+
+
+# --- events --------------------------------------------------------------------------------
+
+EVENT_COLUMNS = (EXTERNAL_ID, "name", "time")
+
+
+def events_import(
+    *,
+    workspace: Workspace,
+    csv_file: BinaryIO,
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Record events from a CSV with the header ``external_id,name,time,<property columns>``.
+
+    Each row is judged by the track API's rules (``track.event_check``): a name, a time with
+    a time zone neither more than 1 minute in the future nor older than the retention, the
+    other columns' non-empty cells as string properties of at most 4 KB. A row breaking one
+    is rejected with its line number; the others are written per batch (missing profiles
+    created). Importing only adds events, so a file imported twice counts its events twice.
+    ``rows_read`` = ``created`` (events recorded) + rejected.
+    """
+    started = time.monotonic()
+    now = timezone.now()
+    window = track.event_time_window(now=now)
+    report = ImportReport()
+    rows = csv_rows(csv_file)
+    header = csv_header_read(next(rows, None), line_holds="event", other_columns_kept=True)
+    columns = [c.lower() if c.lower() in EVENT_COLUMNS else c for c in header.columns]
+    missing = [name for name in EVENT_COLUMNS if name not in columns]
+    if missing:
+        raise ServiceError(f"The header needs the columns {', '.join(EVENT_COLUMNS)} (then any "
+                           f"property columns); it has no {', '.join(missing)}.", field="file")
+    if len(set(columns)) != len(columns):
+        raise ServiceError("The header names a column more than once.", field="file")
+    width = len(columns)
+    positions = {name: columns.index(name) for name in EVENT_COLUMNS}
+    property_positions = [(i, name) for i, name in enumerate(columns) if name not in EVENT_COLUMNS]
+    batch = []
+
+    def write() -> None:
+        report.created += track.events_record(workspace=workspace, events=batch, now=now)
+        batch.clear()
+        if progress is not None:
+            progress(report.rows_read)
+
+    for row in rows:
+        if row.blank:
+            continue
+        report.rows_read += 1
+        if row.cells is None:
+            report.reject(row.line, row.problem)
+            continue
+        cells = row.cells
+        if len(cells) != width:
+            report.reject(row.line, f"has {len(cells)} columns, the header has {width}")
+            continue
+        item = {name: cells[position] for name, position in positions.items()}
+        item["time"] = item["time"].strip()
+        item["properties"] = {name: value for i, name in property_positions
+                              if (value := cells[i].strip())}
+        event, problems = track.event_check(item, window=window)
+        if problems:
+            report.reject(row.line, "; ".join(f"{name}: {message}" if name else message
+                                              for name, message in problems))
+            continue
+        batch.append(event)
+        if len(batch) >= batch_size:
+            write()
+    write()
+    report.elapsed_seconds = time.monotonic() - started
+    return report

@@ -12,3 +12,12 @@ class ProfileImportForm(forms.Form):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+
+
+class EventImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=("UTF-8, first line a header: external_id, name, time, then any property "
+                   "columns."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
@@ -7,9 +8,9 @@ from . import events, hooks, profile_selectors
 from .attributes import MAX_PER_WORKSPACE
 from .decorators import workspace_required
 from .identifiers import profile_stored_identifiers
-from .imports import REPORT_LIST_LIMIT, profiles_import
+from .imports import REPORT_LIST_LIMIT, events_import, profiles_import
 from .models import Profile
-from .profile_forms import ProfileImportForm
+from .profile_forms import EventImportForm, ProfileImportForm
 from .scoping import get_in_workspace_or_404
 
 PROFILES_PER_PAGE = 50
@@ -80,4 +81,23 @@ def profile_import(request):
         "workspaces/profile_import.html",
         {"form": form, "report": report, "file_name": request.FILES.get("file"),
          "list_limit": REPORT_LIST_LIMIT},
+    )
+
+
+@workspace_required
+def event_import(request):
+    form = EventImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = events_import(workspace=request.workspace,
+                                   csv_file=form.cleaned_data["file"].file)
+        except ServiceError as error:
+            form.add_error("file", error.message)
+    return render(
+        request,
+        "workspaces/event_import.html",
+        {"form": form, "report": report, "file_name": request.FILES.get("file"),
+         "list_limit": REPORT_LIST_LIMIT, "events": True,
+         "retention_days": settings.EVENT_RETENTION_DAYS},
     )

@@ -302,12 +302,36 @@ def _stored(fields: list, country: str):
 # --- events --------------------------------------------------------------------------------
 
 
+def event_time_window(*, now: datetime) -> tuple[datetime, datetime]:
+    """(oldest, latest) time an event may have when received at ``now``."""
+    return now - timedelta(days=settings.EVENT_RETENTION_DAYS), now + FUTURE_TOLERANCE
+
+
+def event_check(item: object, *, window: tuple[datetime, datetime]
+                ) -> tuple[_EventRow | None, list[tuple[str | None, str]]]:
+    """One event item (``{external_id, name, time, properties?}``) judged by the track API's
+    rules: (the event, []) or (None, [(field, why), ...]). The CSV event import uses it too."""
+    oldest, latest = window
+    return _event_parse(item, oldest=oldest, latest=latest)
+
+
+def events_record(*, workspace: Workspace, events: list[_EventRow], now: datetime) -> int:
+    """Record checked events, creating their missing profiles, with their summaries and
+    daily counts; one transaction, a constant number of queries. Returns how many."""
+    if not events:
+        return 0
+    with transaction.atomic():
+        profile_ids = _profiles_write(workspace=workspace, changes=[], now=now,
+                                      external_ids=sorted({e.external_id for e in events}))
+        _events_write(workspace=workspace, events=events, profile_ids=profile_ids, now=now)
+    return len(events)
+
+
 def _events_validate(*, items: list, now: datetime, result: TrackResult) -> list[_EventRow]:
-    oldest = now - timedelta(days=settings.EVENT_RETENTION_DAYS)
-    latest = now + FUTURE_TOLERANCE
+    window = event_time_window(now=now)
     accepted = []
     for index, item in enumerate(items):
-        event, problems = _event_parse(item, oldest=oldest, latest=latest)
+        event, problems = event_check(item, window=window)
         if problems:
             result.reject(where=EVENTS, index=index, problems=problems)
         else:

@@ -25,8 +25,8 @@ def test_signup_creates_a_workspace_owned_by_the_new_user(client, mailoutbox):
 
 @pytest.mark.parametrize(
     "name",
-    ["home", "members", "workspace_settings", "profile_list", "profile_import", "partners:list",
-     "canvas:list", "workspace_create"],
+    ["home", "members", "workspace_settings", "profile_list", "profile_import", "event_import",
+     "partners:list", "canvas:list", "workspace_create"],
 )
 def test_every_page_requires_login(client, name):
     response = client.get(reverse(name))

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 COMMANDS = [
     ("import_profiles", ["profiles.csv"]),
+    ("import_events", ["events.csv"]),
     ("erase_profile", ["--external-id", "u0"]),
     ("create_api_key", []),
     ("check_connections", []),
