@@ -1,19 +1,9 @@
-import sys
-from pathlib import Path
-
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
-
-from audiencesync.errors import ServiceError
 from audiencesync.workspaces.hooks import consent_withdrawn_notify
 from audiencesync.workspaces.imports import ImportReport, profiles_import
-from audiencesync.workspaces.management.arguments import (
-    add_workspace_argument,
-    workspace_from_options,
-)
+from audiencesync.workspaces.management.csv_import import CsvImportCommand
 
 
-class Command(BaseCommand):
+class Command(CsvImportCommand):
     help = (
         "Create or update a workspace's profiles from a CSV file with a header line "
         "(external_id, email, phone, idfa, gaid, ad_tracking_enabled; other columns become "
@@ -21,58 +11,14 @@ class Command(BaseCommand):
         "Exits with status 1 when some rows were rejected."
     )
 
-    def add_arguments(self, parser):
-        add_workspace_argument(parser, help="Slug of the workspace to import into.")
-        parser.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV file to import.")
-        parser.add_argument("--batch-size", type=int, default=5000,
-                            help="Rows written per transaction (default 5000).")
+    def import_file(self, *, workspace, csv_file, batch_size, progress) -> ImportReport:
+        return profiles_import(workspace=workspace, csv_file=csv_file, batch_size=batch_size,
+                               progress=progress, on_consent_withdrawn=consent_withdrawn_notify)
 
-    def handle(self, *args, file: str, batch_size: int, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
-        target = workspace_from_options(options)
-        path = Path(file)
-        try:
-            binary = path.open("rb")
-        except OSError as error:
-            raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
-        with binary, tqdm(
-            total=path.stat().st_size, unit="B", unit_scale=True, desc=f"Importing {path.name}",
-            file=sys.stderr, disable=None,
-        ) as bar:
-            def show_progress(rows_read: int) -> None:
-                bar.update(binary.tell() - bar.n)
-                bar.set_postfix(rows=f"{rows_read:,}", refresh=False)
-
-            try:
-                report = profiles_import(
-                    workspace=target, csv_file=binary,
-                    batch_size=batch_size, progress=show_progress,
-                    on_consent_withdrawn=consent_withdrawn_notify,
-                )
-            except ServiceError as error:
-                raise CommandError(error.message) from None
-        self._print(report)
-        if report.rejected_count:
-            raise CommandError(
-                f"{report.rejected_count:,} of {report.rows_read:,} rows were rejected "
-                "(listed above); the other rows were imported."
-            )
-
-    def _print(self, report: ImportReport) -> None:
-        for line, reason in report.rejected:
-            self.stdout.write(f"line {line}: rejected: {reason}")
-        if report.rejected_not_listed:
-            self.stdout.write(f"... and {report.rejected_not_listed:,} more rejected rows")
-        for line, column, reason in report.warnings:
-            self.stdout.write(f"line {line}: warning: {column}: {reason}")
-        if report.warnings_not_listed:
-            self.stdout.write(f"... and {report.warnings_not_listed:,} more warnings")
-        summary = (
+    def summary(self, report: ImportReport) -> str:
+        return (
             f"{report.rows_read:,} rows read: {report.created:,} created, "
             f"{report.updated:,} updated, {report.rejected_count:,} rejected, "
             f"{report.warning_count:,} warnings, in {report.elapsed_seconds:.1f} s "
             f"({report.rows_per_second:,.0f} rows/s)."
         )
-        self.stdout.write(self.style.SUCCESS(summary) if not report.rejected_count else summary)
-
