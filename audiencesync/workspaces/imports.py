@@ -78,6 +78,19 @@ class ImportReport:
         return self.rows_read / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
 
+def _rows_readable(rows, report: ImportReport):
+    """(line, cells) of each non-blank row, each counted as read once; a row the reader could
+    not read (an open quote, bytes that are not UTF-8) is rejected here with its reason."""
+    for row in rows:
+        if row.blank:
+            continue
+        report.rows_read += 1
+        if row.cells is None:
+            report.reject(row.line, row.problem)
+            continue
+        yield row.line, row.cells
+
+
 def profiles_import(
     *,
     workspace: Workspace,
@@ -102,14 +115,8 @@ def profiles_import(
     parser = _RowParser(workspace=workspace, header=header.columns)
     seen_ids: set[str] = set()
     batch: list[Profile] = []
-    for row in rows:
-        if row.blank:
-            continue
-        report.rows_read += 1
-        if row.cells is None:
-            report.reject(row.line, row.problem)
-            continue
-        profile = parser.profile(row=row.cells, line=row.line, seen_ids=seen_ids, report=report)
+    for line, cells in _rows_readable(rows, report):
+        profile = parser.profile(row=cells, line=line, seen_ids=seen_ids, report=report)
         if profile is not None:
             batch.append(profile)
             if len(batch) >= batch_size:
@@ -289,16 +296,9 @@ def events_import(
         if progress is not None:
             progress(report.rows_read)
 
-    for row in rows:
-        if row.blank:
-            continue
-        report.rows_read += 1
-        if row.cells is None:
-            report.reject(row.line, row.problem)
-            continue
-        cells = row.cells
+    for line, cells in _rows_readable(rows, report):
         if len(cells) != width:
-            report.reject(row.line, f"has {len(cells)} columns, the header has {width}")
+            report.reject(line, f"has {len(cells)} columns, the header has {width}")
             continue
         item = {name: cells[position] for name, position in positions.items()}
         item["time"] = item["time"].strip()
@@ -306,8 +306,8 @@ def events_import(
                               if (value := cells[i].strip())}
         event, problems = track.event_check(item, window=window)
         if problems:
-            report.reject(row.line, "; ".join(f"{name}: {message}" if name else message
-                                              for name, message in problems))
+            report.reject(line, "; ".join(f"{name}: {message}" if name else message
+                                          for name, message in problems))
             continue
         batch.append(event)
         if len(batch) >= batch_size:
