@@ -104,6 +104,17 @@ def text_clean(name: str, value: object) -> tuple[str, str]:
     return text, ""
 
 
+def user_field_clean(name: str, value: object) -> tuple[object, str]:
+    """One of a user's own fields (``AD_TRACKING`` or a text field of ``MAX_LENGTH``) as
+    sent in JSON: (the value to store, "") or (None, why it is refused)."""
+    if name == AD_TRACKING:
+        if isinstance(value, bool):
+            return value, ""
+        return None, f"Must be true or false, not {json_type(value)}."
+    text, message = text_clean(name, value)
+    return (None, message) if message else (text, "")
+
+
 def json_type(value: object) -> str:
     if value is None:
         return "null"

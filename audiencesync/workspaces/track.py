@@ -33,6 +33,7 @@ from .fields import (
     PROFILE_FIELDS,
     json_type,
     text_clean,
+    user_field_clean,
 )
 from .models import AttributeDefinition, Event, EventDailyCount, EventSummary, Profile, Workspace
 
@@ -209,19 +210,14 @@ def _attribute_item_parse(item: object) -> tuple[str, _ProfileChange, list]:
     change = _ProfileChange()
     external_id = ""
     for name, value in item.items():
-        if name == AD_TRACKING:
-            if isinstance(value, bool):
-                change.fields[name] = value
-            else:
-                problems.append((name, f"Must be true or false, not {json_type(value)}."))
-        elif name in MAX_LENGTH:
-            text, message = text_clean(name, value)
+        if name == AD_TRACKING or name in MAX_LENGTH:
+            clean, message = user_field_clean(name, value)
             if message:
                 problems.append((name, message))
             elif name == EXTERNAL_ID:
-                external_id = text
+                external_id = clean
             else:
-                change.fields[name] = text
+                change.fields[name] = clean
         elif message := attrs.attribute_name_problem(name):
             problems.append((name, message))
         else:

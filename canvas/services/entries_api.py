@@ -28,7 +28,7 @@ from audiencesync.workspaces.fields import (
     MAX_LENGTH,
     USER_FIELDS,
     json_type,
-    text_clean,
+    user_field_clean,
 )
 from audiencesync.workspaces.models import ApiKey
 from canvas.models import Canvas, IdempotentResponse
@@ -73,17 +73,12 @@ class UserValidator:
                   for name in user if name not in USER_FIELDS]
         clean: dict = {}
         for name, value in user.items():
-            if name == AD_TRACKING:
-                if isinstance(value, bool):
-                    clean[name] = value
-                else:
-                    errors.append((name, f"Must be true or false, not {json_type(value)}."))
-            elif name in MAX_LENGTH:
-                text, message = text_clean(name, value)
+            if name == AD_TRACKING or name in MAX_LENGTH:
+                value, message = user_field_clean(name, value)
                 if message:
                     errors.append((name, message))
                 else:
-                    clean[name] = text
+                    clean[name] = value
         if EXTERNAL_ID not in user:
             errors.append((EXTERNAL_ID, "Missing: every user needs an external_id."))
         elif EXTERNAL_ID in clean and not clean[EXTERNAL_ID]:
