@@ -2,6 +2,9 @@ import pytest
 
 from tests.factories import MembershipFactory, Role
 
+# The live partners and their sandbox, for every test that names them.
+pytest_plugins = ["tests.e2e_support"]
+
 
 @pytest.fixture
 def owner(db):

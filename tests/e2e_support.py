@@ -15,3 +15,11 @@ def live_partners(live_server, settings, tmp_path):
     settings.SANDBOX_TIKTOK_REDIRECT_URIS = f"{base}/partners/tiktok/callback/"
     settings.SANDBOX_PINTEREST_REDIRECT_URIS = f"{base}/partners/pinterest/callback/"
     return base
+
+
+@pytest.fixture
+def sandbox(live_partners):
+    """The mounted sandbox of the live server, driven from outside as a tool would."""
+    from audiencesync.proofs.sandbox import LiveSandbox
+
+    return LiveSandbox(url=f"{live_partners}/sandbox", processes=None)

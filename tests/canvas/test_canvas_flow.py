@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
+from audiencesync.proofs.sandbox import workspace_connect
 from audiencesync.sync import engine
 from canvas.models import CanvasEntry, CanvasStatus, DelayUnit, StepKind, SyncAction
 from canvas.selectors import step_metrics
@@ -16,14 +16,8 @@ from canvas.services.entry import canvas_enter_users
 from partners.models import ConnectionStatus
 from partners.services import partner_audiences_fetch
 from tests import builders
-from tests.e2e_support import live_partners  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(live_partners):  # noqa: F811
-    return LiveSandbox(url=f"{live_partners}/sandbox", processes=None)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
+from audiencesync.proofs.sandbox import workspace_connect
 from audiencesync.sync import engine
 from canvas.models import StepKind, SyncAction, SyncBatch, SyncRequest
 from canvas.selectors import step_metrics
@@ -21,14 +21,8 @@ from partners.models import Audience, AudienceStatus
 from partners.pinterest import Pinterest
 from partners.services import partner_audiences_fetch
 from tests import builders
-from tests.e2e_support import live_partners  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(live_partners):  # noqa: F811
-    return LiveSandbox(url=f"{live_partners}/sandbox", processes=None)
 
 
 @pytest.fixture

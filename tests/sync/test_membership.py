@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
+from audiencesync.proofs.sandbox import workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.services import profile_erase, sync_history_purge
 from audiencesync.workspaces.apikeys import api_key_create
@@ -32,7 +32,6 @@ from canvas.services import canvases as canvas_services
 from canvas.services.entry import canvas_enter_users
 from partners.models import Audience
 from tests import builders
-from tests.e2e_support import live_partners  # noqa: F401
 
 from .checks import assert_conserved
 
@@ -41,11 +40,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def sandbox(live_partners):  # noqa: F811
-    return LiveSandbox(url=f"{live_partners}/sandbox", processes=None)
 
 
 @pytest.fixture

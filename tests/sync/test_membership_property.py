@@ -11,14 +11,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
-from audiencesync.proofs.sandbox import LiveSandbox, workspace_connect
+from audiencesync.proofs.sandbox import workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.services import profile_erase
 from audiencesync.workspaces.identifier_services import profiles_identifiers_refresh
 from audiencesync.workspaces.models import Profile
 from canvas.models import AudienceMembership, BatchState, ItemState, SyncAction, SyncBatch, SyncItem
 from canvas.services.entry import canvas_enter_users
-from tests.e2e_support import live_partners  # noqa: F401
 from tests.factories import MembershipFactory, Role
 
 from .test_membership import sync_canvas
@@ -34,11 +33,6 @@ operation = st.tuples(
     st.integers(min_value=0, max_value=PEOPLE - 1),
     st.sampled_from(["none", "ok", "ok", "partner_errors", "commit_fails"]),
 )
-
-
-@pytest.fixture
-def sandbox(live_partners):  # noqa: F811
-    return LiveSandbox(url=f"{live_partners}/sandbox", processes=None)
 
 
 @contextmanager
