@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "django_q",
+    "django_htmx",
     "audiencesync.accounts",
     "audiencesync.workspaces",
     "partners",
@@ -84,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "audiencesync.workspaces.middleware.CurrentWorkspaceMiddleware",
 ]
 
