@@ -132,6 +132,13 @@ class Step(models.Model):
     def delay(self) -> timedelta:
         return timedelta(**{self.delay_unit or "seconds": self.delay_value or 0})
 
+    @property
+    def delay_text(self) -> str:
+        """The wait in words, singular for one: "1 hour", "3 days"."""
+        unit = self.delay_unit or DelayUnit.SECONDS
+        value = self.delay_value or 0
+        return f"{value} {unit[:-1] if value == 1 else unit}"
+
 
 class CanvasEntry(models.Model):
     """A profile's walk through a canvas: where it is, since when, and when it left."""

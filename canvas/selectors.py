@@ -37,7 +37,7 @@ def canvas_users_inside(*, canvas: Canvas) -> int:
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
     """Canvas id -> banners for partner connections its sync steps use that are not healthy."""
     steps = (Step.objects.filter(canvas__workspace=workspace, kind="audience_sync")
-             .exclude(partner="").values_list("canvas_id", "partner").distinct())
+             .exclude(partner="").order_by().values_list("canvas_id", "partner").distinct())
     connections = {c.partner: c for c in workspace.connections.all()}
     problems: dict[int, list[str]] = defaultdict(list)
     for canvas_id, partner_key in steps:
@@ -48,9 +48,15 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
     return dict(problems)
 
 
-def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
-    return (Audience.objects.filter(ad_account=ad_account, created_here=True)
-            .prefetch_related("steps__canvas"))
+def audiences_created_here(*, ad_account: AdAccount) -> list[Audience]:
+    """The audiences this product created in the ad account, each with ``used_by``: the
+    canvases whose steps sync to it, each named once however many of its steps do."""
+    audiences = list(Audience.objects.filter(ad_account=ad_account, created_here=True)
+                     .prefetch_related("steps__canvas"))
+    for audience in audiences:
+        canvases = {step.canvas_id: step.canvas for step in audience.steps.all()}
+        audience.used_by = sorted(canvases.values(), key=lambda canvas: canvas.name.lower())
+    return audiences
 
 
 # --- analytics -----------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class StepType:
     primary: ClassVar[bool] = False
 
     def describe(self, *, step) -> str:
-        """A few words that tell this step from others of its kind ("wait 1 hours")."""
+        """A few words that tell this step from others of its kind ("wait 2 hours")."""
         return ""
 
     def editor_context(self, *, request, canvas, step) -> dict:
