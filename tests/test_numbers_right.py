@@ -3,6 +3,7 @@ one last-check time, a warning once per canvas, each canvas named once, words in
 singular for one."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audiencesync.sync.engine import WAITING_FOR_EARLIER_INTENT
@@ -95,3 +96,57 @@ def test_a_batch_holding_back_for_an_earlier_intent_says_so_and_shows_no_error(o
     status = sync_item_status(item=item, live_batch=batch)
 
     assert status == "Pending: waiting for an earlier add/remove of the same users to be sent"
+
+
+# --- small things a user trips on ----------------------------------------------------------
+
+
+def test_the_invite_box_labels_its_fields(owner_client):
+    page = owner_client.get(reverse("members")).content.decode()
+
+    assert '<label for="id_email"' in page and '<label for="id_role"' in page
+
+
+def test_a_sign_up_password_error_sits_under_the_password_field(client, db):
+    page = client.post(reverse("account_signup"), {
+        "email": "new@example.com", "password1": "short", "password2": "short",
+    }).content.decode()
+
+    password = page.index('id="id_password1"')
+    error = page.index("This password is too short")
+    assert password < error < page.index('id="id_password2"')
+
+
+def test_the_country_setting_names_countries(owner_client):
+    page = owner_client.get(reverse("workspace_settings")).content.decode()
+
+    assert ">Japan (JP, +81)</option>" in page
+    assert ">Ascension Island (AC, +247)</option>" in page
+
+
+def test_a_new_api_key_has_a_copy_button(owner_client):
+    page = owner_client.post(reverse("api_keys"), {"action": "create", "name": "CRM"}).content.decode()
+
+    assert 'data-copy="new-api-key"' in page
+
+
+@pytest.mark.parametrize(("page", "kind"), [("profile_import", "profiles"),
+                                            ("event_import", "events")])
+def test_the_import_pages_offer_a_sample_file_that_imports_cleanly(owner_client, page, kind):
+    sample_url = reverse("import_sample", args=[kind])
+    assert f'href="{sample_url}"' in owner_client.get(reverse(page)).content.decode()
+    sample = owner_client.get(sample_url)
+    assert sample["Content-Disposition"] == f'attachment; filename="sample-{kind}.csv"'
+
+    upload = SimpleUploadedFile(f"sample-{kind}.csv", sample.content, content_type="text/csv")
+    report = owner_client.post(reverse(page), {"file": upload}).content.decode()
+
+    assert f"sample-{kind}.csv imported." in report
+
+
+def test_every_page_names_an_icon_and_favicon_ico_leads_to_it(client, db):
+    assert 'rel="icon"' in client.get(reverse("account_login")).content.decode()
+
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")

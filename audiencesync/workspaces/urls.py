@@ -14,6 +14,8 @@ urlpatterns = [
     path("profiles/", profile_views.profile_list, name="profile_list"),
     path("profiles/import/", profile_views.profile_import, name="profile_import"),
     path("profiles/import-events/", profile_views.event_import, name="event_import"),
+    path("profiles/import/sample-<slug:kind>.csv", profile_views.import_sample,
+         name="import_sample"),
     path("profiles/attributes/", profile_views.attribute_list, name="attribute_list"),
     path("profiles/<int:profile_id>/", profile_views.profile_detail, name="profile_detail"),
 ]
