@@ -4,7 +4,6 @@ from django import forms
 
 from .models import Role
 
-
 # Regions with calling codes of their own that ISO 3166 counts under Saint Helena.
 _NOT_IN_ISO_3166 = {"AC": "Ascension Island", "TA": "Tristan da Cunha"}
 
