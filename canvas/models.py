@@ -33,6 +33,8 @@ class Canvas(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Archived: hidden from the canvas list (its own filter shows it), kept with its analytics.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -162,6 +164,8 @@ class CanvasEntry(models.Model):
         indexes = [
             models.Index(fields=["resume_at"], condition=Q(exited_at__isnull=True),
                          name="entry_resume_idx"),
+            # The canvas list's "entered today" and "entered in total", read from the index.
+            models.Index(fields=["canvas", "entered_at"], name="entry_canvas_entered_idx"),
         ]
 
 

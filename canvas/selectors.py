@@ -6,7 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
@@ -24,9 +25,35 @@ from canvas.services.stats import COUNTERS
 from partners.models import AdAccount, Audience
 from partners.selectors import connection_health_problem
 
+CANVAS_LIST_FILTERS = {
+    "": "All", CanvasStatus.ACTIVE: "Active", CanvasStatus.DRAFT: "Draft",
+    CanvasStatus.STOPPED: "Stopped", "archived": "Archived",
+}
 
-def canvases_for(*, workspace: Workspace) -> QuerySet[Canvas]:
-    return Canvas.objects.filter(workspace=workspace).annotate(step_count=Count("steps"))
+
+def canvases_for(*, workspace: Workspace, show: str = "") -> QuerySet[Canvas]:
+    """The canvas list: ``show`` a status, "archived", or "" for every canvas not archived.
+
+    Each canvas carries its step count and the users it took in today (since 00:00 UTC)
+    and in total, counted from the entries' (canvas, entered_at) index.
+    """
+    canvases = Canvas.objects.filter(workspace=workspace)
+    if show == "archived":
+        canvases = canvases.filter(archived_at__isnull=False)
+    else:
+        canvases = canvases.filter(archived_at__isnull=True)
+        if show:
+            canvases = canvases.filter(status=show)
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    entries = CanvasEntry.objects.filter(canvas=OuterRef("pk")).order_by().values("canvas")
+    counted = entries.annotate(n=Count("pk")).values("n")
+    return canvases.annotate(
+        step_count=Coalesce(Subquery(Step.objects.filter(canvas=OuterRef("pk")).order_by()
+                                     .values("canvas").annotate(n=Count("pk")).values("n")), 0),
+        entered_total=Coalesce(Subquery(counted), 0),
+        entered_today=Coalesce(Subquery(entries.filter(entered_at__gte=today)
+                                        .annotate(n=Count("pk")).values("n")), 0),
+    )
 
 
 def canvas_users_inside(*, canvas: Canvas) -> int:

@@ -33,10 +33,13 @@ def canvas_list(request):
                                                name=form.cleaned_data["name"])
         messages.success(request, f"Canvas {canvas.name} created. Add a component to start.")
         return redirect("canvas:detail", canvas.pk)
+    show = request.GET.get("show", "")
+    if show not in selectors.CANVAS_LIST_FILTERS:
+        show = ""
     return render(request, "canvas/list.html", {
-        "canvases": selectors.canvases_for(workspace=request.workspace),
+        "canvases": selectors.canvases_for(workspace=request.workspace, show=show),
         "problems": selectors.canvas_connection_problems(workspace=request.workspace),
-        "form": form,
+        "form": form, "show": show, "filters": selectors.CANVAS_LIST_FILTERS.items(),
     })
 
 
@@ -56,7 +59,8 @@ def canvas_detail(request, canvas_id: int):
 
 # Actions that cannot be taken back: a GET, or a POST without the confirmation, shows what
 # they will do instead of doing it.
-CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all}
+CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all,
+                        "delete": confirmations.canvas_delete}
 
 
 @workspace_required
@@ -86,6 +90,21 @@ def canvas_action(request, canvas_id: int, action: str):
             copy = canvas_services.canvas_duplicate(canvas=canvas, user=request.user)
             messages.success(request, f"Duplicated as the draft {copy.name}.")
             return redirect("canvas:detail", copy.pk)
+        elif action == "rename":
+            canvas_services.canvas_rename(canvas=canvas, name=request.POST.get("name", ""))
+            messages.success(request, f"Renamed to {canvas.name}.")
+        elif action == "archive":
+            canvas_services.canvas_archive(canvas=canvas)
+            messages.success(request, f"{canvas.name} archived: it is listed under Archived, "
+                                      "with its analytics.")
+            return redirect("canvas:list")
+        elif action == "unarchive":
+            canvas_services.canvas_unarchive(canvas=canvas)
+            messages.success(request, f"{canvas.name} is back in the canvas list.")
+        elif action == "delete":
+            canvas_services.canvas_delete(canvas=canvas)
+            messages.success(request, f"Draft {canvas.name} deleted.")
+            return redirect("canvas:list")
         elif action == "enter-all":
             canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "

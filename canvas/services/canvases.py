@@ -6,6 +6,7 @@ do to it) is asked of its entry in the table of kinds, canvas.steps.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.db import transaction
@@ -43,6 +44,52 @@ def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
     if not name:
         raise ServiceError("A canvas needs a name.", field="name")
     return Canvas.objects.create(workspace=workspace, name=name, created_by=user)
+
+
+def canvas_rename(*, canvas: Canvas, name: str) -> Canvas:
+    """Any canvas may be renamed: its analytics and sync log follow the canvas, not the name."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("A canvas needs a name.", field="name")
+    if len(name) > Canvas._meta.get_field("name").max_length:
+        raise ServiceError("A canvas name is at most 200 characters.", field="name")
+    Canvas.objects.filter(pk=canvas.pk).update(name=name)
+    canvas.name = name
+    return canvas
+
+
+def canvas_archive(*, canvas: Canvas) -> Canvas:
+    """Hide a draft or stopped canvas from the list; its analytics stay. An active canvas is
+    stopped first, so archiving never lets users go without the stop's confirmation."""
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status == CanvasStatus.ACTIVE:
+            raise ServiceError(f"{canvas.name!r} is active: stop it before archiving it.",
+                               code="conflict")
+        if canvas.archived_at is None:
+            canvas.archived_at = timezone.now()
+            canvas.save(update_fields=["archived_at"])
+    return canvas
+
+
+def canvas_unarchive(*, canvas: Canvas) -> Canvas:
+    Canvas.objects.filter(pk=canvas.pk).update(archived_at=None)
+    canvas.archived_at = None
+    return canvas
+
+
+def canvas_delete(*, canvas: Canvas) -> None:
+    """Delete a draft that never ran; a canvas that ran is archived instead, keeping its
+    analytics and the sync log partners' request ids point to."""
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status != CanvasStatus.DRAFT or canvas.launched_at is not None:
+            raise ServiceError(f"{canvas.name!r} has run: archive it instead of deleting it.",
+                               code="conflict")
+        if CanvasEntry.objects.filter(canvas=canvas).exists():
+            raise ServiceError(f"{canvas.name!r} has entries: archive it instead of deleting it.",
+                               code="conflict")
+        canvas.delete()
 
 
 def _require_draft(canvas: Canvas) -> None:
@@ -397,10 +444,26 @@ def canvas_enter_all(*, canvas: Canvas) -> None:
         task_name=f"enter all profiles into canvas {canvas.pk}"))
 
 
+_COPY_SUFFIX = re.compile(r" \(copy(?: (\d+))?\)$")
+
+
+def canvas_copy_name(*, workspace: Workspace, name: str) -> str:
+    """"X (copy)", then "X (copy 2)", "X (copy 3)"...: a copy of a copy counts on from X."""
+    base = _COPY_SUFFIX.sub("", name)
+    taken = set(Canvas.objects.filter(workspace=workspace, name__startswith=base)
+                .values_list("name", flat=True))
+    candidate, number = f"{base} (copy)", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base} (copy {number})"
+    return candidate
+
+
 def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
-        copy = Canvas.objects.create(workspace=canvas.workspace, name=f"{canvas.name} (copy)",
-                                     created_by=user)
+        copy = Canvas.objects.create(
+            workspace=canvas.workspace, created_by=user,
+            name=canvas_copy_name(workspace=canvas.workspace, name=canvas.name))
         steps = list(canvas.steps.order_by("position"))
         for step in steps:
             step.pk = None
