@@ -2,7 +2,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audiencesync.confirm import confirmation_page, is_confirmed
@@ -54,6 +53,7 @@ def canvas_detail(request, canvas_id: int):
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
+        "waiting": selectors.canvas_funnel(canvas=canvas).waiting,
     })
 
 
@@ -180,13 +180,21 @@ def canvas_analytics(request, canvas_id: int):
     canvas = _canvas_or_404(request, canvas_id)
     steps = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
                  .select_related("audience").order_by("position"))
-    since = max(canvas.launched_at or canvas.created_at,
-                timezone.now() - timezone.timedelta(hours=48))
-    charts = {step.pk: sync_chart_svg(selectors.step_series(step=step, since=since))
+    time_range = selectors.TIME_RANGES.get(request.GET.get("range", ""),
+                                           selectors.TIME_RANGES[selectors.DEFAULT_TIME_RANGE])
+    charts = {step.pk: sync_chart_svg(selectors.step_series_over(step=step, time_range=time_range),
+                                      unit=time_range.unit)
               for step in steps}
     metrics = selectors.step_metrics(steps=steps)
+    funnel = selectors.canvas_funnel(canvas=canvas)
+    by_step = {m.step.pk: m for m in metrics}
+    funnel_rows = [(step, by_step.get(step.pk),
+                    funnel.waiting.get(step.pk, 0) if step_type(step.kind).waits else None)
+                   for step in canvas.steps.select_related("audience").order_by("position")]
     return render(request, "canvas/analytics.html", {
         "canvas": canvas, "metrics": metrics, "charts": charts,
+        "funnel": funnel, "funnel_rows": funnel_rows,
+        "time_range": time_range, "time_ranges": selectors.TIME_RANGES.values(),
         "consent_removals": selectors.consent_removals(canvas=canvas),
         "retention_days": settings.SYNC_ITEM_RETENTION_DAYS,
         "banners": selectors.canvas_connection_problems(workspace=request.workspace).get(
