@@ -5,12 +5,15 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from audiencesync.home import home
+
 handler404 = "audiencesync.workspaces.views.page_not_found"
 
 admin.site.site_header = "Audience Sync operators' console"
 admin.site.site_title = "Audience Sync admin"
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, a file download).
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"),

@@ -3,7 +3,6 @@ from django.urls import path
 from . import api_key_views, profile_views, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
     path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
     path("settings/", views.workspace_settings, name="workspace_settings"),
