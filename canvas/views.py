@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.module_loading import import_string
 
 from audiencesync.confirm import confirmation_page, is_confirmed
-from audiencesync.errors import ServiceError
+from audiencesync.errors import FieldErrors, ServiceError
 from audiencesync.workspaces.decorators import manager_required, workspace_required
 from audiencesync.workspaces.scoping import get_in_workspace_or_404
 from partners import registry
@@ -49,7 +49,8 @@ def canvas_detail(request, canvas_id: int):
     problems = selectors.canvas_connection_problems(workspace=request.workspace)
     return render(request, "canvas/detail.html", {
         "canvas": canvas, "steps": steps, "banners": problems.get(canvas.pk, []),
-        "launch_problems": request.session.pop(f"launch-problems-{canvas.pk}", []),
+        "launch_problems": [problem if isinstance(problem, list) else [None, problem]
+                            for problem in request.session.pop(f"launch-problems-{canvas.pk}", [])],
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
@@ -76,7 +77,7 @@ def canvas_action(request, canvas_id: int, action: str):
             step = canvas_services.step_add(canvas=canvas, kind=adding[action])
             return redirect("canvas:step", canvas.pk, step.pk)
         if action == "launch":
-            problems = canvas_services.canvas_launch_problems(canvas=canvas)
+            problems = canvas_services.canvas_launch_problems_located(canvas=canvas)
             if problems:
                 request.session[f"launch-problems-{canvas.pk}"] = problems
                 messages.error(request, "The canvas was not launched.")
@@ -158,20 +159,28 @@ def step_edit(request, canvas_id: int, step_id: int):
     form = import_string(editor.form)(
         request.POST if request.method == "POST" else None,
         initial={name: getattr(step, name) for name in kind.fields})
-    if request.method == "POST" and form.is_valid():
+    # "refresh": the form changed a choice others depend on (htmx sends it as it changes; a
+    # page without scripts has a button): show the new choices, keep every value, save nothing.
+    refresh = request.POST.get("do") == "refresh" or request.POST.get("reload") == "1"
+    if request.method == "POST" and form.is_valid() and not refresh:
         try:
             message = import_string(editor.save)(step=step, user=request.user,
                                                  **form.cleaned_data)
+        except FieldErrors as errors:
+            for field, text in errors.errors.items():
+                form.add_error(field if field in form.fields else None, text)
         except (ServiceError, PartnerError) as error:
             prefix = "The partner answered: " if isinstance(error, PartnerError) else ""
-            messages.error(request, prefix + error.message)
-            return redirect(request.get_full_path())  # back to the form that failed
-        if message:
-            messages.success(request, message)
-        return redirect(request.path) if editor.stay else redirect("canvas:detail", canvas.pk)
+            field = getattr(error, "field", None)
+            form.add_error(field if field in form.fields else None, prefix + error.message)
+        else:
+            if message:
+                messages.success(request, message)
+            return redirect(request.path) if editor.stay else redirect("canvas:detail", canvas.pk)
+        step.refresh_from_db()  # what a failed save may have changed on the object in hand
     return render(request, editor.template, {
         "canvas": canvas, "step": step, "form": form,
-        **kind.editor_context(request=request, canvas=canvas, step=step),
+        **kind.editor_context(request=request, canvas=canvas, step=step, form=form),
     })
 
 

@@ -28,8 +28,8 @@ def test_the_funnel_counts_entered_in_progress_exited_and_who_waits_in_the_delay
 
     assert (funnel.entered, funnel.in_progress, funnel.exited) == (5, 3, 2)
     assert funnel.waiting == {delay.pk: 3}
-    assert re.search(r'data-metric="in_progress">3<', page)
-    assert re.search(rf'<tr data-step="{delay.pk}">.*?data-metric="waiting">3<', page, re.S)
+    assert re.search(r'data-funnel="in_progress">3<', page)
+    assert re.search(rf'<tr data-step="{delay.pk}">.*?data-funnel="waiting">3<', page, re.S)
     assert "3 waiting here now" in detail
 
 
