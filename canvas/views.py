@@ -74,7 +74,8 @@ def canvas_action(request, canvas_id: int, action: str):
             return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas=canvas))
         adding = {kind.add_action: kind.kind for kind in all_step_types()}  # "add-delay", ...
         if action in adding:
-            step = canvas_services.step_add(canvas=canvas, kind=adding[action])
+            step = canvas_services.step_add(canvas=canvas, kind=adding[action],
+                                            position=_int_or_none(request.POST.get("position")))
             return redirect("canvas:step", canvas.pk, step.pk)
         if action == "launch":
             problems = canvas_services.canvas_launch_problems_located(canvas=canvas)

@@ -103,13 +103,23 @@ def _require_draft(canvas: Canvas) -> None:
         )
 
 
-def step_add(*, canvas: Canvas, kind: str) -> Step:
+def step_add(*, canvas: Canvas, kind: str, position: int | None = None) -> Step:
+    """Add a step of ``kind`` at the end, or at ``position`` (0 first), moving later ones on."""
     _require_draft(canvas)
     if kind not in STEP_TYPES:
         raise ServiceError(f"Unknown step kind {kind!r}.")
-    last = canvas.steps.aggregate(last=Max("position"))["last"]
-    return Step.objects.create(canvas=canvas, kind=kind, position=0 if last is None else last + 1,
-                               **step_type(kind).defaults)
+    with transaction.atomic():
+        last = canvas.steps.select_for_update().aggregate(last=Max("position"))["last"]
+        end = 0 if last is None else last + 1
+        if position is None or not 0 <= position < end:
+            position = end
+        else:
+            # Highest first, so no two steps share a position even where the database checks
+            # the unique position at once rather than at commit (SQLite).
+            for later in canvas.steps.filter(position__gte=position).order_by("-position"):
+                Step.objects.filter(pk=later.pk).update(position=later.position + 1)
+        return Step.objects.create(canvas=canvas, kind=kind, position=position,
+                                   **step_type(kind).defaults)
 
 
 def step_remove(*, step: Step) -> None:

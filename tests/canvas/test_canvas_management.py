@@ -94,3 +94,19 @@ def test_the_list_filters_by_status_and_counts_entries_today_and_in_total(owner,
     assert (every[sync_canvas.name].entered_today, every[sync_canvas.name].entered_total) == (2, 5)
     assert (every["Draft one"].entered_total, every["Draft one"].step_count) == (0, 0)
     assert active == [sync_canvas.name] and draft.name not in active
+
+
+def test_a_component_is_added_between_two_others_from_the_canvas_page(owner_client, owner):
+    canvas = _canvas(owner, "Flow")
+    first = canvas_services.step_add(canvas=canvas, kind="delay")
+    last = canvas_services.step_add(canvas=canvas, kind="delay")
+    page = owner_client.get(reverse("canvas:detail", args=[canvas.pk])).content.decode()
+    assert page.count("Add a component here") == 1  # one gap between two components
+
+    owner_client.post(reverse("canvas:action", args=[canvas.pk, "add-audience-sync"]),
+                      {"position": "1"})
+
+    kinds = list(canvas.steps.order_by("position").values_list("pk", "kind"))
+    assert kinds[0] == (first.pk, "delay") and kinds[2] == (last.pk, "delay")
+    assert kinds[1][1] == "audience_sync"
+    assert [s.position for s in canvas.steps.order_by("position")] == [0, 1, 2]
