@@ -176,6 +176,34 @@ class Partner(ABC):
     max_audiences_per_ad_account: int | None = None
     # The longest audience name the partner keeps whole (it cuts longer ones).
     audience_name_max_length: int | None = None
+    # What the brand needs at the partner before connecting, as the partner page lists it.
+    prerequisites: tuple[str, ...] = ()
+    # Partner-specific (question, answer) pairs for the partner page's troubleshooting list.
+    troubleshooting_own: tuple[tuple[str, str], ...] = ()
+    # From how many matched users the partner shows an audience's size.
+    size_shown_from: int | None = None
+
+    def troubleshooting(self) -> list[tuple[str, str]]:
+        """The partner page's troubleshooting list: what every partner shares, in this
+        partner's words, then its own questions."""
+        common = [
+            ("The token is invalid",
+             f"Someone at {self.name} removed this app's access, or the token expired. Press "
+             f"Disconnect, then Connect {self.name} again, and check that the {self.name} "
+             "admin granted audience-management permission on the ad accounts. Users wait "
+             "(pending) meanwhile: none is lost."),
+            ("The canvas will not launch",
+             f"Launch lists every missing item: a {self.name} connection that is not healthy, "
+             "no ad account chosen, a new audience without a name, no match fields chosen."),
+            ("When will the audience show users?",
+             f"{self.name} updates audience sizes in 24-48 hours"
+             + (f", and shows a size once about {self.size_shown_from:,} users match."
+                if self.size_shown_from else ".")),
+            ("Did my users match?",
+             f"{self.name} does not say which users it matched: \"Synced\" means {self.name} "
+             "accepted them."),
+        ]
+        return common + list(self.troubleshooting_own)
 
     @property
     @abstractmethod

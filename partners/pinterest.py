@@ -59,6 +59,18 @@ class Pinterest(Partner):
     match_field_types = {"email": "EMAIL", "idfa": "MAID", "gaid": "MAID"}
     one_identifier_type_per_audience = True
     creates_audience_on_first_batch = True
+    size_shown_from = 100
+    prerequisites = (
+        "A Pinterest business account, with the ad accounts to sync to in Pinterest "
+        "Business Hub.",
+        "Admin rights on those ad accounts, for the person who connects.",
+        "Pinterest's Audience Terms accepted for each ad account, in Ads Manager.",
+    )
+    troubleshooting_own = (
+        ("The audience does not appear at Pinterest yet",
+         "Pinterest creates the audience with its first users: it appears once the first "
+         "batch is sent. An audience holds one identifier type (email or mobile ad ids)."),
+    )
 
     @property
     def max_batch(self) -> int:

@@ -1,7 +1,7 @@
 """Reads for partner connections and ad accounts, always scoped to a workspace."""
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from audiencesync.workspaces.models import Workspace
 
@@ -18,7 +18,12 @@ def connection_for(*, workspace: Workspace, partner_key: str) -> PartnerConnecti
 
 
 def connections_by_partner(*, workspace: Workspace) -> dict[str, PartnerConnection]:
-    return {c.partner: c for c in PartnerConnection.objects.filter(workspace=workspace)}
+    """Each partner's connection, with ``selected_accounts``: the reachable ad accounts chosen
+    for syncing (not every account the token reaches)."""
+    connections = PartnerConnection.objects.filter(workspace=workspace).annotate(
+        selected_accounts=Count("ad_accounts",
+                                filter=Q(ad_accounts__selected=True, ad_accounts__reachable=True)))
+    return {c.partner: c for c in connections}
 
 
 def ad_accounts_selectable(*, workspace: Workspace, partner_key: str) -> QuerySet[AdAccount]:

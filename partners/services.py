@@ -101,19 +101,18 @@ def ad_accounts_select(*, connection: PartnerConnection, external_ids: list[str]
 
 def connection_mark_invalid(*, connection: PartnerConnection, error: PartnerError) -> bool:
     """The partner refused the token: canvases using it show an error until reconnect."""
+    # The refusal is the latest check of the token: the page shows one "last check" time.
+    now = timezone.now()
     changed = PartnerConnection.objects.filter(
         pk=connection.pk, status=ConnectionStatus.ACTIVE
-    ).update(
-        status=ConnectionStatus.INVALID,
-        invalid_since=timezone.now(),
-        last_error=f"{error.message} (checked {timezone.now():%Y-%m-%d %H:%M} UTC)",
-    )
+    ).update(status=ConnectionStatus.INVALID, invalid_since=now, last_checked_at=now,
+             last_error=error.message)
     if changed:
         logger.warning("%s connection %s turned invalid: %s", connection.partner,
                        connection.pk, error.message)
         # Once per turn to invalid, and only if this transaction commits.
         transaction.on_commit(lambda: _alert_managers(connection, error))
-    connection.refresh_from_db(fields=["status", "invalid_since", "last_error"])
+    connection.refresh_from_db(fields=["status", "invalid_since", "last_checked_at", "last_error"])
     return bool(changed)
 
 

@@ -86,6 +86,19 @@ class TikTok(Partner):
     }
 
     audience_name_max_length = NAME_MAX_LENGTH
+    size_shown_from = 1000
+    prerequisites = (
+        "A TikTok for Business Center account that holds the ad accounts (advertisers) to "
+        "sync to.",
+        "Admin permission on those ad accounts in Business Center, for the person who "
+        "connects.",
+        "TikTok's Custom Audience Terms accepted in TikTok Ads Manager for each ad account.",
+    )
+    troubleshooting_own = (
+        ("Creating an audience fails: too many audiences",
+         "A TikTok ad account holds at most 400 custom audiences. Delete unused ones (the "
+         "audiences page lists those made here) or choose an existing audience."),
+    )
 
     @property
     def max_audiences_per_ad_account(self) -> int:

@@ -54,6 +54,9 @@ from partners.base import (
 from partners.models import AudienceStatus, ConnectionStatus
 from partners.services import connection_call
 
+# Not an error: the batch holds back while an earlier intent for the same users is unsent.
+WAITING_FOR_EARLIER_INTENT = "Waiting for an earlier add/remove of the same users."
+
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_RECONNECT = "Waiting for reconnect: the partner token is invalid."
@@ -205,8 +208,7 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
         _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
         return Outcome(batch.pk, step.pk, 0, BatchResult.EMPTY)
     if _earlier_intent_pending(step, batch):
-        _reschedule(batch, delay=1.0, error="Waiting for an earlier add/remove of the same users.",
-                    use_attempt=False)
+        _reschedule(batch, delay=1.0, error=WAITING_FOR_EARLIER_INTENT, use_attempt=False)
         return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
     audience = step.audience
     pending = _audience_creation_begin(audience)

@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audiencesync.sync.engine import WAITING_FOR_EARLIER_INTENT
 from audiencesync.workspaces.events import workspaces_event_volume
 from audiencesync.workspaces.identifiers import MISSING, REASON_TEXT
 from audiencesync.workspaces.models import Profile, Workspace
@@ -206,6 +207,8 @@ def sync_item_status(*, item: SyncItem, live_batch: SyncBatch | None = None,
         return "Pending"
     if live_batch.state == BatchState.WAITING_RECONNECT:
         return "Pending: waiting for reconnect"
+    if live_batch.last_error == WAITING_FOR_EARLIER_INTENT:
+        return "Pending: waiting for an earlier add/remove of the same users to be sent"
     if live_batch.state == BatchState.RETRYING:
         when = (f" at {timezone.localtime(live_batch.next_attempt_at):%H:%M:%S}"
                 if live_batch.next_attempt_at else "")
@@ -240,7 +243,9 @@ def sync_items_trace(*, items: list[SyncItem]) -> list[TraceRow]:
             item=item,
             status=sync_item_status(item=item, live_batch=live.get(item.pk), queued=queued),
             attempts=batch.attempts if batch else 0,
-            last_error=batch.last_error if batch else "",
+            # Holding back for an earlier intent is said by the status; it is no error.
+            last_error=(batch.last_error if batch and batch.last_error != WAITING_FOR_EARLIER_INTENT
+                        else ""),
             request_ids=request_ids.get(batch.pk, []) if batch else [],
         ))
     return rows

@@ -1,8 +1,11 @@
 """Audiences listed at the partner, recorded here when a step picks one."""
 
+import re
+
 from audiencesync.errors import ServiceError
 from canvas.models import Step, StepKind, SyncAction
-from partners.models import AdAccount, Audience
+from partners.base import AudienceInfo
+from partners.models import AdAccount, Audience, AudienceStatus
 from partners.services import partner_audiences_fetch
 
 LOCAL_PREFIX = "local-"
@@ -57,3 +60,26 @@ def audience_fill_fields(*, audience: Audience) -> list[tuple[str, ...]]:
         if fields and tuple(fields) not in found:
             found.append(tuple(fields))
     return found
+
+
+def audience_name_unmarked(name: str) -> str:
+    """The name the marketer typed, without the marker a creation here added."""
+    return _CREATION_MARKER.sub("", name)
+
+
+# The marker a creation adds to the name (``Partner.audience_name_marked``).
+_CREATION_MARKER = re.compile(r" \([0-9a-f]{6}\)$")
+
+
+def audience_names_taken(*, ad_account: AdAccount, listed: list[AudienceInfo],
+                         retrying: Audience | None = None) -> set[str]:
+    """The audience names of the ad account, folded for comparison, each also without the
+    marker a creation here added: the names a new audience would repeat. A creation being
+    retried (``retrying``, whatever the partner made of it) repeats nothing."""
+    known = ad_account.audiences.exclude(status=AudienceStatus.DELETED)
+    if retrying is not None:
+        known = known.exclude(pk=retrying.pk)
+        listed = [a for a in listed if a.name != retrying.name]
+    names = [a.name for a in listed] + list(known.values_list("name", flat=True))
+    return {variant.casefold() for name in names
+            for variant in (name.strip(), _CREATION_MARKER.sub("", name.strip()))}
