@@ -162,6 +162,19 @@ class RateScope(models.TextChoices):
     CONNECTION = "connection", "Each connection (its token)"  # Pinterest
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """A rate scope's documented budgets; None: the partner sets no such budget."""
+
+    per_s: float
+    per_min: int | None = None
+    per_day: int | None = None
+
+    def kwargs(self) -> dict:
+        """As the rate limiter's functions take them."""
+        return {"limit_per_s": self.per_s, "per_min": self.per_min, "per_day": self.per_day}
+
+
 class Partner(ABC):
     key: str  # "tiktok"
     name: str  # "TikTok"
@@ -186,6 +199,11 @@ class Partner(ABC):
     @abstractmethod
     def rate_per_s(self) -> float:
         """Documented requests per second in ``rate_scope`` (settings)."""
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """Every budget of a rate scope (a partner with minute or day budgets says so)."""
+        return RateLimits(per_s=self.rate_per_s)
 
     def rate_key(self, connection_id: int | None) -> str:
         """The shared rate-limit bucket a call for the connection counts against."""

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from partners import ratelimit
 
-from .base import Permanent, Transient
+from .base import Permanent, RateLimits, Transient
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +165,10 @@ def session() -> requests.Session:
 
 @dataclass(frozen=True)
 class RateBudget:
-    """The shared rate-limit bucket a call counts against, and its documented rate."""
+    """The shared rate-limit bucket a call counts against, and its documented budgets."""
 
     key: str
-    per_s: float
+    limits: RateLimits
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ class PartnerClient:
             body = orjson.dumps(json_body)
             all_headers["Content-Type"] = "application/json"
         if budget is not None:
-            ratelimit.acquire(budget.key, limit_per_s=budget.per_s)
+            ratelimit.acquire(budget.key, **budget.limits.kwargs())
         timeout = settings.PARTNER_HTTP_TIMEOUT
         started = time.monotonic()
         try:

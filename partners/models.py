@@ -134,6 +134,9 @@ class RateBucket(models.Model):
     hits = models.JSONField(default=list)
     per_second = models.JSONField(default=dict)
     blocked_until = models.FloatField(default=0.0)
+    # The scope's minute and day budgets: {"day": ["day:20425", calls so far]}, the current
+    # period only (a counter per window, not a log of its calls).
+    counters = models.JSONField(default=dict)
 
     def __str__(self) -> str:
         return self.key

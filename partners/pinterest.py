@@ -319,7 +319,8 @@ class Pinterest(Partner):
     ) -> tuple[Payload, PartnerResponse]:
         response = client.request(
             method, path,
-            budget=RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s),
+            budget=RateBudget(key=self.rate_key(credentials.connection_id),
+                              limits=self.rate_limits),
             headers={"Authorization": f"Bearer {credentials.access_token}"},
             params=params, json_body=body,
         )

@@ -27,6 +27,7 @@ from .base import (
     PartnerError,
     Permanent,
     RateLimited,
+    RateLimits,
     RateScope,
     SendResult,
     TokenSet,
@@ -98,6 +99,12 @@ class TikTok(Partner):
     @property
     def rate_per_s(self) -> float:
         return settings.TIKTOK_RATE_PER_S
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The app's tier: per second, minute and day (TIKTOK_APP_TIER and overrides)."""
+        return RateLimits(per_s=settings.TIKTOK_RATE_PER_S, per_min=settings.TIKTOK_RATE_PER_MIN,
+                          per_day=settings.TIKTOK_RATE_PER_DAY)
 
     # OAuth ---------------------------------------------------------------------------------
     def authorize_url(self, *, state: str, redirect_uri: str) -> str:
@@ -262,7 +269,8 @@ class TikTok(Partner):
         budget = None
         headers = {}
         if credentials is not None:
-            budget = RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s)
+            budget = RateBudget(key=self.rate_key(credentials.connection_id),
+                                limits=self.rate_limits)
             if token_header:
                 headers["Access-Token"] = credentials.access_token
         response = client.request(method, path, budget=budget, headers=headers, params=params,

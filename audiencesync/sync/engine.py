@@ -229,6 +229,9 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
         except ratelimit.Unavailable as error:  # no rate slot: no call was made
             _reschedule(batch, delay=1.0, error=error.message, use_attempt=False)
             raise  # the sender loop rides out the outage
+        except ratelimit.ScopePaused as error:  # budget spent: wait for it, no call was made
+            _reschedule(batch, delay=error.retry_after, error=error.message, use_attempt=False)
+            return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
         except PartnerError as error:
             return _failed(batch, step, len(members), error, call_time.ms)
     request = SyncRequest(batch=batch, step=step, size=len(members),
@@ -408,7 +411,7 @@ def sync_next(*, skip_saturated: bool = True, max_wait_s: float = 0.0) -> Outcom
             continue
         if skip_saturated:
             partner = registry.get(step.partner)
-            wait = ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s)
+            wait = ratelimit.peek_wait(_step_rate_key(step), **partner.rate_limits.kwargs())
             if wait > 0:
                 saturated.append((wait, step))
                 continue

@@ -71,6 +71,14 @@ def _answer(code: int, message: str, data: dict | None = None) -> HttpResponse:
 
 
 def _refusal(refusal: str, limits: gate.Limits) -> tuple[int, str]:
+    if refusal == gate.RATE_LIMITED_IN + "minute":
+        return CODE_RATE_LIMITED, (
+            "Too many requests: the app exceeded its limit of "
+            f"{limits.tiktok_rate_per_min} requests per minute. Please retry later.")
+    if refusal == gate.RATE_LIMITED_IN + "day":
+        return CODE_RATE_LIMITED, (
+            "Too many requests: the app exceeded its limit of "
+            f"{limits.tiktok_rate_per_day} requests per day. Please retry after 00:00 UTC.")
     if refusal in (gate.RATE_LIMITED, gate.STORM):
         return CODE_RATE_LIMITED, (
             "Too many requests: the app exceeded its limit of "
@@ -100,6 +108,9 @@ def _serve(request, *, apply: Apply, upload: bool = False) -> HttpResponse:
     dialect = Dialect(
         partner=TIKTOK, authenticate=_authenticate(request),
         rate=lambda limits: limits.tiktok_rate,
+        windows=lambda limits: [
+            gate.CountedWindow("minute", 60.0, limits.tiktok_rate_per_min),
+            gate.CountedWindow("day", 86_400.0, limits.tiktok_rate_per_day)],
         refused=lambda refusal, limits: _answer(*_refusal(refusal, limits)),
         failed=lambda error: _answer(error.code, error.message),
         done=lambda data: _answer(CODE_OK, "OK", data),
