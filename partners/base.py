@@ -85,6 +85,9 @@ class Credentials:
 
     access_token: str
     connection_id: int | None = None
+    # The part of the scope's budget these calls may take: background reads take a tenth,
+    # so that users being synced keep the rest.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,25 @@ class AudienceInfo:
     syncable: bool = True
     reason: str = ""
     kind: str = ""  # the partner's own type label, shown to the user
+
+
+class AudienceHealth(models.TextChoices):
+    """Whether the partner can serve ads to the audience, in the marketer's words."""
+
+    PROCESSING = "processing", "Processing"
+    TOO_SMALL = "too_small", "Too small to serve ads yet"
+    READY = "ready", "Ready"
+
+
+@dataclass(frozen=True)
+class AudienceState:
+    """An audience as the partner keeps it, read back (``Partner.audiences_state``)."""
+
+    id: str
+    health: AudienceHealth
+    size: int | None = None  # None: the partner does not show a size yet
+    # The partner's own figures in plain words (records uploaded and removed...).
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,13 @@ class RateLimits:
     per_s: float
     per_min: int | None = None
     per_day: int | None = None
+
+    def scaled(self, share: float) -> RateLimits:
+        """``share`` of every budget (at least one call per window)."""
+        return RateLimits(
+            per_s=self.per_s * share,
+            per_min=None if self.per_min is None else max(1, int(self.per_min * share)),
+            per_day=None if self.per_day is None else max(1, int(self.per_day * share)))
 
     def kwargs(self) -> dict:
         """As the rate limiter's functions take them."""
@@ -261,6 +290,14 @@ class Partner(ABC):
     def delete_audience(
         self, *, credentials: Credentials, ad_account_id: str, audience_id: str
     ) -> None: ...
+
+    @abstractmethod
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        """Size and health of the audiences (ids as stored here), in a few calls per ad
+        account whatever their number; an id missing from the answer no longer exists at
+        the partner."""
 
     def check(self, *, credentials: Credentials) -> None:
         """A cheap authenticated call; raises InvalidToken when the token no longer works."""

@@ -169,6 +169,9 @@ class RateBudget:
 
     key: str
     limits: RateLimits
+    # Below 1: the call also takes a slot in a sub-budget of this share of the scope's, so
+    # that background reads never take more of the partner's rate than that.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,9 @@ class PartnerClient:
             body = orjson.dumps(json_body)
             all_headers["Content-Type"] = "application/json"
         if budget is not None:
+            if budget.share < 1:
+                ratelimit.acquire(f"{budget.key}:share-{budget.share:g}",
+                                  **budget.limits.scaled(budget.share).kwargs())
             ratelimit.acquire(budget.key, **budget.limits.kwargs())
         timeout = settings.PARTNER_HTTP_TIMEOUT
         started = time.monotonic()

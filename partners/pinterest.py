@@ -21,8 +21,10 @@ from django.utils import timezone
 from .base import (
     AdAccountInfo,
     AudienceGone,
+    AudienceHealth,
     AudienceInfo,
     AudienceRef,
+    AudienceState,
     BatchTooLarge,
     Credentials,
     EncodedUsers,
@@ -121,6 +123,25 @@ class Pinterest(Partner):
             for item in self._pages(f"ad_accounts/{ad_account_id}/customer_lists",
                                     credentials=credentials)
         ]
+
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        # The customer list has the status and record counts, the audience built on it the
+        # size: one listing of each per ad account (250 a page).
+        wanted = set(audience_ids)
+        lists = [item for item in self._pages(f"ad_accounts/{ad_account_id}/customer_lists",
+                                              credentials=credentials)
+                 if str(item["id"]) in wanted]
+        if not lists:
+            return {}
+        built_on = {
+            str((item.get("rule") or {}).get("customer_list_id")): item
+            for item in self._pages(f"ad_accounts/{ad_account_id}/audiences",
+                                    credentials=credentials)
+            if item.get("audience_type") == "CUSTOMER_LIST"}
+        return {str(item["id"]): _list_state(item, built_on.get(str(item["id"])))
+                for item in lists}
 
     def create_audience(
         self, *, credentials: Credentials, ad_account_id: str, name: str,
@@ -320,11 +341,34 @@ class Pinterest(Partner):
         response = client.request(
             method, path,
             budget=RateBudget(key=self.rate_key(credentials.connection_id),
-                              limits=self.rate_limits),
+                              limits=self.rate_limits, share=credentials.share),
             headers={"Authorization": f"Bearer {credentials.access_token}"},
             params=params, json_body=body,
         )
         return _read(response), response
+
+
+LIST_HEALTH = {"PROCESSING": AudienceHealth.PROCESSING, "TOO_SMALL": AudienceHealth.TOO_SMALL,
+               "READY": AudienceHealth.READY}
+
+
+def _list_state(customer_list: Payload, audience: Payload | None) -> AudienceState:
+    """A customer list's status and counts, with the size of the audience built on it."""
+    size = (audience or {}).get("size")
+    uploaded = customer_list.get("num_uploaded_user_records")
+    removed = customer_list.get("num_removed_user_records")
+    parts = []
+    if isinstance(uploaded, int) and isinstance(removed, int):
+        # Both grow for duplicates and for users Pinterest does not know: not a size.
+        parts.append(f"{uploaded:,} records uploaded and {removed:,} removed so far.")
+    if audience is None:
+        parts.append("No targetable audience is built on this list yet.")
+    elif not isinstance(size, int):
+        parts.append("Pinterest shows a size from about 100 matched users.")
+    return AudienceState(
+        id=str(customer_list["id"]),
+        health=LIST_HEALTH.get(str(customer_list.get("status")), AudienceHealth.PROCESSING),
+        size=size if isinstance(size, int) else None, detail=" ".join(parts))
 
 
 def _record(row: Mapping[str, str], fields: Sequence[str]) -> str:

@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def connection_credentials(*, connection: PartnerConnection) -> Credentials:
-    return Credentials(access_token=connection.access_token, connection_id=connection.pk)
+def connection_credentials(*, connection: PartnerConnection, share: float = 1.0) -> Credentials:
+    return Credentials(access_token=connection.access_token, connection_id=connection.pk,
+                       share=share)
 
 
 def _apply_tokens(connection: PartnerConnection, tokens: TokenSet) -> None:
@@ -169,9 +170,11 @@ def connection_refresh_if_due(*, connection: PartnerConnection, partner: Partner
 
 
 def connection_call(
-    *, connection: PartnerConnection, call: Callable[[Partner, Credentials], T]
+    *, connection: PartnerConnection, call: Callable[[Partner, Credentials], T],
+    share: float = 1.0,
 ) -> T:
-    """Every authenticated partner call goes through here: refresh, call, notice bad tokens."""
+    """Every authenticated partner call goes through here: refresh, call, notice bad tokens.
+    ``share``: the part of the scope's rate budget the calls may take (``Credentials``)."""
     partner = registry.get(connection.partner)
     if connection.status != ConnectionStatus.ACTIVE:
         raise ServiceError(
@@ -180,7 +183,7 @@ def connection_call(
         )
     try:
         connection_refresh_if_due(connection=connection, partner=partner)
-        return call(partner, connection_credentials(connection=connection))
+        return call(partner, connection_credentials(connection=connection, share=share))
     except InvalidToken as error:
         connection_mark_invalid(connection=connection, error=error)
         raise

@@ -17,8 +17,10 @@ from django.conf import settings
 from .base import (
     AdAccountInfo,
     AudienceGone,
+    AudienceHealth,
     AudienceInfo,
     AudienceRef,
+    AudienceState,
     BatchTooLarge,
     Credentials,
     EncodedUsers,
@@ -158,7 +160,23 @@ class TikTok(Partner):
     def list_audiences(
         self, *, credentials: Credentials, ad_account_id: str
     ) -> list[AudienceInfo]:
-        audiences: list[AudienceInfo] = []
+        return [_audience_info(item) for item in self._audience_items(
+            credentials=credentials, ad_account_id=ad_account_id)]
+
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        # The list gives cover_num and is_valid for a hundred audiences a call.
+        wanted = set(audience_ids)
+        return {str(item["audience_id"]): _audience_state(item)
+                for item in self._audience_items(credentials=credentials,
+                                                 ad_account_id=ad_account_id)
+                if str(item["audience_id"]) in wanted}
+
+    def _audience_items(
+        self, *, credentials: Credentials, ad_account_id: str
+    ) -> list[Mapping[str, Any]]:
+        audiences: list[Mapping[str, Any]] = []
         page = 1
         while True:
             answer = self._call(
@@ -166,10 +184,10 @@ class TikTok(Partner):
                 params={"advertiser_id": ad_account_id, "page": page,
                         "page_size": AUDIENCE_PAGE_SIZE},
             )
-            try:
-                audiences += [_audience_info(item) for item in answer.items("list")]
-            except KeyError:
-                raise answer.response.garbage(why="an audience without audience_id") from None
+            items = answer.items("list")
+            if not all("audience_id" in item for item in items):
+                raise answer.response.garbage(why="an audience without audience_id")
+            audiences += items
             page_info = answer.data.get("page_info")
             total_pages = page_info.get("total_page") if isinstance(page_info, Mapping) else 1
             if not isinstance(total_pages, int) or page >= total_pages:
@@ -270,7 +288,7 @@ class TikTok(Partner):
         headers = {}
         if credentials is not None:
             budget = RateBudget(key=self.rate_key(credentials.connection_id),
-                                limits=self.rate_limits)
+                                limits=self.rate_limits, share=credentials.share)
             if token_header:
                 headers["Access-Token"] = credentials.access_token
         response = client.request(method, path, budget=budget, headers=headers, params=params,
@@ -294,6 +312,25 @@ def _audience_info(item: Mapping[str, Any]) -> AudienceInfo:
         ),
         kind=audience_type,
     )
+
+
+# An audience serves ads, and shows its size, from about this many matched users.
+SERVES_FROM = 1_000
+
+
+def _audience_state(item: Mapping[str, Any]) -> AudienceState:
+    cover = item.get("cover_num")
+    size = cover if isinstance(cover, int) and cover > 0 else None
+    if item.get("is_valid") is False:
+        health = AudienceHealth.PROCESSING
+    elif size is None or size < SERVES_FROM:
+        health = AudienceHealth.TOO_SMALL
+    else:
+        health = AudienceHealth.READY
+    detail = "TikTok shows a size from about 1,000 matched users." if size is None else ""
+    if item.get("is_expiring") is True:
+        detail = (detail + " TikTok marks it as expiring: it has not been used lately.").strip()
+    return AudienceState(id=str(item["audience_id"]), health=health, size=size, detail=detail)
 
 
 def _read(response: PartnerResponse) -> Answer:

@@ -17,6 +17,7 @@ import orjson
 
 from partners.base import (
     AudienceGone,
+    AudienceHealth,
     AudienceRef,
     BatchTooLarge,
     Credentials,
@@ -124,6 +125,16 @@ class Kit:
 
     exchange_refused_code: int
     redirect_error: type  # what a redirect (never followed) answers
+
+    # Audience state: the ids asked for, what the partner's answers make of them (one ready,
+    # one too small, one processing; the fourth no longer exists), and the calls it takes.
+    state_ids: tuple[str, ...]
+    expected_states: dict[str, tuple[AudienceHealth, int | None]]
+    state_calls: int
+
+    def states_answer(self, api) -> None:
+        """The partner's listings that ``expected_states`` is read from."""
+        raise NotImplementedError
 
 
 def tiktok_ok(data=None, *, code=0, message="OK", request_id="req-1"):
@@ -238,6 +249,25 @@ class TikTokKit(Kit):
     def exchange_refused(self, api, *, message: str) -> None:
         api.post(self.base + "oauth2/access_token/", json=tiktok_ok(code=40110, message=message))
 
+    state_ids = ("900", "901", "902", "904")
+    expected_states = {"900": (AudienceHealth.READY, 1_500),
+                       "901": (AudienceHealth.TOO_SMALL, None),
+                       "902": (AudienceHealth.PROCESSING, None)}
+    state_calls = 1
+
+    def states_answer(self, api) -> None:
+        items = [{"audience_id": "900", "name": "Buyers", "cover_num": 1_500, "is_valid": True,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "901", "name": "Few", "cover_num": 0, "is_valid": True,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "902", "name": "New", "cover_num": 0, "is_valid": False,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "903", "name": "Other", "cover_num": 9_000, "is_valid": True,
+                  "audience_type": "Customer File"}]
+        api.get(self.base + "dmp/custom_audience/list/", json=tiktok_ok({
+            "list": items,
+            "page_info": {"page": 1, "page_size": 100, "total_number": 4, "total_page": 1}}))
+
 
 class PinterestKit(Kit):
     key = "pinterest"
@@ -346,6 +376,29 @@ class PinterestKit(Kit):
 
     def exchange_refused(self, api, *, message: str) -> None:
         api.post(self.base + "oauth/token", status=400, json={"code": 1, "message": message})
+
+    state_ids = ("101", "102", "103", "104")
+    expected_states = {"101": (AudienceHealth.READY, 1_500),
+                       "102": (AudienceHealth.TOO_SMALL, None),
+                       "103": (AudienceHealth.PROCESSING, None)}
+    state_calls = 2
+
+    def states_answer(self, api) -> None:
+        def customer_list(list_id, status):
+            return {"id": list_id, "name": f"List {list_id}", "list_type": "EMAIL",
+                    "status": status, "num_batches": 2, "num_uploaded_user_records": 1_600,
+                    "num_removed_user_records": 10}
+
+        api.get(self.lists, json={"items": [customer_list("101", "READY"),
+                                            customer_list("102", "TOO_SMALL"),
+                                            customer_list("103", "PROCESSING")],
+                                  "bookmark": None})
+        api.get(f"{self.base}ad_accounts/{self.ad_account}/audiences", json={"items": [
+            {"id": "3001", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "101"},
+             "size": 1_500, "status": "READY"},
+            {"id": "3002", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "102"},
+             "size": None, "status": "READY"},
+        ], "bookmark": None})
 
 
 # The shared contract test's parameters: one kit per partner of the registry.

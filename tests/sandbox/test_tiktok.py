@@ -1,5 +1,7 @@
 """The TikTok emulator answers like TikTok's Marketing API v1.3 (PARTNER_APIS.md)."""
 
+import time
+
 import pytest
 import time_machine
 
@@ -378,6 +380,28 @@ def test_the_rate_is_the_apps_whatever_the_token(settings, tiktok, client):
         assert tiktok.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 0
         assert second.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 0
         assert second.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 40100
+
+
+def test_the_apps_tier_counts_calls_per_minute_then_per_utc_day(settings, connected_tiktok,
+                                                                 record):
+    """A made-up tier (2 per minute, 3 per day): the minute refills at the next minute, the
+    day at 00:00 UTC, whatever the per-second rate allows."""
+    settings.SANDBOX_TIKTOK_RATE_PER_MIN = 2
+    settings.SANDBOX_TIKTOK_RATE_PER_DAY = 3
+    list_path = "dmp/custom_audience/list/"
+    midnight = (time.time() // 86_400 + 1) * 86_400
+    with time_machine.travel(midnight - 119.5, tick=False) as traveller:  # 23:58:00.5 UTC
+        codes = [connected_tiktok.get(list_path, advertiser_id=ADVERTISER) for _ in range(3)]
+        assert [answer["code"] for answer in codes] == [0, 0, 40100]
+        assert "600" not in codes[2]["message"] and "2 requests per minute" in codes[2]["message"]
+        traveller.shift(60)  # 23:59:00.5: a new minute, one call left today
+        assert connected_tiktok.get(list_path, advertiser_id=ADVERTISER)["code"] == 0
+        day_spent = connected_tiktok.get(list_path, advertiser_id=ADVERTISER)
+        assert day_spent["code"] == 40100
+        assert "3 requests per day" in day_spent["message"]
+        traveller.shift(60)  # 00:00:00.5 UTC: a new day
+        assert connected_tiktok.get(list_path, advertiser_id=ADVERTISER)["code"] == 0
+    assert record()["rate_limited_responses"] == 2
 
 
 def test_token_calls_are_not_rate_limited(settings, tiktok):
