@@ -17,11 +17,12 @@ from canvas.models import (
     ItemPurpose,
     ItemState,
     Step,
+    StepKind,
     StepStats,
     SyncItem,
 )
 from canvas.services.stats import COUNTERS
-from partners.models import AdAccount, Audience
+from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import connection_health_problem
 
 
@@ -174,3 +175,11 @@ def active_sync_steps() -> QuerySet[Step]:
     return Step.objects.filter(kind="audience_sync").filter(
         Q(canvas__status=CanvasStatus.ACTIVE) | Q(items__state=ItemState.PENDING)
     ).distinct()
+
+
+def audiences_in_live_steps() -> QuerySet[Audience]:
+    """Audiences at the partner that a sync step of an active canvas uses."""
+    return (Audience.objects.filter(steps__kind=StepKind.AUDIENCE_SYNC,
+                                    steps__canvas__status=CanvasStatus.ACTIVE,
+                                    status=AudienceStatus.ACTIVE)
+            .exclude(external_id="").distinct().order_by("ad_account_id", "pk"))

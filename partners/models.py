@@ -5,6 +5,7 @@ from django.db.models import Q
 from audiencesync.workspaces.models import Workspace
 
 from . import registry
+from .base import AudienceHealth
 from .crypto import EncryptedTextField
 
 
@@ -112,6 +113,13 @@ class Audience(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # As the partner last told it (``audiences_health_read``): can it serve ads, its size
+    # (None: not shown yet) and the partner's own figures, and when that was read.
+    health = models.CharField(max_length=20, choices=AudienceHealth.choices, blank=True,
+                              default="")
+    size_at_partner = models.PositiveBigIntegerField(null=True, blank=True)
+    health_detail = models.TextField(blank=True, default="")
+    health_read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
