@@ -22,6 +22,7 @@ from canvas.models import (
     SyncItem,
 )
 from canvas.services.stats import COUNTERS
+from partners import registry
 from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import connection_health_problem
 
@@ -36,7 +37,8 @@ def canvas_users_inside(*, canvas: Canvas) -> int:
 
 
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
-    """Canvas id -> banners for partner connections its sync steps use that are not healthy."""
+    """Canvas id -> banners for partner connections its sync steps use that are not healthy,
+    and for steps whose audience was deleted at the partner."""
     steps = (Step.objects.filter(canvas__workspace=workspace, kind="audience_sync")
              .exclude(partner="").values_list("canvas_id", "partner").distinct())
     connections = {c.partner: c for c in workspace.connections.all()}
@@ -46,6 +48,15 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
                                             connection=connections.get(partner_key))
         if problem:
             problems[canvas_id].append(problem)
+    gone = (Step.objects.filter(canvas__workspace=workspace, kind=StepKind.AUDIENCE_SYNC,
+                                audience__status=AudienceStatus.DELETED)
+            .order_by("canvas_id", "position")
+            .values_list("canvas_id", "position", "partner", "audience__name"))
+    for canvas_id, position, partner_key, name in gone:
+        partner_name = registry.get(partner_key).name
+        problems[canvas_id].append(
+            f"Step {position + 1} syncs to {name}, which was deleted at {partner_name}: its "
+            f"users are errored, not synced. Choose another {partner_name} audience for it.")
     return dict(problems)
 
 

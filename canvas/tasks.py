@@ -8,6 +8,7 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
+from canvas.services.audience_alerts import audience_gone_alert
 from canvas.services.audience_health import audiences_health_read
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 
@@ -39,3 +40,8 @@ def read_audience_health() -> str:
     result = audiences_health_read()
     return (f"{result.read} audiences read, {len(result.gone)} gone at the partner, "
             f"{len(result.skipped)} ad accounts not read")
+
+
+def alert_audience_gone(audience_id: int) -> int:
+    """After an audience turned deleted at the partner: email whom it concerns, once."""
+    return audience_gone_alert(audience_id=audience_id)

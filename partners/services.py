@@ -12,6 +12,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import MANAGING_ROLES, Membership, Workspace
@@ -112,26 +113,36 @@ def connection_mark_invalid(*, connection: PartnerConnection, error: PartnerErro
     if changed:
         logger.warning("%s connection %s turned invalid: %s", connection.partner,
                        connection.pk, error.message)
-        # Once per turn to invalid, and only if this transaction commits.
-        transaction.on_commit(lambda: _alert_managers(connection, error))
+        # Once per turn to invalid, only if this transaction commits, and from a background
+        # task: never from the sender loop that noticed it.
+        message = error.message
+        transaction.on_commit(lambda: async_task("partners.tasks.alert_connection_invalid",
+                                                 connection.pk, message))
     connection.refresh_from_db(fields=["status", "invalid_since", "last_error"])
     return bool(changed)
 
 
-def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
-    """Email the workspace's owners and admins (who can reconnect) that syncs are paused."""
+def connection_invalid_alert(*, connection_id: int, message: str) -> list[str]:
+    """Email the workspace's owners and admins (who can reconnect), and whoever connected
+    it while still a member, that syncs are paused; returns the recipients."""
+    connection = PartnerConnection.objects.select_related("workspace").get(pk=connection_id)
     workspace = connection.workspace
-    recipients = list(Membership.objects.filter(workspace=workspace, role__in=MANAGING_ROLES)
+    members = Membership.objects.filter(workspace=workspace)
+    recipients = list(members.filter(role__in=MANAGING_ROLES)
                       .values_list("user__email", flat=True))
+    connector = members.filter(user_id=connection.connected_by_id).values_list(
+        "user__email", flat=True).first()
+    if connector and connector not in recipients:
+        recipients.append(connector)
     if not recipients:
-        return
+        return []
     name = registry.get(connection.partner).name
     page = f"{settings.SITE_URL}{reverse('partners:detail', args=[connection.partner])}"
     try:
         send_mail(
             subject=f"{name} token is invalid: syncs to {name} are paused ({workspace})",
             message=(
-                f"Workspace {workspace}: {error.message}\n\n"
+                f"Workspace {workspace}: {message}\n\n"
                 f"Users reaching {name} sync steps wait (nothing is lost) until someone "
                 f"reconnects {name}. An owner or admin can reconnect here (switch to "
                 f"{workspace} first):\n{page}\n\n"
@@ -142,6 +153,8 @@ def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
         )
     except Exception:  # the alert is a courtesy: the banner and the partner page say it too
         logger.exception("Could not email the %s alert for workspace %s.", name, workspace.pk)
+        return []
+    return recipients
 
 
 def _refresh_due(connection: PartnerConnection) -> bool:

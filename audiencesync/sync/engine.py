@@ -33,6 +33,7 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.services.audience_alerts import audiences_gone
 from canvas.services.entry import entries_release_due
 from canvas.services.memberships import (
     hash_sets,
@@ -302,8 +303,7 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
         return Outcome(batch.pk, step.pk, size, BatchResult.RETRY)
     with transaction.atomic():
         if isinstance(error, AudienceGone):
-            type(step.audience).objects.filter(pk=step.audience_id).update(
-                status=AudienceStatus.DELETED)
+            audiences_gone(audience_ids=[step.audience_id])
         _finish(batch, step, state=ItemState.ERRORED, error=error.message, request=request)
     return Outcome(batch.pk, step.pk, size, BatchResult.ERRORED)
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from audiencesync.errors import ServiceError
 from canvas.selectors import audiences_in_live_steps
+from canvas.services.audience_alerts import audiences_gone
 from partners.base import PartnerError
-from partners.models import AdAccount, Audience, AudienceStatus
+from partners.models import AdAccount, Audience
 from partners.services import connection_call
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,5 @@ def audiences_health_read(*, now: datetime | None = None) -> HealthRead:
         Audience.objects.bulk_update(read, HEALTH_FIELDS)
         result.read += len(read)
     if result.gone:
-        Audience.objects.filter(pk__in=result.gone).update(status=AudienceStatus.DELETED,
-                                                           health_read_at=now)
+        audiences_gone(audience_ids=result.gone)
     return result

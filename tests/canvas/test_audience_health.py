@@ -1,17 +1,22 @@
 """Size and health read back from the partners: the periodic read takes one partner read per
 ad account at a tenth of the scope's rate budget, and the step, the audiences page and
-analytics show what it read and when. Against the sandbox mounted in a live server."""
+analytics show what it read and when. An audience deleted at the partner, noticed on a
+send or by the read, puts a banner on its canvases and emails the canvas's creator once.
+Against the sandbox mounted in a live server."""
 
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django_q.conf import Conf
 
 from audiencesync.proofs.sandbox import workspace_connect
 from audiencesync.sync import engine
 from audiencesync.sync.schedules import SCHEDULES
+from audiencesync.workspaces.models import Membership, Role
 from canvas.models import StepKind, SyncAction
 from canvas.services import canvases as canvas_services
 from canvas.services.audience_health import audiences_health_read
@@ -19,6 +24,7 @@ from canvas.services.entry import canvas_enter_users
 from partners import ratelimit
 from partners.models import Audience, AudienceStatus
 from tests import builders
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,15 +94,56 @@ def test_size_and_health_are_read_within_a_tenth_of_the_budget_and_shown(
     assert "Too small to serve ads yet" in analytics and read_at in analytics
 
 
-def test_an_audience_deleted_at_the_partner_is_noticed_by_the_read(sandbox, owner):
-    _, step = _live_step(sandbox, owner, partner_key="tiktok", users=5)
+@pytest.fixture
+def alerts_run_here(monkeypatch):
+    """django-q2 runs the alert tasks in this process, as soon as they are queued (after
+    the commit that queues them)."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def test_an_audience_deleted_at_the_partner_banners_its_canvas_and_emails_the_creator_once(
+        sandbox, owner, client, login, mailoutbox, alerts_run_here):
+    MembershipFactory(workspace=owner.workspace, role=Role.ADMIN)  # the creator is still here
+    canvas, step = _live_step(sandbox, owner, partner_key="tiktok", users=5)
+    assert mailoutbox == []
     sandbox.control(action="delete_audience", partner="tiktok",
                     audience_id=step.audience.external_id)
 
+    canvas_enter_users(canvas=canvas, users=builders.users(3, start=500))
+    assert [o.result for o in engine.sync_flush()] == ["errored"]  # noticed on a send
+    canvas_enter_users(canvas=canvas, users=builders.users(3, start=600))
+    engine.sync_flush()
+    audiences_health_read()  # and no second alert from the read
+
+    [alert] = mailoutbox
+    assert alert.to == [owner.user.email]
+    name = step.audience.name  # with its creation marker, as the partner has it
+    assert alert.subject == f"TikTok audience {name} was deleted: canvases cannot sync to it"
+    assert f"{settings.SITE_URL}/canvases/{canvas.pk}/" in alert.body
+    assert Audience.objects.get(pk=step.audience_id).status == AudienceStatus.DELETED
+    login(client, owner)
+    banner = f"Step 1 syncs to {name}, which was deleted at TikTok"
+    assert banner in _page(client, "canvas:list")
+    detail = _page(client, "canvas:detail", canvas.pk)
+    assert banner in detail and "Deleted at the partner" in detail
+
+
+def test_the_read_notices_a_deleted_audience_and_tells_the_admins_when_the_creator_left(
+        sandbox, owner, mailoutbox, alerts_run_here):
+    admin = MembershipFactory(workspace=owner.workspace, role=Role.ADMIN)
+    _, step = _live_step(sandbox, owner, partner_key="pinterest", users=5)
+    Membership.objects.filter(pk=owner.pk).delete()  # the creator left the workspace
+    sandbox.control(action="delete_audience", partner="pinterest",
+                    audience_id=step.audience.external_id)
+
     result = audiences_health_read()
+    audiences_health_read()
 
     assert result.gone == [step.audience_id]
     assert Audience.objects.get(pk=step.audience_id).status == AudienceStatus.DELETED
+    [alert] = mailoutbox
+    assert alert.to == [admin.user.email]
+    assert "pinterest buyers" in alert.subject
 
 
 def test_the_read_runs_every_half_hour():
