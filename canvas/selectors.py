@@ -62,7 +62,7 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
 
 def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
     return (Audience.objects.filter(ad_account=ad_account, created_here=True)
-            .prefetch_related("steps__canvas"))
+            .select_related("lookalike_of").prefetch_related("steps__canvas"))
 
 
 # --- analytics -----------------------------------------------------------------------------
@@ -188,9 +188,10 @@ def active_sync_steps() -> QuerySet[Step]:
     ).distinct()
 
 
-def audiences_in_live_steps() -> QuerySet[Audience]:
-    """Audiences at the partner that a sync step of an active canvas uses."""
-    return (Audience.objects.filter(steps__kind=StepKind.AUDIENCE_SYNC,
-                                    steps__canvas__status=CanvasStatus.ACTIVE,
+def audiences_to_read_back() -> QuerySet[Audience]:
+    """Audiences at the partner that a sync step of an active canvas uses, and the
+    look-alikes made here: those whose size and health are read back."""
+    live = Q(steps__kind=StepKind.AUDIENCE_SYNC, steps__canvas__status=CanvasStatus.ACTIVE)
+    return (Audience.objects.filter(live | Q(lookalike_of__isnull=False),
                                     status=AudienceStatus.ACTIVE)
             .exclude(external_id="").distinct().order_by("ad_account_id", "pk"))

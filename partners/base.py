@@ -141,6 +141,20 @@ class AudienceState:
 
 
 @dataclass(frozen=True)
+class LookalikeOption:
+    """One choice a partner's look-alike takes, for the form that asks for it: one of
+    ``choices`` (value, label), or a whole number from ``low`` to ``high``."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+    low: int = 0
+    high: int = 0
+    default: str = ""
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class AudienceRef:
     """The audience a batch of users goes to, as the partner knows it."""
 
@@ -298,6 +312,19 @@ class Partner(ABC):
         """Size and health of the audiences (ids as stored here), in a few calls per ad
         account whatever their number; an id missing from the answer no longer exists at
         the partner."""
+
+    # Look-alikes -------------------------------------------------------------------------
+    # What a look-alike of this partner asks for (empty: the partner makes none).
+    lookalike_options: tuple[LookalikeOption, ...] = ()
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        """Create a look-alike of the audience ``seed_id`` (as stored here) with ``options``
+        (one value per ``lookalike_options``, checked); its state as the partner answers.
+        A seed below the partner's minimum: Permanent with the partner's refusal."""
+        raise Permanent(f"{self.name} makes no look-alike audiences here.")
 
     def check(self, *, credentials: Credentials) -> None:
         """A cheap authenticated call; raises InvalidToken when the token no longer works."""

@@ -120,6 +120,10 @@ class Audience(models.Model):
     size_at_partner = models.PositiveBigIntegerField(null=True, blank=True)
     health_detail = models.TextField(blank=True, default="")
     health_read_at = models.DateTimeField(null=True, blank=True)
+    # A look-alike the product asked the partner to build from this one: it takes no users,
+    # so it is never a sync target.
+    lookalike_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="lookalikes")
 
     class Meta:
         ordering = ["name"]

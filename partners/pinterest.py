@@ -29,6 +29,7 @@ from .base import (
     Credentials,
     EncodedUsers,
     InvalidToken,
+    LookalikeOption,
     Partner,
     PartnerError,
     Permanent,
@@ -43,6 +44,11 @@ from .http import PartnerClient, PartnerResponse, RateBudget
 client = PartnerClient(partner_name="Pinterest", base_url_setting="PINTEREST_API_BASE_URL")
 
 SCOPE = "ads:read,ads:write"
+ACTALIKE = "ACTALIKE"  # Pinterest's look-alike audience type
+ACTALIKE_COUNTRIES = (
+    ("US", "United States"), ("CA", "Canada"), ("GB", "United Kingdom"), ("DE", "Germany"),
+    ("FR", "France"), ("AU", "Australia"),
+)
 PAGE_SIZE = 250  # the API's maximum
 OPERATIONS = {"add": "ADD", "remove": "REMOVE"}
 # Which of a user's ids becomes the one record a list takes: a MAID list prefers the IDFA.
@@ -129,19 +135,55 @@ class Pinterest(Partner):
     ) -> dict[str, AudienceState]:
         # The customer list has the status and record counts, the audience built on it the
         # size: one listing of each per ad account (250 a page).
+        # A look-alike made here is stored by its audience id: it has no customer list.
         wanted = set(audience_ids)
         lists = [item for item in self._pages(f"ad_accounts/{ad_account_id}/customer_lists",
                                               credentials=credentials)
                  if str(item["id"]) in wanted]
-        if not lists:
-            return {}
-        built_on = {
-            str((item.get("rule") or {}).get("customer_list_id")): item
-            for item in self._pages(f"ad_accounts/{ad_account_id}/audiences",
-                                    credentials=credentials)
-            if item.get("audience_type") == "CUSTOMER_LIST"}
-        return {str(item["id"]): _list_state(item, built_on.get(str(item["id"])))
-                for item in lists}
+        audiences = list(self._pages(f"ad_accounts/{ad_account_id}/audiences",
+                                     credentials=credentials))
+        built_on = {str((item.get("rule") or {}).get("customer_list_id")): item
+                    for item in audiences if item.get("audience_type") == "CUSTOMER_LIST"}
+        states = {str(item["id"]): _list_state(item, built_on.get(str(item["id"])))
+                  for item in lists}
+        states.update({str(item["id"]): _audience_state(item) for item in audiences
+                       if item.get("audience_type") == ACTALIKE and str(item["id"]) in wanted})
+        return states
+
+    lookalike_options = (
+        LookalikeOption("country", "Country", choices=ACTALIKE_COUNTRIES, default="US",
+                        help="Where Pinterest looks for people like the seed audience."),
+        LookalikeOption("percentage", "Reach, in percent of the country's users", low=1,
+                        high=10, default="5",
+                        help="1: the most similar people; 10: the largest reach."),
+    )
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        # Users go into the customer list stored here; ads (and look-alikes) use the
+        # audience built on it.
+        built = self._audiences_on_list(credentials=credentials, ad_account_id=ad_account_id,
+                                        list_id=seed_id)
+        if not built:
+            raise Permanent("Pinterest has no targetable audience on this list yet: it is "
+                            "made with the list's first users.")
+        try:
+            audience, response = self._request(
+                "POST", f"ad_accounts/{ad_account_id}/audiences", credentials=credentials,
+                body={"name": name, "audience_type": ACTALIKE,
+                      "rule": {"seed_id": [str(built[0]["id"])], "country": options["country"],
+                               "percentage": int(options["percentage"])}})
+        except Permanent as error:
+            raise Permanent(
+                f"Pinterest refused the look-alike: {error.message} A look-alike needs a seed "
+                "audience of about 100 matched users.",
+                request_id=error.request_id, partner_code=error.partner_code,
+                http_status=error.http_status) from error
+        if not audience.get("id"):
+            raise response.garbage(why="no audience id")
+        return _audience_state(audience)
 
     def create_audience(
         self, *, credentials: Credentials, ad_account_id: str, name: str,
@@ -350,6 +392,17 @@ class Pinterest(Partner):
 
 LIST_HEALTH = {"PROCESSING": AudienceHealth.PROCESSING, "TOO_SMALL": AudienceHealth.TOO_SMALL,
                "READY": AudienceHealth.READY}
+
+
+def _audience_state(audience: Payload) -> AudienceState:
+    """A targetable audience's own state (a look-alike: no customer list under it)."""
+    size = audience.get("size")
+    size = size if isinstance(size, int) else None
+    health = LIST_HEALTH.get(str(audience.get("status")), AudienceHealth.PROCESSING)
+    if health == AudienceHealth.READY and size is None:
+        health = AudienceHealth.TOO_SMALL
+    return AudienceState(id=str(audience["id"]), health=health, size=size,
+                         detail="" if size else "Pinterest builds a look-alike in 24-48 hours.")
 
 
 def _list_state(customer_list: Payload, audience: Payload | None) -> AudienceState:

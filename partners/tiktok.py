@@ -25,6 +25,7 @@ from .base import (
     Credentials,
     EncodedUsers,
     InvalidToken,
+    LookalikeOption,
     Partner,
     PartnerError,
     Permanent,
@@ -58,6 +59,11 @@ AUDIENCE_PAGE_SIZE = 100  # the API's maximum
 # TikTok cuts longer names to 67 characters + "..."; we send what it would keep.
 NAME_MAX_LENGTH = 70
 ACTIONS = {"add": "add", "remove": "delete"}
+# Where a look-alike looks: TikTok's location ids (GeoNames ids of countries).
+LOOKALIKE_LOCATIONS = (
+    ("6252001", "United States"), ("6251999", "Canada"), ("2635167", "United Kingdom"),
+    ("2921044", "Germany"), ("3017382", "France"), ("2077456", "Australia"),
+)
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,40 @@ class TikTok(Partner):
             body={"advertiser_id": ad_account_id, "action": "delete",
                   "delete_audience_id": audience_id},
         )
+
+    # Look-alikes ---------------------------------------------------------------------------
+    lookalike_options = (
+        LookalikeOption("location", "Location", choices=LOOKALIKE_LOCATIONS, default="6252001",
+                        help="Where TikTok looks for people like the source audience."),
+        LookalikeOption("audience_size", "Audience size", choices=(
+            ("NARROW", "Narrow: the most similar people"), ("BALANCED", "Balanced"),
+            ("BROAD", "Broad: the largest reach")), default="BALANCED"),
+    )
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        if len(name) > NAME_MAX_LENGTH:
+            name = name[: NAME_MAX_LENGTH - 3] + "..."
+        spec = {"source_audience_id": seed_id, "include_source": False, "mobile_os": "ALL",
+                "placements": ["TIKTOK"], "location_ids": [options["location"]],
+                "audience_size": options["audience_size"]}
+        try:
+            answer = self._call(
+                "POST", "dmp/custom_audience/lookalike/create/", credentials=credentials,
+                body={"advertiser_id": ad_account_id, "custom_audience_name": name,
+                      "lookalike_spec": spec})
+        except Permanent as error:
+            raise Permanent(
+                f"TikTok refused the look-alike: {error.message} A look-alike needs a source "
+                f"audience of about {SERVES_FROM:,} matched users.",
+                request_id=error.request_id, partner_code=error.partner_code) from error
+        audience_id = answer.data.get("custom_audience_id")
+        if audience_id in (None, ""):
+            raise answer.response.garbage(why="no data.custom_audience_id")
+        return AudienceState(id=str(audience_id), health=AudienceHealth.PROCESSING,
+                             detail="TikTok builds a look-alike in 24-48 hours.")
 
     # Users ---------------------------------------------------------------------------------
     def users_encode(

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
-from canvas.selectors import audiences_in_live_steps
+from canvas.selectors import audiences_to_read_back
 from canvas.services.audience_alerts import audiences_gone
 from partners.base import PartnerError
 from partners.models import AdAccount, Audience
@@ -31,12 +31,13 @@ class HealthRead:
 
 
 def audiences_health_read(*, now: datetime | None = None) -> HealthRead:
-    """Read the size and health of every audience a step of an active canvas uses, one
+    """Read the size and health of every audience a step of an active canvas uses (and of
+    the look-alikes made here), one
     partner read per ad account (a few calls), at most ``READ_SHARE`` of each scope's rate
     budget. An audience the partner no longer has is marked deleted."""
     now = now or timezone.now()
     by_account: dict[AdAccount, list[Audience]] = defaultdict(list)
-    for audience in audiences_in_live_steps().select_related("ad_account__connection"):
+    for audience in audiences_to_read_back().select_related("ad_account__connection"):
         by_account[audience.ad_account].append(audience)
     result = HealthRead()
     for account, audiences in by_account.items():

@@ -93,7 +93,8 @@ class AudienceSync(StepType):
             context["listed_total"] = len(listed)
             listed_ids = {a.id for a in listed}
             # An unfinished creation (pressing Create Audience again finishes it) is not offered.
-            context["local"] = [a for a in step.ad_account.audiences.filter(created_here=True)
+            context["local"] = [a for a in step.ad_account.audiences.filter(
+                                    created_here=True, lookalike_of__isnull=True)
                                 .exclude(status="deleted").exclude(status="creating",
                                                                    external_id="")
                                 if a.external_id not in listed_ids]

@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS pinterest_audiences (
     name TEXT NOT NULL,
     description TEXT NOT NULL,
     customer_list_id TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    audience_type TEXT NOT NULL DEFAULT 'CUSTOMER_LIST',
+    rule TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS arrivals (
     scope TEXT NOT NULL,

@@ -17,6 +17,7 @@ import time_machine
 from partners import registry
 from partners.base import (
     AudienceGone,
+    AudienceHealth,
     BatchTooLarge,
     Credentials,
     InvalidToken,
@@ -86,6 +87,37 @@ def test_background_reads_take_at_most_their_share_of_the_budget(kit, partner, a
     assert [(key, limit) for key, limit, _ in rate_calls] == [
         (f"{kit.rate_key}:share-0.1", pytest.approx(rate / 10)), (kit.rate_key, rate),
     ] * kit.state_calls
+
+
+# --- look-alikes --------------------------------------------------------------------------
+
+
+def _lookalike(kit, partner):
+    return partner.lookalike_create(credentials=kit.credentials, ad_account_id=kit.ad_account,
+                                    seed_id=kit.audience_id, name="Look-alike",
+                                    options=kit.lookalike_options)
+
+
+def test_a_lookalike_is_created_from_the_audience_the_product_fills(kit, partner, api):
+    assert {o.name for o in partner.lookalike_options} == set(kit.lookalike_options)
+    kit.lookalike_answer(api)
+
+    state = _lookalike(kit, partner)
+
+    kit.lookalike_checks(api)
+    assert (state.id, state.health, state.size) == (
+        kit.lookalike_id, AudienceHealth.PROCESSING, None)
+
+
+def test_a_seed_too_small_gets_the_partners_refusal_in_plain_words(kit, partner, api):
+    kit.lookalike_answer(api, refused=True)
+
+    with pytest.raises(Permanent) as refused:
+        _lookalike(kit, partner)
+
+    assert kit.seed_too_small in refused.value.message
+    assert refused.value.message.startswith(f"{partner.name} refused the look-alike: ")
+    assert "matched users" in refused.value.message
 
 
 # --- OAuth -------------------------------------------------------------------------------
