@@ -44,6 +44,7 @@ from .http import PartnerClient, PartnerResponse, RateBudget
 client = PartnerClient(partner_name="Pinterest", base_url_setting="PINTEREST_API_BASE_URL")
 
 SCOPE = "ads:read,ads:write"
+REFUSED = "Pinterest refused the request: "  # how a refusal's message begins
 ACTALIKE = "ACTALIKE"  # Pinterest's look-alike audience type
 ACTALIKE_COUNTRIES = (
     ("US", "United States"), ("CA", "Canada"), ("GB", "United Kingdom"), ("DE", "Germany"),
@@ -177,8 +178,8 @@ class Pinterest(Partner):
                                "percentage": int(options["percentage"])}})
         except Permanent as error:
             raise Permanent(
-                f"Pinterest refused the look-alike: {error.message} A look-alike needs a seed "
-                "audience of about 100 matched users.",
+                f"Pinterest refused the look-alike: {error.message.removeprefix(REFUSED)} A "
+                "look-alike needs a seed audience of about 100 matched users.",
                 request_id=error.request_id, partner_code=error.partner_code,
                 http_status=error.http_status) from error
         if not audience.get("id"):
@@ -488,7 +489,7 @@ def _error(response: PartnerResponse) -> PartnerError:
         return BatchTooLarge(f"Pinterest refused the batch size: {detail}", **kwargs)
     if not message:
         return response.garbage(why="an error without a message")
-    return Permanent(f"Pinterest refused the request: {detail}", **kwargs)
+    return Permanent(f"{REFUSED}{detail}", **kwargs)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -41,6 +41,7 @@ from .http import PartnerClient, PartnerResponse, RateBudget
 client = PartnerClient(partner_name="TikTok", base_url_setting="TIKTOK_API_BASE_URL")
 
 SUCCESS = {0, 20001}  # 20001: partial success
+REFUSED = "TikTok refused the request: "  # how a refusal's message begins
 PARTIAL_SUCCESS = 20001
 RATE_LIMITED = {40100, 40133}  # app level, advertiser level
 INVALID_TOKEN = {40001, 40102, 40104, 40105}
@@ -260,8 +261,8 @@ class TikTok(Partner):
                       "lookalike_spec": spec})
         except Permanent as error:
             raise Permanent(
-                f"TikTok refused the look-alike: {error.message} A look-alike needs a source "
-                f"audience of about {SERVES_FROM:,} matched users.",
+                f"TikTok refused the look-alike: {error.message.removeprefix(REFUSED)} A "
+                f"look-alike needs a source audience of about {SERVES_FROM:,} matched users.",
                 request_id=error.request_id, partner_code=error.partner_code) from error
         audience_id = answer.data.get("custom_audience_id")
         if audience_id in (None, ""):
@@ -413,7 +414,7 @@ def _code_error(*, code: int, message: str, request_id: str) -> PartnerError:
                          f"{detail}. Connect again.", **kwargs)
     if code >= 50000:  # undocumented system errors
         return Transient(f"TikTok is busy or unavailable, retry later: {detail}", **kwargs)
-    return Permanent(f"TikTok refused the request: {detail}", **kwargs)
+    return Permanent(f"{REFUSED}{detail}", **kwargs)
 
 
 def _http_error(response: PartnerResponse) -> PartnerError:
