@@ -337,6 +337,39 @@ def test_the_row_cap_is_configurable(settings, connected_tiktok):
     assert connected_tiktok.mapping(audience_id, _full_rows(audience_id, 3))["code"] == 40011
 
 
+def test_a_lookalike_needs_a_source_of_1000_and_takes_no_users(connected_tiktok):
+    control_audience = connected_tiktok.create_audience("small")
+    source = connected_tiktok.create_audience("big")
+    connected_tiktok.mapping(control_audience, _full_rows(control_audience, 999))
+    connected_tiktok.mapping(source, _full_rows(source, 1_000))
+
+    def lookalike(source_id, **spec):
+        return connected_tiktok.post("dmp/custom_audience/lookalike/create/", {
+            "advertiser_id": ADVERTISER, "custom_audience_name": "Like them",
+            "lookalike_spec": {"source_audience_id": source_id, "include_source": False,
+                               "mobile_os": "ALL", "placements": ["TIKTOK"],
+                               "location_ids": ["6252001"], "audience_size": "BALANCED",
+                               **spec}})
+
+    too_small = lookalike(control_audience)
+    assert too_small["code"] == 40002 and "too small" in too_small["message"]
+    assert lookalike(source, audience_size="HUGE")["code"] == 40002
+    assert lookalike(source, location_ids=[])["code"] == 40002
+    assert lookalike("999999")["code"] == 40007
+
+    made = lookalike(source)
+
+    assert made["code"] == 0
+    lookalike_id = made["data"]["custom_audience_id"]
+    listed = connected_tiktok.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER,
+                                  page_size=100)["data"]["list"]
+    item = next(i for i in listed if i["audience_id"] == lookalike_id)
+    assert (item["audience_type"], item["is_valid"], item["cover_num"]) == (
+        "Lookalike Audience", False, 0)
+    refused = connected_tiktok.mapping(lookalike_id, _full_rows(lookalike_id, 1))
+    assert refused["code"] == 40007  # only partner audiences take users
+
+
 # --- rate ------------------------------------------------------------------------------------
 
 
