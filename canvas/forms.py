@@ -71,3 +71,24 @@ class SyncStepForm(forms.Form):
 
     def clean_confirm_duplicate(self) -> bool:
         return self.cleaned_data["confirm_duplicate"] == "on"
+
+
+class LookalikeForm(forms.Form):
+    """A look-alike's name and the partner's own choices (``Partner.lookalike_options``).
+
+    Lenient like the sync editor's: the service checks every value and names what is wrong.
+    """
+
+    name = forms.CharField(label="Look-alike name", max_length=255)
+
+    def __init__(self, *args, options=(), initial_name: str = "", **kwargs):
+        super().__init__(*args, initial={"name": initial_name,
+                                         **{o.name: o.default for o in options}}, **kwargs)
+        for option in options:
+            if option.choices:
+                field = forms.ChoiceField(choices=option.choices, label=option.label,
+                                          help_text=option.help)
+            else:
+                field = forms.IntegerField(min_value=option.low, max_value=option.high,
+                                           label=option.label, help_text=option.help)
+            self.fields[option.name] = field

@@ -18,11 +18,13 @@ from canvas.models import (
     ItemPurpose,
     ItemState,
     Step,
+    StepKind,
     StepStats,
     SyncItem,
 )
 from canvas.services.stats import COUNTERS
-from partners.models import AdAccount, Audience
+from partners import registry
+from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import connection_health_problem
 
 CANVAS_LIST_FILTERS = {
@@ -62,7 +64,8 @@ def canvas_users_inside(*, canvas: Canvas) -> int:
 
 
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
-    """Canvas id -> banners for partner connections its sync steps use that are not healthy."""
+    """Canvas id -> banners for partner connections its sync steps use that are not healthy,
+    and for steps whose audience was deleted at the partner."""
     steps = (Step.objects.filter(canvas__workspace=workspace, kind="audience_sync")
              .exclude(partner="").order_by().values_list("canvas_id", "partner").distinct())
     connections = {c.partner: c for c in workspace.connections.all()}
@@ -72,6 +75,15 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
                                             connection=connections.get(partner_key))
         if problem:
             problems[canvas_id].append(problem)
+    gone = (Step.objects.filter(canvas__workspace=workspace, kind=StepKind.AUDIENCE_SYNC,
+                                audience__status=AudienceStatus.DELETED)
+            .order_by("canvas_id", "position")
+            .values_list("canvas_id", "position", "partner", "audience__name"))
+    for canvas_id, position, partner_key, name in gone:
+        partner_name = registry.get(partner_key).name
+        problems[canvas_id].append(
+            f"Step {position + 1} syncs to {name}, which was deleted at {partner_name}: its "
+            f"users are errored, not synced. Choose another {partner_name} audience for it.")
     return dict(problems)
 
 
@@ -79,7 +91,7 @@ def audiences_created_here(*, ad_account: AdAccount) -> list[Audience]:
     """The audiences this product created in the ad account, each with ``used_by``: the
     canvases whose steps sync to it, each named once however many of its steps do."""
     audiences = list(Audience.objects.filter(ad_account=ad_account, created_here=True)
-                     .prefetch_related("steps__canvas"))
+                     .select_related("lookalike_of").prefetch_related("steps__canvas"))
     for audience in audiences:
         canvases = {step.canvas_id: step.canvas for step in audience.steps.all()}
         audience.used_by = sorted(canvases.values(), key=lambda canvas: canvas.name.lower())
@@ -262,3 +274,12 @@ def active_sync_steps() -> QuerySet[Step]:
     return Step.objects.filter(kind="audience_sync").filter(
         Q(canvas__status=CanvasStatus.ACTIVE) | Q(items__state=ItemState.PENDING)
     ).distinct()
+
+
+def audiences_to_read_back() -> QuerySet[Audience]:
+    """Audiences at the partner that a sync step of an active canvas uses, and the
+    look-alikes made here: those whose size and health are read back."""
+    live = Q(steps__kind=StepKind.AUDIENCE_SYNC, steps__canvas__status=CanvasStatus.ACTIVE)
+    return (Audience.objects.filter(live | Q(lookalike_of__isnull=False),
+                                    status=AudienceStatus.ACTIVE)
+            .exclude(external_id="").distinct().order_by("ad_account_id", "pk"))

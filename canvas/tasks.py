@@ -8,6 +8,8 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
+from canvas.services.audience_alerts import audience_gone_alert
+from canvas.services.audience_health import audiences_health_read
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 
 logger = logging.getLogger(__name__)
@@ -31,3 +33,15 @@ def enter_all_profiles(canvas_id: int, after_id: int = 0) -> dict | str:
         async_task("canvas.tasks.enter_all_profiles", canvas_id, run.last_profile_id,
                    task_name=f"enter all profiles into canvas {canvas_id}")
     return run.result.as_dict()
+
+
+def read_audience_health() -> str:
+    """Every 30 minutes: size and health of the audiences live steps use."""
+    result = audiences_health_read()
+    return (f"{result.read} audiences read, {len(result.gone)} gone at the partner, "
+            f"{len(result.skipped)} ad accounts not read")
+
+
+def alert_audience_gone(audience_id: int) -> int:
+    """After an audience turned deleted at the partner: email whom it concerns, once."""
+    return audience_gone_alert(audience_id=audience_id)

@@ -14,8 +14,9 @@ from partners.models import AdAccount
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm
+from .forms import CanvasForm, LookalikeForm
 from .models import Canvas, CanvasStatus
+from .services import audiences as audience_services
 from .services import canvases as canvas_services
 from .steps import all_step_types, kinds_where, step_type
 
@@ -241,3 +242,27 @@ def audience_delete(request, ad_account_id: int, audience_id: int | None):
     except ServiceError as error:
         messages.error(request, error.message)
     return redirect("canvas:audiences", account.pk)
+
+
+@manager_required
+def lookalike_create(request, ad_account_id: int, audience_id: int):
+    account = _ad_account_or_404(request, ad_account_id)
+    seed = get_object_or_404(account.audiences, pk=audience_id, created_here=True,
+                             lookalike_of__isnull=True)
+    partner = registry.get(account.connection.partner)
+    form = LookalikeForm(request.POST or None, options=partner.lookalike_options,
+                         initial_name=f"Look-alike of {seed.name}"[:255])
+    if request.method == "POST" and form.is_valid():
+        try:
+            lookalike = audience_services.lookalike_create(
+                audience=seed, name=form.cleaned_data["name"], user=request.user,
+                options={name: str(value) for name, value in form.cleaned_data.items()})
+        except ServiceError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"{partner.name} is building the look-alike "
+                                      f"{lookalike.name} (24-48 hours). It takes no users, so "
+                                      "no canvas syncs to it.")
+            return redirect("canvas:audiences", account.pk)
+    return render(request, "canvas/lookalike.html", {
+        "account": account, "partner": partner, "seed": seed, "form": form})

@@ -85,6 +85,9 @@ class Credentials:
 
     access_token: str
     connection_id: int | None = None
+    # The part of the scope's budget these calls may take: background reads take a tenth,
+    # so that users being synced keep the rest.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,39 @@ class AudienceInfo:
     syncable: bool = True
     reason: str = ""
     kind: str = ""  # the partner's own type label, shown to the user
+
+
+class AudienceHealth(models.TextChoices):
+    """Whether the partner can serve ads to the audience, in the marketer's words."""
+
+    PROCESSING = "processing", "Processing"
+    TOO_SMALL = "too_small", "Too small to serve ads yet"
+    READY = "ready", "Ready"
+
+
+@dataclass(frozen=True)
+class AudienceState:
+    """An audience as the partner keeps it, read back (``Partner.audiences_state``)."""
+
+    id: str
+    health: AudienceHealth
+    size: int | None = None  # None: the partner does not show a size yet
+    # The partner's own figures in plain words (records uploaded and removed...).
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LookalikeOption:
+    """One choice a partner's look-alike takes, for the form that asks for it: one of
+    ``choices`` (value, label), or a whole number from ``low`` to ``high``."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+    low: int = 0
+    high: int = 0
+    default: str = ""
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +196,26 @@ class RateScope(models.TextChoices):
 
     APP = "app", "The whole app"  # TikTok
     CONNECTION = "connection", "Each connection (its token)"  # Pinterest
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """A rate scope's documented budgets; None: the partner sets no such budget."""
+
+    per_s: float
+    per_min: int | None = None
+    per_day: int | None = None
+
+    def scaled(self, share: float) -> RateLimits:
+        """``share`` of every budget (at least one call per window)."""
+        return RateLimits(
+            per_s=self.per_s * share,
+            per_min=None if self.per_min is None else max(1, int(self.per_min * share)),
+            per_day=None if self.per_day is None else max(1, int(self.per_day * share)))
+
+    def kwargs(self) -> dict:
+        """As the rate limiter's functions take them."""
+        return {"limit_per_s": self.per_s, "per_min": self.per_min, "per_day": self.per_day}
 
 
 class Partner(ABC):
@@ -214,6 +270,11 @@ class Partner(ABC):
     @abstractmethod
     def rate_per_s(self) -> float:
         """Documented requests per second in ``rate_scope`` (settings)."""
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """Every budget of a rate scope (a partner with minute or day budgets says so)."""
+        return RateLimits(per_s=self.rate_per_s)
 
     def rate_key(self, connection_id: int | None) -> str:
         """The shared rate-limit bucket a call for the connection counts against."""
@@ -271,6 +332,27 @@ class Partner(ABC):
     def delete_audience(
         self, *, credentials: Credentials, ad_account_id: str, audience_id: str
     ) -> None: ...
+
+    @abstractmethod
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        """Size and health of the audiences (ids as stored here), in a few calls per ad
+        account whatever their number; an id missing from the answer no longer exists at
+        the partner."""
+
+    # Look-alikes -------------------------------------------------------------------------
+    # What a look-alike of this partner asks for (empty: the partner makes none).
+    lookalike_options: tuple[LookalikeOption, ...] = ()
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        """Create a look-alike of the audience ``seed_id`` (as stored here) with ``options``
+        (one value per ``lookalike_options``, checked); its state as the partner answers.
+        A seed below the partner's minimum: Permanent with the partner's refusal."""
+        raise Permanent(f"{self.name} makes no look-alike audiences here.")
 
     def check(self, *, credentials: Credentials) -> None:
         """A cheap authenticated call; raises InvalidToken when the token no longer works."""

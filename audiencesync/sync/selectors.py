@@ -31,7 +31,8 @@ from canvas.selectors import active_sync_steps, step_metrics
 from canvas.services.memberships import RemovalTarget, membership_removal_plan
 from canvas.services.stats import minute_bucket
 from canvas.steps.audience_sync import NO_CONSENT, NO_CONSENT_TEXT
-from partners import ratelimit, registry
+from partners import registry
+from partners.selectors import rate_scope_report
 
 # --- sync_status ---------------------------------------------------------------------------
 
@@ -51,16 +52,15 @@ def sync_status_report() -> dict:
         }
         for m in step_metrics(steps=steps)
     ]
-    scopes: dict[str, float] = {}
+    scopes: dict[str, tuple] = {}
     for step in steps:
         if not step.partner or step.ad_account is None:
             continue
         partner = registry.get(step.partner)
-        key = partner.rate_key(step.ad_account.connection_id)
-        scopes[key] = partner.rate_per_s
-    rate = [{"scope": key, "limit_per_s": limit,
-             "used_per_s_last_60s": round(ratelimit.used_per_s(key), 1)}
-            for key, limit in sorted(scopes.items())]
+        scopes[partner.rate_key(step.ad_account.connection_id)] = (
+            partner, step.ad_account.connection_id)
+    rate = [rate_scope_report(partner=partner, connection_id=connection_id).as_dict()
+            for _, (partner, connection_id) in sorted(scopes.items(), key=lambda kv: kv[0])]
     return {"steps": report_steps, "rate": rate, "events": event_volume_report()}
 
 

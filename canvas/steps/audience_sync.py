@@ -101,7 +101,7 @@ class AudienceSync(StepType):
         listed_ids = {a.id for a in listed}
         # Audiences created here that the partner does not list yet (Pinterest makes them with
         # their first users); an unfinished creation (saving again finishes it) is not offered.
-        local = [a for a in account.audiences.filter(created_here=True)
+        local = [a for a in account.audiences.filter(created_here=True, lookalike_of__isnull=True)
                  .exclude(status="deleted").exclude(status="creating", external_id="")
                  if a.external_id not in listed_ids]
         for audience in local:

@@ -15,7 +15,7 @@ from audiencesync.proofs.sandbox import sandbox_control_headers
 from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
 from tests import builders, mail_support
-from tests.e2e_support import live_partners  # noqa: F401
+from tests.e2e_support import live_partners, sandbox  # noqa: F401
 from tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -379,3 +379,27 @@ def test_an_invited_person_signs_up_verifies_and_accepts_the_invitation(page, sh
     shoot("joined")
     nav(page, "Members").click()
     expect(page.get_by_role("row", name=re.compile("newbie@example.com"))).to_contain_text("you")
+
+
+def test_a_lookalike_is_created_from_the_audiences_page(page, shoot, owner, sandbox):  # noqa: F811
+    from tests.canvas.test_audience_health import _live_step
+
+    _, step = _live_step(sandbox, owner, partner_key="tiktok", users=1_000)
+    sign_in(page, email=owner.user.email)
+    page.goto(f"/canvases/audiences/{step.ad_account_id}/")
+    row = page.get_by_role("row", name=re.compile(re.escape(step.audience.name)))
+    row.get_by_role("link", name="Create look-alike").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Look-alike of {step.audience.name}")
+    page.get_by_label("Look-alike name").fill("Buyers look-alike")
+    page.get_by_label("Location").select_option(label="United Kingdom")
+    page.get_by_label("Audience size").select_option(label="Broad: the largest reach")
+    shoot("lookalike-form")
+    page.get_by_role("button", name="Create look-alike at TikTok").click()
+
+    expect(page.locator(".messages")).to_contain_text("TikTok is building the look-alike")
+    lookalike = page.get_by_role("row", name=re.compile("Buyers look-alike"))
+    expect(lookalike).to_contain_text(f"Look-alike of {step.audience.name}: takes no users")
+    expect(lookalike).to_contain_text("Processing")
+    expect(lookalike.get_by_role("link", name="Create look-alike")).to_have_count(0)
+    shoot("lookalike-listed")

@@ -6,12 +6,15 @@ from audiencesync.sync.selectors import sync_status_report
 
 COLUMNS = ("id", "canvas", "partner", "action", "audience", "entered", "proceeded", "synced",
            "not_synced", "pending", "errored", "exited", "oldest_pending_s")
+RATE_COLUMNS = ("scope", "limit_per_s", "limit_per_min", "limit_per_day", "used_per_s_last_60s",
+                "used_this_minute", "used_today", "paused_until")
 EVENT_COLUMNS = ("workspace", "events", "events_24h", "event_names", "summaries")
 
 
 class Command(BaseCommand):
     help = ("Per Audience Sync step of active canvases (and any step with pending users): the "
-            "step metrics; then each partner rate scope in use with its recent use; then each "
+            "step metrics; then each partner rate scope in use with its budgets (second, minute, "
+            "day), their use and until when a spent budget pauses it; then each "
             "workspace's event volume (events kept, in the last 24 h, event names, summaries).")
 
     def add_arguments(self, parser):
@@ -30,7 +33,7 @@ class Command(BaseCommand):
                          for s in report["steps"]], COLUMNS)
         if report["rate"]:
             self.stdout.write("")
-            self._table(report["rate"], ("scope", "limit_per_s", "used_per_s_last_60s"))
+            self._table(report["rate"], RATE_COLUMNS)
         if report["events"]:
             self.stdout.write("")
             self._table(report["events"], EVENT_COLUMNS)
