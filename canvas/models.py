@@ -316,6 +316,7 @@ class SyncBatch(models.Model):
     objects = SyncBatchQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "sync batches"
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="batch_due_idx",
                          condition=~Q(state="done")),
@@ -397,6 +398,7 @@ class StepStats(models.Model):
     exited = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = verbose_name_plural = "step stats"
         constraints = [
             models.UniqueConstraint(fields=["step", "bucket"], name="stats_unique_bucket")
         ]

@@ -72,7 +72,7 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
 
     report = json.loads(run("sync_status", "--json"))
 
-    assert set(report) == {"steps", "rate", "events"}
+    assert set(report) == {"steps", "rate", "connections", "clusters", "events"}
     by_id = {s["id"]: s for s in report["steps"]}
     assert set(by_id) == {step.pk, pin_step.pk}
     tiktok_row = by_id[step.pk]
@@ -80,7 +80,8 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
     assert tiktok_row == {
         "id": step.pk, "canvas_id": canvas.pk, "canvas": "Spring retargeting",
         "partner": "tiktok", "action": "add", "audience": "High value", "entered": 9,
-        "proceeded": 0, "synced": 6, "not_synced": 1, "pending": 2, "errored": 0, "exited": 9,
+        "proceeded": 0, "synced": 6, "not_synced": 1, "pending": 2, "errored": 0,
+        "errored_24h": 0, "exited": 9,
     }
     assert by_id[pin_step.pk]["entered"] == 0 and by_id[pin_step.pk]["oldest_pending_s"] is None
     rates = {r["scope"]: r for r in report["rate"]}
@@ -101,7 +102,8 @@ def test_sync_status_leaves_out_stopped_canvases_without_pending_users(tiktok_ca
     canvas, step = tiktok_canvas
     canvas.status = "stopped"
     canvas.save()
-    assert json.loads(run("sync_status", "--json")) == {"steps": [], "rate": [], "events": []}
+    assert json.loads(run("sync_status", "--json")) == {
+        "steps": [], "rate": [], "connections": [], "clusters": [], "events": []}
     assert "No Audience Sync step" in run("sync_status")
 
 
