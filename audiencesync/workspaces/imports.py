@@ -13,28 +13,35 @@ not have are left as they are. So a file of ``external_id,email`` updates emails
 keeps phones, and an attribute column with an empty cell removes that attribute.
 """
 
+import itertools
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audiencesync.errors import ServiceError
 
+from . import attributes as attrs
 from . import identifiers, track
+from . import rows as rows_sql
 from .csv_rows import csv_rows
 from .fields import (
     AD_TRACKING,
     EXTERNAL_ID,
     FLAG_SPELLINGS_TEXT,
     MAX_LENGTH,
+    PROFILE_DEFAULTS,
+    PROFILE_FIELDS,
     USER_FIELDS,
     csv_header_read,
     flag_parse,
 )
-from .models import Profile, Workspace
+from .models import AttributeDefinition, Profile, Workspace
 
 # Reports keep this many rejected rows and warnings to show; their counts stay exact.
 REPORT_LIST_LIMIT = 1000
@@ -50,6 +57,8 @@ class ImportReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[tuple[int, str, str]] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    # Attribute columns new to the workspace's catalogue: name -> the type inferred.
+    new_attributes: dict[str, str] = field(default_factory=dict)
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
@@ -107,35 +116,48 @@ def profiles_import(
     ``on_consent_withdrawn(profile_ids=...)`` is called, inside each batch's transaction, with
     the ids of the profiles whose ad-tracking consent the batch turned off (the caller takes them
     out of partner audiences).
+
+    Attribute columns are typed by the workspace's catalogue; a column new to it gets the
+    type its cells in the first batch agree on (``attributes.attribute_column_type``), enters
+    the catalogue with the first batch written, and is listed in ``new_attributes``.
     """
     started = time.monotonic()
     report = ImportReport()
     rows = csv_rows(csv_file)
     header = csv_header_read(next(rows, None), line_holds="profile", other_columns_kept=True)
-    parser = _RowParser(workspace=workspace, header=header.columns)
+    # The first batch is read ahead so that new columns are typed before any row is judged.
+    ahead = list(itertools.islice(rows, batch_size))
+    parser = _RowParser(workspace=workspace, header=header.columns, sample=ahead)
+    report.new_attributes = dict(parser.new_types)
+    writer = _ProfileWriter(parser=parser, on_consent_withdrawn=on_consent_withdrawn)
     seen_ids: set[str] = set()
-    batch: list[Profile] = []
-    for line, cells in _rows_readable(rows, report):
-        profile = parser.profile(row=cells, line=line, seen_ids=seen_ids, report=report)
-        if profile is not None:
-            batch.append(profile)
+    batch: list[tuple] = []
+    for line, cells in _rows_readable(itertools.chain(ahead, rows), report):
+        row = parser.row(cells=cells, line=line, seen_ids=seen_ids, report=report)
+        if row is not None:
+            batch.append(row)
             if len(batch) >= batch_size:
-                _upsert(batch=batch, parser=parser, report=report,
-                        on_consent_withdrawn=on_consent_withdrawn)
+                writer.write(batch=batch, report=report)
                 batch = []
                 if progress is not None:
                     progress(report.rows_read)
-    _upsert(batch=batch, parser=parser, report=report, on_consent_withdrawn=on_consent_withdrawn)
+    writer.write(batch=batch, report=report)
     if progress is not None:
         progress(report.rows_read)
     report.elapsed_seconds = time.monotonic() - started
     return report
 
 
-class _RowParser:
-    """Turns one CSV row into an unsaved Profile, or rejects it in the report."""
+# Every column an imported row inserts, in this order; columns the file does not have take
+# the model's defaults, and only the file's columns are updated on an existing profile.
+_INSERTED = ("workspace_id", EXTERNAL_ID, *PROFILE_FIELDS, *identifiers.STORED_COLUMNS,
+             "attributes", "created_at", "updated_at")
 
-    def __init__(self, *, workspace: Workspace, header: list[str]):
+
+class _RowParser:
+    """Turns one CSV row into the tuple of ``_INSERTED`` values, or rejects it in the report."""
+
+    def __init__(self, *, workspace: Workspace, header: list[str], sample: list):
         self.workspace = workspace
         self.default_country = workspace.default_country
         self.width = len(header)
@@ -147,20 +169,38 @@ class _RowParser:
         self.attribute_indexes = [
             (index, name) for index, name in enumerate(header) if name not in USER_FIELDS
         ]
-        self.attribute_names = {name for _, name in self.attribute_indexes}
-        present = [name for name in header if name in USER_FIELDS and name != EXTERNAL_ID]
-        stored = [column for _, name in self.identifier_indexes
-                  for column in identifiers.stored_columns(name)]
-        self.update_fields = [*present, *stored,
-                              *(["attributes"] if self.attribute_indexes else []), "updated_at"]
+        self.attribute_names = [name for _, name in self.attribute_indexes]
+        for name in self.attribute_names:
+            if problem := attrs.attribute_name_problem(name):
+                raise ServiceError(f"The header's column {name!r} cannot be an attribute: "
+                                   f"{problem}", field="file")
+        catalogue = attrs.attribute_catalogue(workspace_id=workspace.pk)
+        new_names = [name for name in self.attribute_names if name not in catalogue]
+        if len(catalogue) + len(new_names) > attrs.MAX_PER_WORKSPACE:
+            raise ServiceError(
+                f"The header has {len(new_names)} new attribute columns; the workspace has "
+                f"{len(catalogue)} attributes and can have at most {attrs.MAX_PER_WORKSPACE}.",
+                field="file")
+        cells = [row.cells for row in sample if row.cells and len(row.cells) == self.width]
+        self.new_types = {
+            name: attrs.attribute_column_type(
+                value for row in cells if (value := row[index].strip()))
+            for index, name in self.attribute_indexes if name in new_names
+        }
+        self.types = {**catalogue, **self.new_types}
+        self.attribute_columns = [(index, name, self.types[name])
+                                  for index, name in self.attribute_indexes]
+        self.present = [name for name in PROFILE_FIELDS if name in header]
+        self.defaults = [PROFILE_DEFAULTS[name] for name in PROFILE_FIELDS]
+        self.stored_defaults = ("", "", identifiers.MISSING) * len(identifiers.FIELDS)
+        self.now = rows_sql.db_datetime(timezone.now())
 
-    def profile(
-        self, *, row: list[str], line: int, seen_ids: set[str], report: ImportReport
-    ) -> Profile | None:
-        if len(row) != self.width:
-            report.reject(line, f"has {len(row)} columns, the header has {self.width}")
+    def row(self, *, cells: list[str], line: int, seen_ids: set[str],
+            report: ImportReport) -> tuple | None:
+        if len(cells) != self.width:
+            report.reject(line, f"has {len(cells)} columns, the header has {self.width}")
             return None
-        external_id = row[self.id_index].strip()
+        external_id = cells[self.id_index].strip()
         if not external_id:
             report.reject(line, "external_id is empty")
             return None
@@ -169,7 +209,7 @@ class _RowParser:
             return None
         seen_ids.add(external_id)
         # PostgreSQL refuses NUL in text; checked once per row, not per cell.
-        if "\x00" in "".join(row):
+        if "\x00" in "".join(cells):
             report.reject(line, "contains a NUL character")
             return None
         if len(external_id) > MAX_LENGTH[EXTERNAL_ID]:
@@ -177,78 +217,164 @@ class _RowParser:
                           "characters")
             return None
 
-        profile = Profile(workspace=self.workspace, external_id=external_id)
+        fields = list(self.defaults)
         if self.ad_tracking_index is not None:
-            flag = flag_parse(row[self.ad_tracking_index])
+            flag = flag_parse(cells[self.ad_tracking_index])
             if flag is None:
-                report.reject(line, f"ad_tracking_enabled is {row[self.ad_tracking_index]!r}; "
+                report.reject(line, f"ad_tracking_enabled is {cells[self.ad_tracking_index]!r}; "
                               f"expected {FLAG_SPELLINGS_TEXT}")
                 return None
-            profile.ad_tracking_enabled = flag
+            fields[_AD_TRACKING_AT] = flag
+        stored = list(self.stored_defaults)
         # Warnings are reported only once the row is known to be imported.
         warnings = []
         for index, name in self.identifier_indexes:
             # Stored as given, trimmed; the normalised value has columns of its own.
-            value = row[index].strip()
+            value = cells[index].strip()
             if len(value) > MAX_LENGTH[name]:
                 report.reject(line, f"{name} is longer than {MAX_LENGTH[name]} characters")
                 return None
-            stored = identifiers.stored_values(field=name, raw=value,
+            at = _FIELD_AT[name]
+            fields[at] = value
+            judged = identifiers.stored_values(field=name, raw=value,
                                                default_country=self.default_country)
-            reason = stored[2]
+            stored[3 * at:3 * at + 3] = judged
+            reason = judged[2]
             if reason and reason != identifiers.MISSING:
                 warnings.append((name, identifiers.REASON_TEXT[reason]))
-            setattr(profile, name, value)
-            for column, stored_value in zip(identifiers.stored_columns(name), stored,
-                                            strict=True):
-                setattr(profile, column, stored_value)
-        profile.attributes = {
-            name: value for index, name in self.attribute_indexes if (value := row[index].strip())
-        }
+        attributes = {}
+        for index, name, type in self.attribute_columns:
+            if value := cells[index].strip():
+                try:
+                    attributes[name] = attrs.attribute_cell_value(value, type=type)
+                except ValueError as error:
+                    report.reject(line, f"{name}: {error}")
+                    return None
         for name, reason in warnings:
             report.warn(line, name, reason)
-        return profile
+        return (self.workspace.pk, external_id, *fields, *stored,
+                orjson.dumps(attributes).decode(), self.now, self.now)
 
 
-def _upsert(*, batch: list[Profile], parser: _RowParser, report: ImportReport,
-            on_consent_withdrawn: Callable[..., object] | None) -> None:
-    """Write one batch: one SELECT to tell updates from creations, then one upsert (and,
-    when the file turns consent off, one SELECT of whose)."""
-    if not batch:
-        return
-    with transaction.atomic():
-        withdrawing = []
-        if on_consent_withdrawn is not None and parser.ad_tracking_index is not None:
-            withdrawing = list(Profile.objects.filter(
-                workspace=parser.workspace, ad_tracking_enabled=True,
-                external_id__in=[p.external_id for p in batch if not p.ad_tracking_enabled],
+_FIELD_AT = {name: at for at, name in enumerate(PROFILE_FIELDS)}
+_AD_TRACKING_AT = _FIELD_AT[AD_TRACKING]
+
+
+class _ProfileWriter:
+    """Writes batches of parsed rows, each in one transaction with a constant number of
+    queries: on PostgreSQL COPY into a temporary table, then one INSERT ... SELECT ... ON
+    CONFLICT; on SQLite one prepared upsert run for every row (sqlite3's C loop)."""
+
+    def __init__(self, *, parser: _RowParser,
+                 on_consent_withdrawn: Callable[..., object] | None):
+        self.parser = parser
+        self.on_consent_withdrawn = (on_consent_withdrawn if parser.ad_tracking_index is not None
+                                     else None)
+        self.new_types = dict(parser.new_types)
+        quote = connection.ops.quote_name
+        self.table = quote(Profile._meta.db_table)
+        self.names = ", ".join(quote(c) for c in _INSERTED)
+        updated = [*parser.present,
+                   *(c for name in parser.present if name in identifiers.FIELDS
+                     for c in identifiers.stored_columns(name)),
+                   "updated_at"]
+        sets = [f"{quote(c)} = excluded.{quote(c)}" for c in updated]
+        if parser.attribute_names:
+            # Keep the attributes this file says nothing about; an empty cell removes one.
+            current = f"{self.table}.{quote('attributes')}"
+            if connection.vendor == "postgresql":
+                names = ", ".join(f"'{name}'" for name in parser.attribute_names)
+                merged = f"({current} - ARRAY[{names}]::text[]) || excluded.{quote('attributes')}"
+            else:
+                paths = ", ".join(f"'$.{name}'" for name in parser.attribute_names)
+                merged = f"json_patch(json_remove({current}, {paths}), excluded.{quote('attributes')})"
+            sets.append(f"{quote('attributes')} = {merged}")
+        self.on_conflict = (f"ON CONFLICT ({quote('workspace_id')}, {quote(EXTERNAL_ID)}) "
+                            f"DO UPDATE SET {', '.join(sets)}")
+
+    def write(self, *, batch: list[tuple], report: ImportReport) -> None:
+        if not batch and not self.new_types:
+            return
+        with transaction.atomic():
+            if self.new_types:
+                self._catalogue_add()
+            if not batch:
+                return
+            if connection.vendor == "postgresql":
+                created, withdrawn = self._write_postgresql(batch)
+            else:
+                created, withdrawn = self._write_sqlite(batch)
+            if withdrawn:
+                self.on_consent_withdrawn(profile_ids=withdrawn)
+        report.created += created
+        report.updated += len(batch) - created
+
+    def _catalogue_add(self) -> None:
+        """Enter the new columns in the catalogue, unless a writer that committed since the
+        import started typed one otherwise (the rows were judged by the type inferred)."""
+        workspace = self.parser.workspace
+        # One writer of the catalogue at a time, as the track API does.
+        Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+        catalogue = attrs.attribute_catalogue(workspace_id=workspace.pk)
+        clashes = [f"{name} ({attrs.TYPE_TEXT[catalogue[name]]})"
+                   for name, type in self.new_types.items() if catalogue.get(name, type) != type]
+        if clashes:
+            raise ServiceError("While the file was read, another import or the track API "
+                               f"gave these attributes another type: {', '.join(clashes)}. "
+                               "Import the file again.", field="file")
+        if len(catalogue.keys() | self.new_types.keys()) > attrs.MAX_PER_WORKSPACE:
+            raise ServiceError(f"The workspace would have more than {attrs.MAX_PER_WORKSPACE} "
+                               "attributes.", field="file")
+        first_seen = timezone.now()
+        AttributeDefinition.objects.bulk_create(
+            [AttributeDefinition(workspace=workspace, name=name, type=type, first_seen=first_seen)
+             for name, type in self.new_types.items() if name not in catalogue])
+        self.new_types = {}
+
+    def _write_postgresql(self, batch: list[tuple]) -> tuple[int, list[int]]:
+        quote = connection.ops.quote_name
+        staging = quote(f"import_{uuid.uuid4().hex}")
+        withdrawn = []
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+                           f"SELECT {self.names} FROM {self.table} WITH NO DATA")
+            with cursor.cursor.copy(f"COPY {staging} ({self.names}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+            if self.on_consent_withdrawn is not None:
+                cursor.execute(
+                    f"SELECT p.id FROM {self.table} p JOIN {staging} s "
+                    "ON p.workspace_id = s.workspace_id AND p.external_id = s.external_id "
+                    "WHERE p.ad_tracking_enabled AND NOT s.ad_tracking_enabled")
+                withdrawn = [pk for (pk,) in cursor.fetchall()]
+            # In the order of external ids, so that writers of the same profiles (the track
+            # API, another import) lock them in one order and never deadlock. A row that
+            # was inserted has no xmax; an updated one has the id of this transaction.
+            cursor.execute(
+                f"WITH written AS (INSERT INTO {self.table} ({self.names}) "
+                f"SELECT {self.names} FROM {staging} ORDER BY {quote(EXTERNAL_ID)} "
+                f"{self.on_conflict} RETURNING xmax = 0 AS inserted) "
+                "SELECT count(*) FILTER (WHERE inserted) FROM written")
+            (created,) = cursor.fetchone()
+            cursor.execute(f"DROP TABLE {staging}")
+        return created, withdrawn
+
+    def _write_sqlite(self, batch: list[tuple]) -> tuple[int, list[int]]:
+        workspace = self.parser.workspace
+        external_ids = [row[1] for row in batch]
+        mine = Profile.objects.filter(workspace=workspace)
+        withdrawn = []
+        if self.on_consent_withdrawn is not None:
+            withdrawn = list(mine.filter(
+                ad_tracking_enabled=True,
+                external_id__in=[row[1] for row in batch if not row[2 + _AD_TRACKING_AT]],
             ).values_list("pk", flat=True))
-        existing = Profile.objects.filter(
-            workspace=parser.workspace, external_id__in=[p.external_id for p in batch]
-        )
-        if parser.attribute_indexes:
-            # Keep the attributes this file says nothing about.
-            kept = {
-                external_id: {k: v for k, v in attributes.items()
-                              if k not in parser.attribute_names}
-                for external_id, attributes in existing.values_list("external_id", "attributes")
-            }
-            for profile in batch:
-                if kept.get(profile.external_id):
-                    profile.attributes = kept[profile.external_id] | profile.attributes
-            existing_count = len(kept)
-        else:
-            existing_count = existing.count()
-        Profile.objects.bulk_create(
-            batch,
-            update_conflicts=True,
-            unique_fields=["workspace", "external_id"],
-            update_fields=parser.update_fields,
-        )
-        if withdrawing:
-            on_consent_withdrawn(profile_ids=withdrawing)
-    report.created += len(batch) - existing_count
-    report.updated += existing_count
+        existing = mine.filter(external_id__in=external_ids).count()
+        marks = ", ".join(["%s"] * len(_INSERTED))
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {self.table} ({self.names}) VALUES ({marks}) "
+                               f"{self.on_conflict}", batch)
+        return len(batch) - existing, withdrawn
 
 
 # --- events --------------------------------------------------------------------------------
