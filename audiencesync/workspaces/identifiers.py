@@ -90,15 +90,16 @@ class Normalized:
 
 def normalize(*, field: str, raw: str, default_country: str = "") -> Normalized:
     """Normalise one raw value of ``field``; ``default_country`` matters for phones only."""
-    value, sha256, reason = _judge(field, raw, default_country)
+    value, sha256, reason = judge(field, raw, default_country)
     if reason:
         return Normalized(field=field, reason=reason)
     return Normalized(field=field, value=value, sha256=sha256)
 
 
-def _judge(field: str, raw: str, default_country: str) -> tuple[str, str, str]:
-    """(normalised value, SHA-256, "") or ("", "", reason): ``normalize`` without building its
-    answer, for the import's hot path."""
+def judge(field: str, raw: str, default_country: str) -> tuple[str, str, str]:
+    """One raw value of ``field`` judged: (normalised value, SHA-256, "") or ("", "", reason).
+    ``normalize`` and ``stored_values`` both go through here; positional and answering a
+    tuple because the import calls it for every identifier of every row."""
     value = raw.strip()
     lowered = value.lower()
     if len(lowered) == 64 and _SHA256_HEX.fullmatch(lowered):
@@ -161,7 +162,7 @@ def stored_values(*, field: str, raw: str, default_country: str) -> tuple[str, s
     hash with no reason, or blanks and the reason (``missing`` for a blank value)."""
     if not raw or raw.isspace():
         return "", "", MISSING
-    return _judge(field, raw, default_country)
+    return judge(field, raw, default_country)
 
 
 def stored_row(*, values: dict[str, str], default_country: str) -> dict[str, str]:
