@@ -54,6 +54,8 @@ def canvas_rename(*, canvas: Canvas, name: str) -> Canvas:
         raise ServiceError("A canvas needs a name.", field="name")
     if len(name) > Canvas._meta.get_field("name").max_length:
         raise ServiceError("A canvas name is at most 200 characters.", field="name")
+    if "\x00" in name:
+        raise ServiceError("A canvas name cannot contain a NUL character.", field="name")
     Canvas.objects.filter(pk=canvas.pk).update(name=name)
     canvas.name = name
     return canvas
