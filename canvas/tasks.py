@@ -8,6 +8,7 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
+from canvas.segments import services as segment_services
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 
 logger = logging.getLogger(__name__)
@@ -31,3 +32,9 @@ def enter_all_profiles(canvas_id: int, after_id: int = 0) -> dict | str:
         async_task("canvas.tasks.enter_all_profiles", canvas_id, run.last_profile_id,
                    task_name=f"enter all profiles into canvas {canvas_id}")
     return run.result.as_dict()
+
+
+def segment_size_calculate(segment_id: int) -> dict | None:
+    """The exact size, reach and sample of a segment ("Calculate exact size")."""
+    segment = segment_services.segment_size_calculate(segment_id=segment_id)
+    return None if segment is None else {"size": segment.size}
