@@ -146,7 +146,8 @@ class Bench:
         env = {name: str(value) for name, value in self._partner_env().items()}
         env.update(Q_WORKERS=str(workers), SYNC_SENDERS=str(senders), SYNC_TICK_SECONDS="0.1")
         if not limits:
-            env.update(TIKTOK_RATE_PER_S="100000", PINTEREST_RATE_PER_S="100000")
+            env.update(TIKTOK_RATE_PER_S="100000", TIKTOK_RATE_PER_MIN="1000000000",
+                       TIKTOK_RATE_PER_DAY="1000000000", PINTEREST_RATE_PER_S="100000")
         return env
 
     def close(self) -> None:
@@ -233,7 +234,8 @@ class Bench:
         canvas, step = self._step(partner_key="tiktok", fields=["email"], name="bench queries")
         # The first warms the rate bucket; a rate that never makes the send wait for its
         # paced slot (a wait is limiter work, not the batch's).
-        with override_settings(TIKTOK_RATE_PER_S=1_000_000):
+        with override_settings(TIKTOK_RATE_PER_S=1_000_000, TIKTOK_RATE_PER_MIN=10**9,
+                               TIKTOK_RATE_PER_DAY=10**9):
             for count, prefix in ((1, "q0"), (100, "q1")):
                 canvas_enter_users(canvas=canvas,
                                    users=_users(count, prefix=f"{prefix}-{self.run_id}"))

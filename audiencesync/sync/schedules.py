@@ -9,6 +9,7 @@ SCHEDULES = {
     "Reconcile step counters with the outbox": ("audiencesync.sync.tasks.reconcile", 10),
     "Purge sync history past retention": ("audiencesync.sync.tasks.purge_history", 60),
     "Count profiles per custom attribute": ("audiencesync.workspaces.tasks.count_attributes", 60),
+    "Read audience size and health at the partners": ("canvas.tasks.read_audience_health", 30),
 }
 
 
