@@ -8,6 +8,7 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
+from canvas.segments import services as segment_services
 from canvas.services.audience_alerts import audience_gone_alert
 from canvas.services.audience_health import audiences_health_read
 from canvas.services.entries_bulk import canvas_enter_all_profiles
@@ -33,6 +34,12 @@ def enter_all_profiles(canvas_id: int, after_id: int = 0) -> dict | str:
         async_task("canvas.tasks.enter_all_profiles", canvas_id, run.last_profile_id,
                    task_name=f"enter all profiles into canvas {canvas_id}")
     return run.result.as_dict()
+
+
+def segment_size_calculate(segment_id: int) -> dict | None:
+    """The exact size, reach and sample of a segment ("Calculate exact size")."""
+    segment = segment_services.segment_size_calculate(segment_id=segment_id)
+    return None if segment is None else {"size": segment.size}
 
 
 def read_audience_health() -> str:

@@ -23,7 +23,8 @@ from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
 from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import EventSummary, Membership, Role, Workspace
-from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
+from canvas.models import CanvasEntry, DelayUnit, Segment, StepKind, SyncAction
+from canvas.segments import services as segment_services
 from canvas.services import canvases as canvas_services
 from partners.selectors import ad_accounts_selectable
 
@@ -122,6 +123,29 @@ def _events_by_name(workspace: Workspace) -> dict[str, int]:
                 .annotate(total=Sum("count")).order_by("name").values_list("name", "total"))
 
 
+HIGH_VALUE = {"groups": [{"join": "and", "filters": [
+    {"kind": "attribute", "attribute": "lifetime_spend", "operator": "greater", "value": 500},
+    {"kind": "event", "event": "purchase", "operator": "at_least", "count": 2, "days": 30},
+    {"kind": "identifier", "identifier": "email"},
+]}], "exclusions": []}
+
+
+def _high_value(*, workspace: Workspace, user, processes: Processes, timeout_s: float) -> dict:
+    """The "High value" segment built from what the track API wrote, its exact size counted
+    by the cluster's task as the page's button asks for it."""
+    segment = segment_services.segment_create(workspace=workspace, name="High value",
+                                              definition=HIGH_VALUE, user=user)
+    segment_services.segment_size_request(segment=segment)
+    deadline = time.monotonic() + timeout_s
+    while segment.size_computed_at is None:
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("The High value segment was not counted in time.")
+        time.sleep(0.2)
+        segment = Segment.objects.get(pk=segment.pk)
+    return {"name": segment.name, "size": segment.size, "reach": segment.reach}
+
+
 def _canvas_steps(canvas_id: int) -> list[dict]:
     return [s for s in sync_status_report()["steps"] if s["canvas_id"] == canvas_id]
 
@@ -198,6 +222,9 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
         track = _track(site_url=site_url, key=key, users=people)
         track["events_by_name"] = _events_by_name(workspace)
         entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key, users=people)
+        # After the entries API, which brought the users' identifiers.
+        segment = _high_value(workspace=workspace, user=owner, processes=processes,
+                              timeout_s=60 + users / 1000)
 
         deadline = time.monotonic() + (timeout_s or 300 + users / 200)
         with tqdm(total=entry["entered"] * len(_canvas_steps(canvas.pk)), unit="user",
@@ -221,5 +248,6 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
                 time.sleep(0.5)
         record = sandbox_record(site_url)
     return {"steps": steps, "sandbox": record, "in_canvas": in_canvas,
-            "entry": entry, "track": track, "login": {"email": email, "password": password},
+            "entry": entry, "track": track, "segment": segment,
+            "login": {"email": email, "password": password},
             "wall_s": round(time.monotonic() - started, 1)}
