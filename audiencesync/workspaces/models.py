@@ -16,6 +16,10 @@ class Workspace(models.Model):
         default="US",
         help_text="ISO 3166 country used for phone numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64, default="UTC",
+        help_text="IANA time zone in which scheduled canvases run (Europe/Paris, ...).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

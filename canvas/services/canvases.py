@@ -21,6 +21,7 @@ from canvas.models import (
     CanvasEntry,
     CanvasStatus,
     DelayUnit,
+    EntryMode,
     Step,
     SyncAction,
     delay_max_value,
@@ -33,6 +34,7 @@ from partners.services import connection_call
 
 from .audiences import audience_choose_for_step, audience_fill_fields
 from .entry import canvas_check_takes_entries
+from .entry_settings import EntrySettings, entry_launch_problems
 from .stats import step_stats_add
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
@@ -337,7 +339,7 @@ def audience_record_created(*, audience: Audience, step: Step | None,
 
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
-    problems = []
+    problems = entry_launch_problems(canvas=canvas)
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]
@@ -364,6 +366,10 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
         canvas.status = CanvasStatus.ACTIVE
         canvas.launched_at = timezone.now()
         canvas.save(update_fields=["status", "launched_at"])
+        if canvas.entry_mode == EntryMode.SCHEDULED:
+            # Not a minute later with the next tick: "at launch" means now.
+            transaction.on_commit(lambda: async_task("canvas.tasks.scheduled_entry_tick",
+                                                     task_name="scheduled canvas entries"))
     return canvas
 
 
@@ -399,8 +405,9 @@ def canvas_enter_all(*, canvas: Canvas) -> None:
 
 def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
-        copy = Canvas.objects.create(workspace=canvas.workspace, name=f"{canvas.name} (copy)",
-                                     created_by=user)
+        copy = Canvas.objects.create(
+            workspace=canvas.workspace, name=f"{canvas.name} (copy)", created_by=user,
+            **{name: getattr(canvas, name) for name in EntrySettings.__dataclass_fields__})
         steps = list(canvas.steps.order_by("position"))
         for step in steps:
             step.pk = None
