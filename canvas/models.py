@@ -501,3 +501,7 @@ class IdempotentResponse(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
         ]
+
+
+# Segments live in their own package; Django finds an app's models through this module.
+from canvas.segments.models import Segment  # noqa: E402,F401

@@ -272,7 +272,9 @@ class EventSummary(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name"], name="event_summary_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx")]
+        # Segments select profiles by event name; on PostgreSQL the index alone answers them.
+        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx",
+                                include=["profile", "count", "last_at"])]
 
 
 class EventDailyCount(models.Model):
@@ -291,4 +293,6 @@ class EventDailyCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name", "day"], name="event_daily_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx")]
+        # Segments sum a name's recent days per profile; on PostgreSQL the index alone answers.
+        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx",
+                                include=["profile", "count"])]
