@@ -10,6 +10,7 @@ from canvas.models import (
     SyncAction,
     delay_max_value,
 )
+from canvas.segments.models import Segment
 from canvas.services.entry_settings import WEEKDAYS, EntrySettings
 
 
@@ -88,6 +89,15 @@ class EntrySettingsForm(forms.Form):
 
     entry_mode = forms.ChoiceField(choices=EntryMode.choices, label="Entry mode",
                                    widget=forms.RadioSelect)
+    target_segment_id = forms.TypedChoiceField(
+        coerce=int, empty_value=None, required=False, label="Target audience",
+        help_text="Only its members enter, whichever way in; the entries API answers the "
+                  "others as not eligible.")
+    target_filters = forms.JSONField(
+        required=False, label="Extra filters (optional)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='Filters of the segment kinds on top of the segment, as a segment '
+                  'definition: {"groups": [...], "exclusions": [...]}.')
     schedule_kind = forms.ChoiceField(choices=ScheduleKind.choices, label="Runs",
                                       required=False)
     schedule_date = forms.DateField(required=False, label="Date",
@@ -115,12 +125,21 @@ class EntrySettingsForm(forms.Form):
                                      help_text="A day in the workspace's time zone.")
     cap_total = forms.IntegerField(min_value=1, required=False, label="Most entries in total")
 
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target_segment_id"].choices = [
+            ("", "Every profile of the workspace"),
+            *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
+
     def entry_settings(self) -> EntrySettings:
         data = dict(self.cleaned_data)
+        data["target_filters"] = data["target_filters"] or {}
         data["schedule_kind"] = data["schedule_kind"] or ScheduleKind.AT_LAUNCH
         data["schedule_weekdays"] = tuple(data["schedule_weekdays"])
         return EntrySettings(**data)
 
     @classmethod
     def initial_of(cls, canvas) -> dict:
-        return {name: getattr(canvas, name) for name in cls.base_fields}
+        initial = {name: getattr(canvas, name) for name in cls.base_fields}
+        initial["target_filters"] = canvas.target_filters or None
+        return initial

@@ -79,6 +79,11 @@ class Canvas(models.Model):
                                               blank=True)
     cap_per_day = models.PositiveIntegerField("Most entries per day", null=True, blank=True)
     cap_total = models.PositiveIntegerField("Most entries in total", null=True, blank=True)
+    # The target audience: a segment (PROTECT: one in use cannot be deleted) and extra
+    # filters of the same kinds, a definition as canvas.segments.compile describes it.
+    target_segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
+                                       on_delete=models.PROTECT, related_name="canvases")
+    target_filters = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -57,7 +57,8 @@ def _detail_page(request, canvas: Canvas, entry_form: EntrySettingsForm | None =
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
-        "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas)),
+        "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas),
+                                                      workspace=request.workspace),
         "schedule": schedule_describe(canvas=canvas),
         "next_run": occurrence_next(canvas=canvas, zone=zone, after=timezone.now()),
         "runs": selectors.scheduled_runs_recent(canvas=canvas),
@@ -71,7 +72,7 @@ def canvas_entry_settings(request, canvas_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     canvas = _canvas_or_404(request, canvas_id)
-    form = EntrySettingsForm(request.POST)
+    form = EntrySettingsForm(request.POST, workspace=request.workspace)
     if not form.is_valid():
         messages.error(request, "The entry settings were not saved: see the fields marked.")
         return _detail_page(request, canvas, entry_form=form)

@@ -100,8 +100,8 @@ def canvas_check_takes_entries(*, canvas: Canvas) -> None:
 
 
 def _lock_active_canvas(canvas_id: int) -> Canvas:
-    canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
-              .filter(pk=canvas_id).first())
+    canvas = (Canvas.objects.select_for_update(of=("self",))
+              .select_related("workspace", "target_segment").filter(pk=canvas_id).first())
     if canvas is None:
         raise ServiceError("No such canvas.", code="not_found")
     canvas_check_takes_entries(canvas=canvas)

@@ -4,7 +4,7 @@ canvas from launching."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 
 from django.utils import timezone
@@ -12,6 +12,8 @@ from django.utils import timezone
 from audiencesync.errors import ServiceError
 from canvas.models import Canvas, CanvasStatus, EntryMode, Reentry, ReentryUnit, ScheduleKind
 from canvas.occurrences import local_instant, zone_get
+from canvas.segments.compile import SegmentDefinitionError, definition_clean
+from canvas.segments.models import Segment
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -31,6 +33,8 @@ class EntrySettings:
     cap_per_run: int | None = None
     cap_per_day: int | None = None
     cap_total: int | None = None
+    target_segment_id: int | None = None
+    target_filters: dict = field(default_factory=dict)
 
 
 def canvas_entry_settings_update(*, canvas: Canvas, settings: EntrySettings) -> Canvas:
@@ -65,6 +69,17 @@ def canvas_entry_settings_update(*, canvas: Canvas, settings: EntrySettings) -> 
         if value is not None and value < 1:
             raise ServiceError(f"{Canvas._meta.get_field(name).verbose_name} is at least 1 "
                                "(leave it empty for no cap).", field=name)
+    if settings.target_segment_id is not None and not Segment.objects.filter(
+            pk=settings.target_segment_id, workspace_id=canvas.workspace_id).exists():
+        raise ServiceError("That segment is not one of this workspace's.",
+                           field="target_segment_id")
+    filters = settings.target_filters or {}
+    if filters:
+        try:
+            filters = definition_clean(workspace=canvas.workspace, definition=filters)
+        except SegmentDefinitionError as error:
+            raise ServiceError(f"Extra filters: {error.message}", field="target_filters") from None
+    settings = replace(settings, target_filters=filters if any(filters.values()) else {})
     for name, value in settings.__dict__.items():
         setattr(canvas, name, list(value) if name == "schedule_weekdays" else value)
     canvas.schedule_weekdays = sorted(set(canvas.schedule_weekdays))
@@ -76,6 +91,16 @@ def entry_launch_problems(*, canvas: Canvas) -> list[str]:
     """What the entry settings lack to launch, in words for the marketer."""
     problems = []
     where = "Entry"
+    segment = canvas.target_segment
+    # Checked again: an attribute or canvas a filter names may have gone since it was saved.
+    for what, definition in ((f"target segment {segment.name}" if segment else "",
+                              segment.definition if segment else None),
+                             ("extra filters", canvas.target_filters)):
+        if definition:
+            try:
+                definition_clean(workspace=canvas.workspace, definition=definition)
+            except SegmentDefinitionError as error:
+                problems.append(f"{where}: {what}: {error.message}")
     if canvas.reentry == Reentry.AFTER_WAIT and not (canvas.reentry_wait_value
                                                      and canvas.reentry_wait_unit):
         problems.append(f"{where}: say how many hours or days a user waits before entering "

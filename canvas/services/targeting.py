@@ -10,21 +10,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audiencesync.workspaces import rows
 from audiencesync.workspaces.models import Profile
 from canvas.models import Canvas, CanvasEntry, Reentry
 from canvas.occurrences import local_day_start, zone_get
+from canvas.segments.compile import definition_q
 
 
-def canvas_target_profiles(*, canvas: Canvas) -> QuerySet[Profile]:
-    """Every profile the canvas's target audience holds now."""
-    return Profile.objects.live().filter(workspace_id=canvas.workspace_id)
+def canvas_target_profiles(*, canvas: Canvas, now: datetime | None = None) -> QuerySet[Profile]:
+    """Every profile the canvas's target audience holds now (one lazy query)."""
+    condition = Q()
+    for definition in _target_definitions(canvas):
+        condition &= definition_q(definition=definition, workspace_id=canvas.workspace_id,
+                                  now=now)
+    return Profile.objects.live().filter(condition, workspace_id=canvas.workspace_id)
 
 
 def canvas_has_target(*, canvas: Canvas) -> bool:
-    return False
+    return bool(_target_definitions(canvas))
+
+
+def _target_definitions(canvas: Canvas) -> list[dict]:
+    """The segment's definition, then the extra filters, as far as either says anything."""
+    definitions = []
+    if canvas.target_segment_id is not None:
+        definitions.append(canvas.target_segment.definition)
+    if canvas.target_filters:
+        definitions.append(canvas.target_filters)
+    return [d for d in definitions if d.get("groups") or d.get("exclusions")]
 
 
 def profiles_in_target(*, canvas: Canvas, profile_ids: list[int]) -> list[int]:
