@@ -48,7 +48,8 @@ def test_a_scheduled_canvas_with_a_segment_runs_at_launch_and_shows_its_run(
     page.get_by_role("radio", name="Scheduled").check()
     page.get_by_label("Runs").select_option(label="At launch")
     page.get_by_label("Target audience").select_option(label="Has an email")
-    page.get_by_role("combobox", name=re.compile(r"^Re-entry:")).select_option(label="Never: a user enters once")
+    page.get_by_role("combobox", name=re.compile(r"^Re-entry:")).select_option(
+        label="Never: a user enters once")
     shoot("entry-settings")
     page.get_by_role("button", name="Save entry settings").click()
     expect(page.locator(".messages")).to_contain_text("Entry settings saved.")
