@@ -171,3 +171,9 @@ def test_a_launched_scheduled_canvas_shows_its_runs(owner_client, targeted, work
     assert "Scheduled runs" in page and "Finished" in page
     assert "Target audience: segment Has email" in page
     assert targeted.status == CanvasStatus.ACTIVE
+
+
+def test_enter_all_profiles_says_only_the_target_audience_enters(owner_client, targeted):
+    page = owner_client.get(reverse("canvas:action", args=[targeted.pk, "enter-all"]))
+    assert ("Only the members of its target audience (segment Has email) enter; the others "
+            "are counted as not eligible.") in page.content.decode()
