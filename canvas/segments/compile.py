@@ -465,7 +465,9 @@ def _count_q(operator: str, count: int, at_least, exactly) -> Q:
     event at least so many times and exactly so many times. Profiles with none are in no
     subquery, so "at most" and "exactly 0" are the complements of "at least" ones."""
     if operator == "at_least":
-        return Q(pk__in=at_least(count)) if count > 0 else Q()
+        # Everyone performed it at least 0 times; a real condition, so that NOT of it (in an
+        # exclusion group) is no one rather than an empty Q's everyone.
+        return Q(pk__in=at_least(count)) if count > 0 else Q(pk__isnull=False)
     if operator == "at_most":
         return ~Q(pk__in=at_least(count + 1))
     if count == 0:
