@@ -31,11 +31,12 @@ from canvas.models import (
     EntryMode,
     RunState,
     ScheduleKind,
+    Segment,
     StepKind,
     SyncAction,
 )
-from canvas.segments.compile import definition_clean, segment_profiles
-from canvas.segments.models import Segment
+from canvas.segments import services as segment_services
+from canvas.segments.compile import segment_profiles
 from canvas.services import canvases as canvas_services
 from canvas.services.entry_settings import EntrySettings, canvas_entry_settings_update
 from partners.selectors import ad_accounts_selectable
@@ -99,23 +100,15 @@ def build_canvas(*, workspace: Workspace, partners: list[str], user):
     return canvas_services.canvas_launch(canvas=canvas)
 
 
-# The demo segment: the people the synthetic activity made big spenders.
-HIGH_VALUE = {"groups": [{"join": "and", "filters": [
-    {"kind": "attribute", "attribute": "lifetime_spend", "operator": "greater", "value": 100}]}]}
-
-
-def build_scheduled_canvas(*, workspace: Workspace, user) -> tuple[Canvas, Segment]:
-    """"High value": the demo segment enters at launch -> TikTok add (email, phone)."""
-    segment = Segment.objects.create(
-        workspace=workspace, name="High value", created_by=user,
-        definition=definition_clean(workspace=workspace, definition=HIGH_VALUE))
+def build_scheduled_canvas(*, workspace: Workspace, user, segment: Segment) -> Canvas:
+    """"High value": the segment enters at launch -> TikTok add (email, phone)."""
     canvas = canvas_services.canvas_create(workspace=workspace, name="High value", user=user)
     _sync_step(canvas, partner_key="tiktok", user=user, audience_name="Demo segment high value",
                fields=["email", "phone"])
     canvas_entry_settings_update(canvas=canvas, settings=EntrySettings(
         entry_mode=EntryMode.SCHEDULED, schedule_kind=ScheduleKind.AT_LAUNCH,
         target_segment_id=segment.pk))
-    return canvas_services.canvas_launch(canvas=canvas), segment
+    return canvas_services.canvas_launch(canvas=canvas)
 
 
 def _hash_sets(keys) -> set[frozenset[str]]:
@@ -178,6 +171,29 @@ def _track(*, site_url: str, key: str, users: list[dict]) -> dict:
 def _events_by_name(workspace: Workspace) -> dict[str, int]:
     return dict(EventSummary.objects.filter(workspace=workspace).values("name")
                 .annotate(total=Sum("count")).order_by("name").values_list("name", "total"))
+
+
+HIGH_VALUE = {"groups": [{"join": "and", "filters": [
+    {"kind": "attribute", "attribute": "lifetime_spend", "operator": "greater", "value": 500},
+    {"kind": "event", "event": "purchase", "operator": "at_least", "count": 2, "days": 30},
+    {"kind": "identifier", "identifier": "email"},
+]}], "exclusions": []}
+
+
+def _high_value(*, workspace: Workspace, user, processes: Processes, timeout_s: float) -> dict:
+    """The "High value" segment built from what the track API wrote, its exact size counted
+    by the cluster's task as the page's button asks for it."""
+    segment = segment_services.segment_create(workspace=workspace, name="High value",
+                                              definition=HIGH_VALUE, user=user)
+    segment_services.segment_size_request(segment=segment)
+    deadline = time.monotonic() + timeout_s
+    while segment.size_computed_at is None:
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("The High value segment was not counted in time.")
+        time.sleep(0.2)
+        segment = Segment.objects.get(pk=segment.pk)
+    return {"name": segment.name, "size": segment.size, "reach": segment.reach}
 
 
 def _canvas_steps(canvas_id: int) -> list[dict]:
@@ -269,6 +285,9 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
         track = _track(site_url=site_url, key=key, users=people)
         track["events_by_name"] = _events_by_name(workspace)
         entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key, users=people)
+        # After the entries API, which brought the users' identifiers.
+        segment = _high_value(workspace=workspace, user=owner, processes=processes,
+                              timeout_s=60 + users / 1000)
 
         deadline = time.monotonic() + (timeout_s or 300 + users / 200)
         with tqdm(total=entry["entered"] * len(_canvas_steps(canvas.pk)), unit="user",
@@ -292,15 +311,17 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
                 time.sleep(0.5)
         scheduled = None
         if "tiktok" in partners:
-            high_value, segment = build_scheduled_canvas(workspace=workspace, user=owner)
+            target = Segment.objects.get(workspace=workspace, name="High value")
+            high_value = build_scheduled_canvas(workspace=workspace, user=owner, segment=target)
             _scheduled_wait(high_value, deadline=time.monotonic() + 300 + users / 200,
                             processes=processes)
             scheduled = scheduled_audience_check(site_url=site_url, canvas=high_value,
-                                                 segment=segment)
+                                                 segment=target)
             if not scheduled["audience_matches_segment"]:
                 raise RuntimeError(f"The High value audience does not hold exactly the "
                                    f"segment's reachable members: {scheduled}")
         record = sandbox_record(site_url)
     return {"steps": steps, "sandbox": record, "in_canvas": in_canvas, "scheduled": scheduled,
-            "entry": entry, "track": track, "login": {"email": email, "password": password},
+            "entry": entry, "track": track, "segment": segment,
+            "login": {"email": email, "password": password},
             "wall_s": round(time.monotonic() - started, 1)}

@@ -177,3 +177,17 @@ def test_enter_all_profiles_says_only_the_target_audience_enters(owner_client, t
     page = owner_client.get(reverse("canvas:action", args=[targeted.pk, "enter-all"]))
     assert ("Only the members of its target audience (segment Has email) enter; the others "
             "are counted as not eligible.") in page.content.decode()
+
+
+def test_the_segment_page_names_the_canvases_using_it_refuses_deleting_and_warns_on_edit(
+        owner_client, targeted):
+    used = targeted.target_segment
+    page = owner_client.get(reverse("segments:detail", args=[used.pk])).content.decode()
+    assert "Target audience of" in page and targeted.name in page
+    assert "Delete segment</a>" not in page
+    assert (f"Saving changes who enters: Live canvas {targeted.name} will use the new "
+            "definition from their next entry on.") in page
+    refused = owner_client.post(reverse("segments:delete", args=[used.pk]),
+                                {"confirmed": "yes"}, follow=True).content.decode()
+    assert f"Segment Has email is the target audience of canvas {targeted.name}" in refused
+    assert Segment.objects.filter(pk=used.pk).exists()

@@ -86,6 +86,11 @@ class Command(BaseCommand):
                   "rejected; events by name: " + ", ".join(
                       f"{name} {count:,}" for name, count in track["events_by_name"].items())
                   + "\n")
+        segment = result["segment"]
+        out.write(f"\nSegment {segment['name']} (lifetime_spend > 500, purchase at least twice in "
+                  f"30 days, a usable email): {segment['size']:,} profiles. Reach: " + ", ".join(
+                      f"{field} {reach['usable']:,} ({reach['ad_tracking']:,} with ad tracking)"
+                      for field, reach in segment["reach"].items()) + "\n")
         header = (f"{'step':<6}{'partner':<11}{'action':<8}{'audience':<18}{'entered':>9}"
                   f"{'proceeded':>10}{'synced':>9}{'not synced':>11}{'pending':>9}"
                   f"{'errored':>9}{'exited':>8}")
