@@ -9,3 +9,12 @@ class ServiceError(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+class FieldErrors(ServiceError):
+    """Several rules broken at once, each about one field of a form: ``errors`` maps the
+    field's name to what is wrong with it, so a form shows each next to its field."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(" ".join(errors.values()), field=next(iter(errors), None))
+        self.errors = errors

@@ -281,7 +281,27 @@ PINTEREST_CLIENT_SECRET = env.str(
 )
 # Documented limits (PARTNER_APIS.md); the product aims just under the rate.
 TIKTOK_MAX_BATCH = env.int("TIKTOK_MAX_BATCH", default=10_000)
-TIKTOK_RATE_PER_S = env.float("TIKTOK_RATE_PER_S", default=50.0)
+# TikTok limits each developer app by its tier: requests per second, minute and day. A new
+# app starts at Basic and is raised one tier at a time; TIKTOK_APP_TIER sets all three,
+# TIKTOK_RATE_PER_S / _PER_MIN / _PER_DAY override one.
+TIKTOK_APP_TIERS = {
+    "basic": (10.0, 600, 864_000),
+    "advanced": (20.0, 1_200, 1_728_000),
+    "premium": (30.0, 1_800, 2_592_000),
+    "ultimate": (50.0, 3_000, 4_320_000),
+}
+TIKTOK_APP_TIER = env.str("TIKTOK_APP_TIER", default="basic").strip().lower()
+if TIKTOK_APP_TIER not in TIKTOK_APP_TIERS:
+    raise ImproperlyConfigured(
+        f"TIKTOK_APP_TIER is {TIKTOK_APP_TIER!r}; it must be one of "
+        f"{', '.join(TIKTOK_APP_TIERS)} (the tier of your TikTok developer app).")
+_tier = TIKTOK_APP_TIERS[TIKTOK_APP_TIER]
+TIKTOK_RATE_PER_S = env.float("TIKTOK_RATE_PER_S", default=_tier[0])
+TIKTOK_RATE_PER_MIN = env.int("TIKTOK_RATE_PER_MIN", default=_tier[1])
+TIKTOK_RATE_PER_DAY = env.int("TIKTOK_RATE_PER_DAY", default=_tier[2])
+for _name in ("TIKTOK_RATE_PER_S", "TIKTOK_RATE_PER_MIN", "TIKTOK_RATE_PER_DAY"):
+    if vars()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive, not {vars()[_name]}.")
 TIKTOK_MAX_AUDIENCES = env.int("TIKTOK_MAX_AUDIENCES", default=400)
 PINTEREST_MAX_BATCH = env.int("PINTEREST_MAX_BATCH", default=1_900)
 PINTEREST_RATE_PER_S = env.float("PINTEREST_RATE_PER_S", default=7.0)
@@ -300,6 +320,14 @@ if not TOKEN_ENCRYPTION_KEYS:
 # The shared rate limiter's window is this much longer than the partner's one second,
 # so clock granularity and network jitter never push a partner over its limit.
 RATE_LIMIT_MARGIN = env.float("RATE_LIMIT_MARGIN", default=0.05)
+# A worker sleeps this long at most for a rate slot; a scope whose minute or day budget is
+# spent for longer pauses instead (its users wait, no worker does).
+RATE_LIMIT_MAX_SLEEP_S = env.float("RATE_LIMIT_MAX_SLEEP_S", default=10.0)
+# The limiter's counted windows and a shift added to its store's clock: tests set them to
+# reach the next minute or day without waiting (time control cannot move Redis's clock).
+RATE_LIMIT_MINUTE_S = 60.0
+RATE_LIMIT_DAY_S = 86_400.0  # counted from 00:00 UTC, as TikTok counts its days
+RATE_LIMIT_CLOCK_SHIFT_S = 0.0
 
 # --- sync engine -------------------------------------------------------------------------------
 SYNC_RETRY_WINDOW = env.int("SYNC_RETRY_WINDOW", default=13 * 3600)  # seconds

@@ -19,10 +19,16 @@ def _nice_max(value: int) -> int:
     return value
 
 
-def sync_chart_svg(series: list[dict]) -> SafeString:
-    """Cumulative synced, pending and errored users per minute, as an inline SVG."""
-    if not series:
-        return mark_safe('<p class="muted">No users have reached this step yet.</p>')
+# How a bucket's time reads on the axis and in its hover text.
+TIME_FORMATS = {"minute": "%H:%M", "hour": "%b %d %H:%M", "day": "%b %d"}
+
+
+def sync_chart_svg(series: list[dict], *, unit: str = "minute") -> SafeString:
+    """Cumulative synced, pending and errored users per bucket, as an inline SVG. Hovering
+    (or focusing) a bucket shows its three values."""
+    if not series or not any(point[name] for point in series for name, _, _ in SERIES):
+        return mark_safe('<p class="muted">No users reached this step in this time range.</p>')
+    time_format = TIME_FORMATS[unit]
     top = _nice_max(max(max(point[name] for name, _, _ in SERIES) for point in series))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     start, end = series[0]["at"], series[-1]["at"]
@@ -43,13 +49,21 @@ def sync_chart_svg(series: list[dict]) -> SafeString:
                      f'y2="{y(value):.1f}" stroke="#e3e6ec"/>'
                      f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" '
                      f'fill="#6b7385">{value:,}</text>')
-    for point, anchor in ((series[0], "start"), (series[-1], "end")):
+    for point, anchor in ((series[0], "start"), (series[len(series) // 2], "middle"),
+                          (series[-1], "end")):
         parts.append(f'<text x="{x(point):.1f}" y="{TOP + plot_h + 15}" text-anchor="{anchor}" '
-                     f'fill="#6b7385">{point["at"]:%H:%M} UTC</text>')
+                     f'fill="#6b7385">{point["at"]:{time_format}} UTC</text>')
     for name, colour, _label in SERIES:
         points = " ".join(f"{x(p):.1f},{y(p[name]):.1f}" for p in series)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
                      f'points="{points}"/>')
+    # One transparent column per bucket carries the bucket's figures as its hover title.
+    width = plot_w / max(len(series) - 1, 1)
+    for point in series:
+        figures = ", ".join(f"{label.lower()} {point[name]:,}" for name, _, label in SERIES)
+        parts.append(f'<rect class="bucket" x="{x(point) - width / 2:.1f}" y="{TOP}" '
+                     f'width="{width:.1f}" height="{plot_h}" fill="transparent">'
+                     f'<title>{point["at"]:{time_format}} UTC: {figures}</title></rect>')
     legend_x = LEFT
     for name, colour, label in SERIES:
         parts.append(f'<rect x="{legend_x}" y="{HEIGHT - 13}" width="10" height="10" '

@@ -40,6 +40,21 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
     )
 
 
+def canvas_delete(*, canvas: Canvas) -> Confirmation:
+    if canvas.status != CanvasStatus.DRAFT or canvas.launched_at is not None:
+        raise ServiceError(f"{canvas.name!r} has run: archive it instead of deleting it.")
+    steps = canvas.steps.count()
+    return Confirmation(
+        title=f"Delete draft {canvas.name}?",
+        consequences=[
+            f"The draft and its {_count(steps, 'component', 'components')} are deleted; this "
+            "cannot be undone.",
+            "Audiences its steps named stay at the partner and in the audience lists.",
+        ],
+        button="Delete draft", cancel_url=reverse("canvas:detail", args=[canvas.pk]),
+    )
+
+
 def canvas_enter_all(*, canvas: Canvas) -> Confirmation:
     canvas_check_takes_entries(canvas=canvas)
     profiles = profile_count(workspace=canvas.workspace)

@@ -42,23 +42,20 @@ def _text(value) -> str:
 
 
 class SyncStepForm(forms.Form):
-    """The Audience Sync editor's POST: one of its small forms, told apart by ``do``.
+    """The Audience Sync editor's one form.
 
     Lenient on purpose: every value goes to the service as sent (a missing one empty), and
-    the service says what is wrong with it, in the words of the editor.
+    the service says what is wrong with each, in the words of the editor, next to its field.
     """
 
-    do = forms.Field(required=False)
     partner = forms.Field(required=False)
     ad_account = forms.Field(required=False)
     audience = forms.Field(required=False)
+    q = forms.Field(required=False)
     action = forms.Field(required=False)
     match_fields = forms.Field(required=False, widget=forms.MultipleHiddenInput)
     respect_ad_tracking = forms.Field(required=False)
-    name = forms.Field(required=False)
-
-    def clean_do(self) -> str:
-        return _text(self.cleaned_data["do"])
+    confirm_duplicate = forms.Field(required=False)
 
     def clean_partner(self) -> str:
         return _text(self.cleaned_data["partner"])
@@ -72,6 +69,9 @@ class SyncStepForm(forms.Form):
     def clean_audience(self) -> str:
         return _text(self.cleaned_data["audience"])
 
+    def clean_q(self) -> str:
+        return _text(self.cleaned_data["q"])
+
     def clean_action(self) -> str:
         action = self.cleaned_data["action"]
         return SyncAction.ADD if action is None else action
@@ -82,8 +82,29 @@ class SyncStepForm(forms.Form):
     def clean_respect_ad_tracking(self) -> bool:
         return self.cleaned_data["respect_ad_tracking"] == "on"
 
-    def clean_name(self) -> str:
-        return _text(self.cleaned_data["name"])
+    def clean_confirm_duplicate(self) -> bool:
+        return self.cleaned_data["confirm_duplicate"] == "on"
+
+
+class LookalikeForm(forms.Form):
+    """A look-alike's name and the partner's own choices (``Partner.lookalike_options``).
+
+    Lenient like the sync editor's: the service checks every value and names what is wrong.
+    """
+
+    name = forms.CharField(label="Look-alike name", max_length=255)
+
+    def __init__(self, *args, options=(), initial_name: str = "", **kwargs):
+        super().__init__(*args, initial={"name": initial_name,
+                                         **{o.name: o.default for o in options}}, **kwargs)
+        for option in options:
+            if option.choices:
+                field = forms.ChoiceField(choices=option.choices, label=option.label,
+                                          help_text=option.help)
+            else:
+                field = forms.IntegerField(min_value=option.low, max_value=option.high,
+                                           label=option.label, help_text=option.help)
+            self.fields[option.name] = field
 
 
 class EntrySettingsForm(forms.Form):

@@ -84,6 +84,8 @@ class Canvas(models.Model):
     target_segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
                                        on_delete=models.PROTECT, related_name="canvases")
     target_filters = models.JSONField(default=dict, blank=True)
+    # Archived: hidden from the canvas list (its own filter shows it), kept with its analytics.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -189,6 +191,13 @@ class Step(models.Model):
     def delay(self) -> timedelta:
         return timedelta(**{self.delay_unit or "seconds": self.delay_value or 0})
 
+    @property
+    def delay_text(self) -> str:
+        """The wait in words, singular for one: "1 hour", "3 days"."""
+        unit = self.delay_unit or DelayUnit.SECONDS
+        value = self.delay_value or 0
+        return f"{value} {unit[:-1] if value == 1 else unit}"
+
 
 class CanvasEntry(models.Model):
     """A profile's walk through a canvas: where it is, since when, and when it left."""
@@ -212,6 +221,8 @@ class CanvasEntry(models.Model):
         indexes = [
             models.Index(fields=["resume_at"], condition=Q(exited_at__isnull=True),
                          name="entry_resume_idx"),
+            # The canvas list's "entered today" and "entered in total", read from the index.
+            models.Index(fields=["canvas", "entered_at"], name="entry_canvas_entered_idx"),
         ]
 
 
@@ -407,6 +418,7 @@ class SyncBatch(models.Model):
     objects = SyncBatchQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "sync batches"
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="batch_due_idx",
                          condition=~Q(state="done")),
@@ -488,6 +500,7 @@ class StepStats(models.Model):
     exited = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = verbose_name_plural = "step stats"
         constraints = [
             models.UniqueConstraint(fields=["step", "bucket"], name="stats_unique_bucket")
         ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from audiencesync.workspaces.models import Workspace
@@ -18,16 +19,44 @@ from canvas.models import (
     ItemState,
     ScheduledRun,
     Step,
+    StepKind,
     StepStats,
     SyncItem,
 )
 from canvas.services.stats import COUNTERS
-from partners.models import AdAccount, Audience
+from partners import registry
+from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import connection_health_problem
 
+CANVAS_LIST_FILTERS = {
+    "": "All", CanvasStatus.ACTIVE: "Active", CanvasStatus.DRAFT: "Draft",
+    CanvasStatus.STOPPED: "Stopped", "archived": "Archived",
+}
 
-def canvases_for(*, workspace: Workspace) -> QuerySet[Canvas]:
-    return Canvas.objects.filter(workspace=workspace).annotate(step_count=Count("steps"))
+
+def canvases_for(*, workspace: Workspace, show: str = "") -> QuerySet[Canvas]:
+    """The canvas list: ``show`` a status, "archived", or "" for every canvas not archived.
+
+    Each canvas carries its step count and the users it took in today (since 00:00 UTC)
+    and in total, counted from the entries' (canvas, entered_at) index.
+    """
+    canvases = Canvas.objects.filter(workspace=workspace)
+    if show == "archived":
+        canvases = canvases.filter(archived_at__isnull=False)
+    else:
+        canvases = canvases.filter(archived_at__isnull=True)
+        if show:
+            canvases = canvases.filter(status=show)
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    entries = CanvasEntry.objects.filter(canvas=OuterRef("pk")).order_by().values("canvas")
+    counted = entries.annotate(n=Count("pk")).values("n")
+    return canvases.annotate(
+        step_count=Coalesce(Subquery(Step.objects.filter(canvas=OuterRef("pk")).order_by()
+                                     .values("canvas").annotate(n=Count("pk")).values("n")), 0),
+        entered_total=Coalesce(Subquery(counted), 0),
+        entered_today=Coalesce(Subquery(entries.filter(entered_at__gte=today)
+                                        .annotate(n=Count("pk")).values("n")), 0),
+    )
 
 
 def canvas_users_inside(*, canvas: Canvas) -> int:
@@ -36,9 +65,10 @@ def canvas_users_inside(*, canvas: Canvas) -> int:
 
 
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
-    """Canvas id -> banners for partner connections its sync steps use that are not healthy."""
+    """Canvas id -> banners for partner connections its sync steps use that are not healthy,
+    and for steps whose audience was deleted at the partner."""
     steps = (Step.objects.filter(canvas__workspace=workspace, kind="audience_sync")
-             .exclude(partner="").values_list("canvas_id", "partner").distinct())
+             .exclude(partner="").order_by().values_list("canvas_id", "partner").distinct())
     connections = {c.partner: c for c in workspace.connections.all()}
     problems: dict[int, list[str]] = defaultdict(list)
     for canvas_id, partner_key in steps:
@@ -46,12 +76,27 @@ def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
                                             connection=connections.get(partner_key))
         if problem:
             problems[canvas_id].append(problem)
+    gone = (Step.objects.filter(canvas__workspace=workspace, kind=StepKind.AUDIENCE_SYNC,
+                                audience__status=AudienceStatus.DELETED)
+            .order_by("canvas_id", "position")
+            .values_list("canvas_id", "position", "partner", "audience__name"))
+    for canvas_id, position, partner_key, name in gone:
+        partner_name = registry.get(partner_key).name
+        problems[canvas_id].append(
+            f"Step {position + 1} syncs to {name}, which was deleted at {partner_name}: its "
+            f"users are errored, not synced. Choose another {partner_name} audience for it.")
     return dict(problems)
 
 
-def audiences_created_here(*, ad_account: AdAccount) -> QuerySet[Audience]:
-    return (Audience.objects.filter(ad_account=ad_account, created_here=True)
-            .prefetch_related("steps__canvas"))
+def audiences_created_here(*, ad_account: AdAccount) -> list[Audience]:
+    """The audiences this product created in the ad account, each with ``used_by``: the
+    canvases whose steps sync to it, each named once however many of its steps do."""
+    audiences = list(Audience.objects.filter(ad_account=ad_account, created_here=True)
+                     .select_related("lookalike_of").prefetch_related("steps__canvas"))
+    for audience in audiences:
+        canvases = {step.canvas_id: step.canvas for step in audience.steps.all()}
+        audience.used_by = sorted(canvases.values(), key=lambda canvas: canvas.name.lower())
+    return audiences
 
 
 # --- analytics -----------------------------------------------------------------------------
@@ -99,34 +144,89 @@ def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:
     return result
 
 
-def step_series(*, step: Step, since: datetime) -> list[dict]:
-    """Per-minute cumulative synced / pending / errored of a step since ``since``.
+@dataclass(frozen=True)
+class TimeRange:
+    key: str
+    label: str
+    span: timedelta
+    unit: str  # the bucket: "minute", "hour" or "day"
 
-    The line starts a minute before the first bucket (at the level before it) and runs on to
-    the current minute, so even one busy minute draws as a line, not a dot.
+    @property
+    def step(self) -> timedelta:
+        return timedelta(**{f"{self.unit}s": 1})
+
+
+# Each range's buckets give a readable line: 60 minutes, 24 or 168 hours, 30 days.
+TIME_RANGES = {r.key: r for r in (
+    TimeRange("1h", "Last hour", timedelta(hours=1), "minute"),
+    TimeRange("24h", "Last 24 hours", timedelta(hours=24), "hour"),
+    TimeRange("7d", "Last 7 days", timedelta(days=7), "hour"),
+    TimeRange("30d", "Last 30 days", timedelta(days=30), "day"),
+)}
+DEFAULT_TIME_RANGE = "24h"
+
+
+def _truncate(at: datetime, unit: str) -> datetime:
+    at = at.astimezone(UTC).replace(second=0, microsecond=0)
+    if unit in ("hour", "day"):
+        at = at.replace(minute=0)
+    if unit == "day":
+        at = at.replace(hour=0)
+    return at
+
+
+def step_series_over(*, step: Step, time_range: TimeRange, now: datetime | None = None
+                     ) -> list[dict]:
+    """Cumulative synced / pending / errored of a step at the end of every bucket of the
+    range, from its first bucket to the current one (an idle bucket repeats the level, so a
+    short run draws as a line at its real times, not a diagonal between two points).
+
+    Two queries: the level before the range, and the range's counters summed per bucket.
     """
-    since = since.replace(second=0, microsecond=0)  # buckets are whole minutes
-    before = StepStats.objects.filter(step=step, bucket__lt=since).aggregate(
-        entered=Sum("entered"), synced=Sum("synced"), not_synced=Sum("not_synced"),
-        errored=Sum("errored"))
-    running = {k: v or 0 for k, v in before.items()}
-
-    def point(at: datetime) -> dict:
-        return {"at": at, "synced": running["synced"], "errored": running["errored"],
-                "pending": running["entered"] - running["synced"] - running["not_synced"]
-                - running["errored"]}
-
+    now = now or timezone.now()
+    first = _truncate(now - time_range.span, time_range.unit) + time_range.step
+    before = StepStats.objects.filter(step=step, bucket__lt=first).aggregate(
+        **{name: Sum(name) for name in ("entered", "synced", "not_synced", "errored")})
+    running = {name: value or 0 for name, value in before.items()}
+    per_bucket = {
+        _truncate(row["at"], time_range.unit): row
+        for row in StepStats.objects.filter(step=step, bucket__gte=first)
+        .annotate(at=Trunc("bucket", time_range.unit, tzinfo=UTC))
+        .values("at").annotate(**{name: Sum(name) for name in running}).order_by("at")
+    }
     series = []
-    for row in StepStats.objects.filter(step=step, bucket__gte=since).order_by("bucket").values():
-        if not series:
-            series.append(point(row["bucket"] - timedelta(minutes=1)))
-        for name in running:
-            running[name] += row[name]
-        series.append(point(row["bucket"]))
-    now = timezone.now().replace(second=0, microsecond=0)
-    if series and series[-1]["at"] < now:
-        series.append(point(now))
+    at, last = first, _truncate(now, time_range.unit)
+    while at <= last:
+        row = per_bucket.get(at)
+        if row:
+            for name in running:
+                running[name] += row[name] or 0
+        series.append({"at": at, "synced": running["synced"], "errored": running["errored"],
+                       "pending": running["entered"] - running["synced"]
+                       - running["not_synced"] - running["errored"]})
+        at += time_range.step
     return series
+
+
+@dataclass
+class CanvasFunnel:
+    entered: int
+    in_progress: int
+    exited: int
+    waiting: dict[int, int]  # Delay step id -> users waiting in it now
+
+
+def canvas_funnel(*, canvas: Canvas) -> CanvasFunnel:
+    """Users who entered the canvas, are in it now and left it; who waits in which Delay.
+    Two queries."""
+    totals = CanvasEntry.objects.filter(canvas=canvas).aggregate(
+        entered=Count("pk"), in_progress=Count("pk", filter=Q(exited_at__isnull=True)))
+    waiting = dict(CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True,
+                                              current_step__isnull=False)
+                   .order_by().values("current_step").annotate(n=Count("pk"))
+                   .values_list("current_step", "n"))
+    return CanvasFunnel(entered=totals["entered"], in_progress=totals["in_progress"],
+                        exited=totals["entered"] - totals["in_progress"], waiting=waiting)
 
 
 @dataclass
@@ -180,3 +280,12 @@ def active_sync_steps() -> QuerySet[Step]:
 def scheduled_runs_recent(*, canvas: Canvas, limit: int = 20) -> list[ScheduledRun]:
     """The canvas's latest scheduled runs, newest first."""
     return list(canvas.runs.order_by("-occurrence")[:limit])
+
+
+def audiences_to_read_back() -> QuerySet[Audience]:
+    """Audiences at the partner that a sync step of an active canvas uses, and the
+    look-alikes made here: those whose size and health are read back."""
+    live = Q(steps__kind=StepKind.AUDIENCE_SYNC, steps__canvas__status=CanvasStatus.ACTIVE)
+    return (Audience.objects.filter(live | Q(lookalike_of__isnull=False),
+                                    status=AudienceStatus.ACTIVE)
+            .exclude(external_id="").distinct().order_by("ad_account_id", "pk"))

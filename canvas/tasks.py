@@ -9,6 +9,8 @@ from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
 from canvas.segments import services as segment_services
+from canvas.services.audience_alerts import audience_gone_alert
+from canvas.services.audience_health import audiences_health_read
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 from canvas.services.scheduled_runs import scheduled_run_work, scheduled_runs_due
 
@@ -55,3 +57,15 @@ def segment_size_calculate(segment_id: int) -> dict | None:
     """The exact size, reach and sample of a segment ("Calculate exact size")."""
     segment = segment_services.segment_size_calculate(segment_id=segment_id)
     return None if segment is None else {"size": segment.size}
+
+
+def read_audience_health() -> str:
+    """Every 30 minutes: size and health of the audiences live steps use."""
+    result = audiences_health_read()
+    return (f"{result.read} audiences read, {len(result.gone)} gone at the partner, "
+            f"{len(result.skipped)} ad accounts not read")
+
+
+def alert_audience_gone(audience_id: int) -> int:
+    """After an audience turned deleted at the partner: email whom it concerns, once."""
+    return audience_gone_alert(audience_id=audience_id)

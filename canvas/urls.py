@@ -16,4 +16,6 @@ urlpatterns = [
     path("audiences/<int:ad_account_id>/", views.ad_account_audiences, name="audiences"),
     path("audiences/<int:ad_account_id>/<int:audience_id>/delete/", views.audience_delete,
          name="audience_delete"),
+    path("audiences/<int:ad_account_id>/<int:audience_id>/lookalike/", views.lookalike_create,
+         name="lookalike_create"),
 ]

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audiencesync.confirm import confirmation_page, is_confirmed
-from audiencesync.errors import ServiceError
+from audiencesync.errors import FieldErrors, ServiceError
 from audiencesync.workspaces.decorators import manager_required, workspace_required
 from audiencesync.workspaces.scoping import get_in_workspace_or_404
 from partners import registry
@@ -15,9 +15,10 @@ from partners.models import AdAccount
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm, EntrySettingsForm
+from .forms import CanvasForm, EntrySettingsForm, LookalikeForm
 from .models import Canvas, CanvasStatus
 from .occurrences import occurrence_next, zone_get
+from .services import audiences as audience_services
 from .services import canvases as canvas_services
 from .services.entry_settings import canvas_entry_settings_update, schedule_describe
 from .steps import all_step_types, kinds_where, step_type
@@ -35,10 +36,13 @@ def canvas_list(request):
                                                name=form.cleaned_data["name"])
         messages.success(request, f"Canvas {canvas.name} created. Add a component to start.")
         return redirect("canvas:detail", canvas.pk)
+    show = request.GET.get("show", "")
+    if show not in selectors.CANVAS_LIST_FILTERS:
+        show = ""
     return render(request, "canvas/list.html", {
-        "canvases": selectors.canvases_for(workspace=request.workspace),
+        "canvases": selectors.canvases_for(workspace=request.workspace, show=show),
         "problems": selectors.canvas_connection_problems(workspace=request.workspace),
-        "form": form,
+        "form": form, "show": show, "filters": selectors.CANVAS_LIST_FILTERS.items(),
     })
 
 
@@ -53,10 +57,12 @@ def _detail_page(request, canvas: Canvas, entry_form: EntrySettingsForm | None =
     zone = zone_get(request.workspace.time_zone)
     return render(request, "canvas/detail.html", {
         "canvas": canvas, "steps": steps, "banners": problems.get(canvas.pk, []),
-        "launch_problems": request.session.pop(f"launch-problems-{canvas.pk}", []),
+        "launch_problems": [problem if isinstance(problem, list) else [None, problem]
+                            for problem in request.session.pop(f"launch-problems-{canvas.pk}", [])],
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
+        "waiting": selectors.canvas_funnel(canvas=canvas).waiting,
         "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas),
                                                       workspace=request.workspace),
         "schedule": schedule_describe(canvas=canvas),
@@ -88,7 +94,8 @@ def canvas_entry_settings(request, canvas_id: int):
 
 # Actions that cannot be taken back: a GET, or a POST without the confirmation, shows what
 # they will do instead of doing it.
-CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all}
+CANVAS_CONFIRMATIONS = {"stop": confirmations.canvas_stop, "enter-all": confirmations.canvas_enter_all,
+                        "delete": confirmations.canvas_delete}
 
 
 @workspace_required
@@ -101,10 +108,11 @@ def canvas_action(request, canvas_id: int, action: str):
             return confirmation_page(request, CANVAS_CONFIRMATIONS[action](canvas=canvas))
         adding = {kind.add_action: kind.kind for kind in all_step_types()}  # "add-delay", ...
         if action in adding:
-            step = canvas_services.step_add(canvas=canvas, kind=adding[action])
+            step = canvas_services.step_add(canvas=canvas, kind=adding[action],
+                                            position=_int_or_none(request.POST.get("position")))
             return redirect("canvas:step", canvas.pk, step.pk)
         if action == "launch":
-            problems = canvas_services.canvas_launch_problems(canvas=canvas)
+            problems = canvas_services.canvas_launch_problems_located(canvas=canvas)
             if problems:
                 request.session[f"launch-problems-{canvas.pk}"] = problems
                 messages.error(request, "The canvas was not launched.")
@@ -118,6 +126,21 @@ def canvas_action(request, canvas_id: int, action: str):
             copy = canvas_services.canvas_duplicate(canvas=canvas, user=request.user)
             messages.success(request, f"Duplicated as the draft {copy.name}.")
             return redirect("canvas:detail", copy.pk)
+        elif action == "rename":
+            canvas_services.canvas_rename(canvas=canvas, name=request.POST.get("name", ""))
+            messages.success(request, f"Renamed to {canvas.name}.")
+        elif action == "archive":
+            canvas_services.canvas_archive(canvas=canvas)
+            messages.success(request, f"{canvas.name} archived: it is listed under Archived, "
+                                      "with its analytics.")
+            return redirect("canvas:list")
+        elif action == "unarchive":
+            canvas_services.canvas_unarchive(canvas=canvas)
+            messages.success(request, f"{canvas.name} is back in the canvas list.")
+        elif action == "delete":
+            canvas_services.canvas_delete(canvas=canvas)
+            messages.success(request, f"Draft {canvas.name} deleted.")
+            return redirect("canvas:list")
         elif action == "enter-all":
             canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "
@@ -171,20 +194,28 @@ def step_edit(request, canvas_id: int, step_id: int):
     form = import_string(editor.form)(
         request.POST if request.method == "POST" else None,
         initial={name: getattr(step, name) for name in kind.fields})
-    if request.method == "POST" and form.is_valid():
+    # "refresh": the form changed a choice others depend on (htmx sends it as it changes; a
+    # page without scripts has a button): show the new choices, keep every value, save nothing.
+    refresh = request.POST.get("do") == "refresh" or request.POST.get("reload") == "1"
+    if request.method == "POST" and form.is_valid() and not refresh:
         try:
             message = import_string(editor.save)(step=step, user=request.user,
                                                  **form.cleaned_data)
+        except FieldErrors as errors:
+            for field, text in errors.errors.items():
+                form.add_error(field if field in form.fields else None, text)
         except (ServiceError, PartnerError) as error:
             prefix = "The partner answered: " if isinstance(error, PartnerError) else ""
-            messages.error(request, prefix + error.message)
-            return redirect(request.get_full_path())  # back to the form that failed
-        if message:
-            messages.success(request, message)
-        return redirect(request.path) if editor.stay else redirect("canvas:detail", canvas.pk)
+            field = getattr(error, "field", None)
+            form.add_error(field if field in form.fields else None, prefix + error.message)
+        else:
+            if message:
+                messages.success(request, message)
+            return redirect(request.path) if editor.stay else redirect("canvas:detail", canvas.pk)
+        step.refresh_from_db()  # what a failed save may have changed on the object in hand
     return render(request, editor.template, {
         "canvas": canvas, "step": step, "form": form,
-        **kind.editor_context(request=request, canvas=canvas, step=step),
+        **kind.editor_context(request=request, canvas=canvas, step=step, form=form),
     })
 
 
@@ -193,13 +224,21 @@ def canvas_analytics(request, canvas_id: int):
     canvas = _canvas_or_404(request, canvas_id)
     steps = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
                  .select_related("audience").order_by("position"))
-    since = max(canvas.launched_at or canvas.created_at,
-                timezone.now() - timezone.timedelta(hours=48))
-    charts = {step.pk: sync_chart_svg(selectors.step_series(step=step, since=since))
+    time_range = selectors.TIME_RANGES.get(request.GET.get("range", ""),
+                                           selectors.TIME_RANGES[selectors.DEFAULT_TIME_RANGE])
+    charts = {step.pk: sync_chart_svg(selectors.step_series_over(step=step, time_range=time_range),
+                                      unit=time_range.unit)
               for step in steps}
     metrics = selectors.step_metrics(steps=steps)
+    funnel = selectors.canvas_funnel(canvas=canvas)
+    by_step = {m.step.pk: m for m in metrics}
+    funnel_rows = [(step, by_step.get(step.pk),
+                    funnel.waiting.get(step.pk, 0) if step_type(step.kind).waits else None)
+                   for step in canvas.steps.select_related("audience").order_by("position")]
     return render(request, "canvas/analytics.html", {
         "canvas": canvas, "metrics": metrics, "charts": charts,
+        "funnel": funnel, "funnel_rows": funnel_rows,
+        "time_range": time_range, "time_ranges": selectors.TIME_RANGES.values(),
         "consent_removals": selectors.consent_removals(canvas=canvas),
         "retention_days": settings.SYNC_ITEM_RETENTION_DAYS,
         "banners": selectors.canvas_connection_problems(workspace=request.workspace).get(
@@ -236,3 +275,27 @@ def audience_delete(request, ad_account_id: int, audience_id: int | None):
     except ServiceError as error:
         messages.error(request, error.message)
     return redirect("canvas:audiences", account.pk)
+
+
+@manager_required
+def lookalike_create(request, ad_account_id: int, audience_id: int):
+    account = _ad_account_or_404(request, ad_account_id)
+    seed = get_object_or_404(account.audiences, pk=audience_id, created_here=True,
+                             lookalike_of__isnull=True)
+    partner = registry.get(account.connection.partner)
+    form = LookalikeForm(request.POST or None, options=partner.lookalike_options,
+                         initial_name=f"Look-alike of {seed.name}"[:255])
+    if request.method == "POST" and form.is_valid():
+        try:
+            lookalike = audience_services.lookalike_create(
+                audience=seed, name=form.cleaned_data["name"], user=request.user,
+                options={name: str(value) for name, value in form.cleaned_data.items()})
+        except ServiceError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"{partner.name} is building the look-alike "
+                                      f"{lookalike.name} (24-48 hours). It takes no users, so "
+                                      "no canvas syncs to it.")
+            return redirect("canvas:audiences", account.pk)
+    return render(request, "canvas/lookalike.html", {
+        "account": account, "partner": partner, "seed": seed, "form": form})

@@ -85,6 +85,9 @@ class Credentials:
 
     access_token: str
     connection_id: int | None = None
+    # The part of the scope's budget these calls may take: background reads take a tenth,
+    # so that users being synced keep the rest.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,39 @@ class AudienceInfo:
     syncable: bool = True
     reason: str = ""
     kind: str = ""  # the partner's own type label, shown to the user
+
+
+class AudienceHealth(models.TextChoices):
+    """Whether the partner can serve ads to the audience, in the marketer's words."""
+
+    PROCESSING = "processing", "Processing"
+    TOO_SMALL = "too_small", "Too small to serve ads yet"
+    READY = "ready", "Ready"
+
+
+@dataclass(frozen=True)
+class AudienceState:
+    """An audience as the partner keeps it, read back (``Partner.audiences_state``)."""
+
+    id: str
+    health: AudienceHealth
+    size: int | None = None  # None: the partner does not show a size yet
+    # The partner's own figures in plain words (records uploaded and removed...).
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LookalikeOption:
+    """One choice a partner's look-alike takes, for the form that asks for it: one of
+    ``choices`` (value, label), or a whole number from ``low`` to ``high``."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+    low: int = 0
+    high: int = 0
+    default: str = ""
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +198,26 @@ class RateScope(models.TextChoices):
     CONNECTION = "connection", "Each connection (its token)"  # Pinterest
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """A rate scope's documented budgets; None: the partner sets no such budget."""
+
+    per_s: float
+    per_min: int | None = None
+    per_day: int | None = None
+
+    def scaled(self, share: float) -> RateLimits:
+        """``share`` of every budget (at least one call per window)."""
+        return RateLimits(
+            per_s=self.per_s * share,
+            per_min=None if self.per_min is None else max(1, int(self.per_min * share)),
+            per_day=None if self.per_day is None else max(1, int(self.per_day * share)))
+
+    def kwargs(self) -> dict:
+        """As the rate limiter's functions take them."""
+        return {"limit_per_s": self.per_s, "per_min": self.per_min, "per_day": self.per_day}
+
+
 class Partner(ABC):
     key: str  # "tiktok"
     name: str  # "TikTok"
@@ -176,6 +232,34 @@ class Partner(ABC):
     max_audiences_per_ad_account: int | None = None
     # The longest audience name the partner keeps whole (it cuts longer ones).
     audience_name_max_length: int | None = None
+    # What the brand needs at the partner before connecting, as the partner page lists it.
+    prerequisites: tuple[str, ...] = ()
+    # Partner-specific (question, answer) pairs for the partner page's troubleshooting list.
+    troubleshooting_own: tuple[tuple[str, str], ...] = ()
+    # From how many matched users the partner shows an audience's size.
+    size_shown_from: int | None = None
+
+    def troubleshooting(self) -> list[tuple[str, str]]:
+        """The partner page's troubleshooting list: what every partner shares, in this
+        partner's words, then its own questions."""
+        common = [
+            ("The token is invalid",
+             f"Someone at {self.name} removed this app's access, or the token expired. Press "
+             f"Disconnect, then Connect {self.name} again, and check that the {self.name} "
+             "admin granted audience-management permission on the ad accounts. Users wait "
+             "(pending) meanwhile: none is lost."),
+            ("The canvas will not launch",
+             f"Launch lists every missing item: a {self.name} connection that is not healthy, "
+             "no ad account chosen, a new audience without a name, no match fields chosen."),
+            ("When will the audience show users?",
+             f"{self.name} updates audience sizes in 24-48 hours"
+             + (f", and shows a size once about {self.size_shown_from:,} users match."
+                if self.size_shown_from else ".")),
+            ("Did my users match?",
+             f"{self.name} does not say which users it matched: \"Synced\" means {self.name} "
+             "accepted them."),
+        ]
+        return common + list(self.troubleshooting_own)
 
     @property
     @abstractmethod
@@ -186,6 +270,11 @@ class Partner(ABC):
     @abstractmethod
     def rate_per_s(self) -> float:
         """Documented requests per second in ``rate_scope`` (settings)."""
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """Every budget of a rate scope (a partner with minute or day budgets says so)."""
+        return RateLimits(per_s=self.rate_per_s)
 
     def rate_key(self, connection_id: int | None) -> str:
         """The shared rate-limit bucket a call for the connection counts against."""
@@ -243,6 +332,27 @@ class Partner(ABC):
     def delete_audience(
         self, *, credentials: Credentials, ad_account_id: str, audience_id: str
     ) -> None: ...
+
+    @abstractmethod
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        """Size and health of the audiences (ids as stored here), in a few calls per ad
+        account whatever their number; an id missing from the answer no longer exists at
+        the partner."""
+
+    # Look-alikes -------------------------------------------------------------------------
+    # What a look-alike of this partner asks for (empty: the partner makes none).
+    lookalike_options: tuple[LookalikeOption, ...] = ()
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        """Create a look-alike of the audience ``seed_id`` (as stored here) with ``options``
+        (one value per ``lookalike_options``, checked); its state as the partner answers.
+        A seed below the partner's minimum: Permanent with the partner's refusal."""
+        raise Permanent(f"{self.name} makes no look-alike audiences here.")
 
     def check(self, *, credentials: Credentials) -> None:
         """A cheap authenticated call; raises InvalidToken when the token no longer works."""

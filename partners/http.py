@@ -26,7 +26,7 @@ from django.conf import settings
 
 from partners import ratelimit
 
-from .base import Permanent, Transient
+from .base import Permanent, RateLimits, Transient
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +165,13 @@ def session() -> requests.Session:
 
 @dataclass(frozen=True)
 class RateBudget:
-    """The shared rate-limit bucket a call counts against, and its documented rate."""
+    """The shared rate-limit bucket a call counts against, and its documented budgets."""
 
     key: str
-    per_s: float
+    limits: RateLimits
+    # Below 1: the call also takes a slot in a sub-budget of this share of the scope's, so
+    # that background reads never take more of the partner's rate than that.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,10 @@ class PartnerClient:
             body = orjson.dumps(json_body)
             all_headers["Content-Type"] = "application/json"
         if budget is not None:
-            ratelimit.acquire(budget.key, limit_per_s=budget.per_s)
+            if budget.share < 1:
+                ratelimit.acquire(f"{budget.key}:share-{budget.share:g}",
+                                  **budget.limits.scaled(budget.share).kwargs())
+            ratelimit.acquire(budget.key, **budget.limits.kwargs())
         timeout = settings.PARTNER_HTTP_TIMEOUT
         started = time.monotonic()
         try:

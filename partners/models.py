@@ -5,6 +5,7 @@ from django.db.models import Q
 from audiencesync.workspaces.models import Workspace
 
 from . import registry
+from .base import AudienceHealth
 from .crypto import EncryptedTextField
 
 
@@ -112,6 +113,17 @@ class Audience(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # As the partner last told it (``audiences_health_read``): can it serve ads, its size
+    # (None: not shown yet) and the partner's own figures, and when that was read.
+    health = models.CharField(max_length=20, choices=AudienceHealth.choices, blank=True,
+                              default="")
+    size_at_partner = models.PositiveBigIntegerField(null=True, blank=True)
+    health_detail = models.TextField(blank=True, default="")
+    health_read_at = models.DateTimeField(null=True, blank=True)
+    # A look-alike the product asked the partner to build from this one: it takes no users,
+    # so it is never a sync target.
+    lookalike_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="lookalikes")
 
     class Meta:
         ordering = ["name"]
@@ -134,6 +146,9 @@ class RateBucket(models.Model):
     hits = models.JSONField(default=list)
     per_second = models.JSONField(default=dict)
     blocked_until = models.FloatField(default=0.0)
+    # The scope's minute and day budgets: {"day": ["day:20425", calls so far]}, the current
+    # period only (a counter per window, not a log of its calls).
+    counters = models.JSONField(default=dict)
 
     def __str__(self) -> str:
         return self.key

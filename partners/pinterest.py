@@ -21,12 +21,15 @@ from django.utils import timezone
 from .base import (
     AdAccountInfo,
     AudienceGone,
+    AudienceHealth,
     AudienceInfo,
     AudienceRef,
+    AudienceState,
     BatchTooLarge,
     Credentials,
     EncodedUsers,
     InvalidToken,
+    LookalikeOption,
     Partner,
     PartnerError,
     Permanent,
@@ -41,6 +44,12 @@ from .http import PartnerClient, PartnerResponse, RateBudget
 client = PartnerClient(partner_name="Pinterest", base_url_setting="PINTEREST_API_BASE_URL")
 
 SCOPE = "ads:read,ads:write"
+REFUSED = "Pinterest refused the request: "  # how a refusal's message begins
+ACTALIKE = "ACTALIKE"  # Pinterest's look-alike audience type
+ACTALIKE_COUNTRIES = (
+    ("US", "United States"), ("CA", "Canada"), ("GB", "United Kingdom"), ("DE", "Germany"),
+    ("FR", "France"), ("AU", "Australia"),
+)
 PAGE_SIZE = 250  # the API's maximum
 OPERATIONS = {"add": "ADD", "remove": "REMOVE"}
 # Which of a user's ids becomes the one record a list takes: a MAID list prefers the IDFA.
@@ -59,6 +68,18 @@ class Pinterest(Partner):
     match_field_types = {"email": "EMAIL", "idfa": "MAID", "gaid": "MAID"}
     one_identifier_type_per_audience = True
     creates_audience_on_first_batch = True
+    size_shown_from = 100
+    prerequisites = (
+        "A Pinterest business account, with the ad accounts to sync to in Pinterest "
+        "Business Hub.",
+        "Admin rights on those ad accounts, for the person who connects.",
+        "Pinterest's Audience Terms accepted for each ad account, in Ads Manager.",
+    )
+    troubleshooting_own = (
+        ("The audience does not appear at Pinterest yet",
+         "Pinterest creates the audience with its first users: it appears once the first "
+         "batch is sent. An audience holds one identifier type (email or mobile ad ids)."),
+    )
 
     @property
     def max_batch(self) -> int:
@@ -121,6 +142,61 @@ class Pinterest(Partner):
             for item in self._pages(f"ad_accounts/{ad_account_id}/customer_lists",
                                     credentials=credentials)
         ]
+
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        # The customer list has the status and record counts, the audience built on it the
+        # size: one listing of each per ad account (250 a page).
+        # A look-alike made here is stored by its audience id: it has no customer list.
+        wanted = set(audience_ids)
+        lists = [item for item in self._pages(f"ad_accounts/{ad_account_id}/customer_lists",
+                                              credentials=credentials)
+                 if str(item["id"]) in wanted]
+        audiences = list(self._pages(f"ad_accounts/{ad_account_id}/audiences",
+                                     credentials=credentials))
+        built_on = {str((item.get("rule") or {}).get("customer_list_id")): item
+                    for item in audiences if item.get("audience_type") == "CUSTOMER_LIST"}
+        states = {str(item["id"]): _list_state(item, built_on.get(str(item["id"])))
+                  for item in lists}
+        states.update({str(item["id"]): _audience_state(item) for item in audiences
+                       if item.get("audience_type") == ACTALIKE and str(item["id"]) in wanted})
+        return states
+
+    lookalike_options = (
+        LookalikeOption("country", "Country", choices=ACTALIKE_COUNTRIES, default="US",
+                        help="Where Pinterest looks for people like the seed audience."),
+        LookalikeOption("percentage", "Reach, in percent of the country's users", low=1,
+                        high=10, default="5",
+                        help="1: the most similar people; 10: the largest reach."),
+    )
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        # Users go into the customer list stored here; ads (and look-alikes) use the
+        # audience built on it.
+        built = self._audiences_on_list(credentials=credentials, ad_account_id=ad_account_id,
+                                        list_id=seed_id)
+        if not built:
+            raise Permanent("Pinterest has no targetable audience on this list yet: it is "
+                            "made with the list's first users.")
+        try:
+            audience, response = self._request(
+                "POST", f"ad_accounts/{ad_account_id}/audiences", credentials=credentials,
+                body={"name": name, "audience_type": ACTALIKE,
+                      "rule": {"seed_id": [str(built[0]["id"])], "country": options["country"],
+                               "percentage": int(options["percentage"])}})
+        except Permanent as error:
+            raise Permanent(
+                f"Pinterest refused the look-alike: {error.message.removeprefix(REFUSED)} A "
+                "look-alike needs a seed audience of about 100 matched users.",
+                request_id=error.request_id, partner_code=error.partner_code,
+                http_status=error.http_status) from error
+        if not audience.get("id"):
+            raise response.garbage(why="no audience id")
+        return _audience_state(audience)
 
     def create_audience(
         self, *, credentials: Credentials, ad_account_id: str, name: str,
@@ -319,11 +395,46 @@ class Pinterest(Partner):
     ) -> tuple[Payload, PartnerResponse]:
         response = client.request(
             method, path,
-            budget=RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s),
+            budget=RateBudget(key=self.rate_key(credentials.connection_id),
+                              limits=self.rate_limits, share=credentials.share),
             headers={"Authorization": f"Bearer {credentials.access_token}"},
             params=params, json_body=body,
         )
         return _read(response), response
+
+
+LIST_HEALTH = {"PROCESSING": AudienceHealth.PROCESSING, "TOO_SMALL": AudienceHealth.TOO_SMALL,
+               "READY": AudienceHealth.READY}
+
+
+def _audience_state(audience: Payload) -> AudienceState:
+    """A targetable audience's own state (a look-alike: no customer list under it)."""
+    size = audience.get("size")
+    size = size if isinstance(size, int) else None
+    health = LIST_HEALTH.get(str(audience.get("status")), AudienceHealth.PROCESSING)
+    if health == AudienceHealth.READY and size is None:
+        health = AudienceHealth.TOO_SMALL
+    return AudienceState(id=str(audience["id"]), health=health, size=size,
+                         detail="" if size else "Pinterest builds a look-alike in 24-48 hours.")
+
+
+def _list_state(customer_list: Payload, audience: Payload | None) -> AudienceState:
+    """A customer list's status and counts, with the size of the audience built on it."""
+    size = (audience or {}).get("size")
+    uploaded = customer_list.get("num_uploaded_user_records")
+    removed = customer_list.get("num_removed_user_records")
+    parts = []
+    if isinstance(uploaded, int) and isinstance(removed, int):
+        # Both grow for duplicates and for users Pinterest does not know: not a size.
+        parts.append(f"{uploaded:,} records uploaded and {removed:,} removed so far.")
+    if audience is None:
+        parts.append("No targetable audience is built on this list yet.")
+    elif not isinstance(size, int):
+        parts.append("Pinterest shows a size from about 100 matched users.")
+    return AudienceState(
+        id=str(customer_list["id"]),
+        health=LIST_HEALTH.get(str(customer_list.get("status")), AudienceHealth.PROCESSING),
+        size=size if isinstance(size, int) else None, detail=" ".join(parts))
 
 
 def _record(row: Mapping[str, str], fields: Sequence[str]) -> str:
@@ -390,7 +501,7 @@ def _error(response: PartnerResponse) -> PartnerError:
         return BatchTooLarge(f"Pinterest refused the batch size: {detail}", **kwargs)
     if not message:
         return response.garbage(why="an error without a message")
-    return Permanent(f"Pinterest refused the request: {detail}", **kwargs)
+    return Permanent(f"{REFUSED}{detail}", **kwargs)
 
 
 def _retry_after(value: str | None) -> float | None:

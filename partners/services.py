@@ -12,6 +12,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.models import MANAGING_ROLES, Membership, Workspace
@@ -30,8 +31,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def connection_credentials(*, connection: PartnerConnection) -> Credentials:
-    return Credentials(access_token=connection.access_token, connection_id=connection.pk)
+def connection_credentials(*, connection: PartnerConnection, share: float = 1.0) -> Credentials:
+    return Credentials(access_token=connection.access_token, connection_id=connection.pk,
+                       share=share)
 
 
 def _apply_tokens(connection: PartnerConnection, tokens: TokenSet) -> None:
@@ -101,36 +103,45 @@ def ad_accounts_select(*, connection: PartnerConnection, external_ids: list[str]
 
 def connection_mark_invalid(*, connection: PartnerConnection, error: PartnerError) -> bool:
     """The partner refused the token: canvases using it show an error until reconnect."""
+    # The refusal is the latest check of the token: the page shows one "last check" time.
+    now = timezone.now()
     changed = PartnerConnection.objects.filter(
         pk=connection.pk, status=ConnectionStatus.ACTIVE
-    ).update(
-        status=ConnectionStatus.INVALID,
-        invalid_since=timezone.now(),
-        last_error=f"{error.message} (checked {timezone.now():%Y-%m-%d %H:%M} UTC)",
-    )
+    ).update(status=ConnectionStatus.INVALID, invalid_since=now, last_checked_at=now,
+             last_error=error.message)
     if changed:
         logger.warning("%s connection %s turned invalid: %s", connection.partner,
                        connection.pk, error.message)
-        # Once per turn to invalid, and only if this transaction commits.
-        transaction.on_commit(lambda: _alert_managers(connection, error))
-    connection.refresh_from_db(fields=["status", "invalid_since", "last_error"])
+        # Once per turn to invalid, only if this transaction commits, and from a background
+        # task: never from the sender loop that noticed it.
+        message = error.message
+        transaction.on_commit(lambda: async_task("partners.tasks.alert_connection_invalid",
+                                                 connection.pk, message))
+    connection.refresh_from_db(fields=["status", "invalid_since", "last_checked_at", "last_error"])
     return bool(changed)
 
 
-def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
-    """Email the workspace's owners and admins (who can reconnect) that syncs are paused."""
+def connection_invalid_alert(*, connection_id: int, message: str) -> list[str]:
+    """Email the workspace's owners and admins (who can reconnect), and whoever connected
+    it while still a member, that syncs are paused; returns the recipients."""
+    connection = PartnerConnection.objects.select_related("workspace").get(pk=connection_id)
     workspace = connection.workspace
-    recipients = list(Membership.objects.filter(workspace=workspace, role__in=MANAGING_ROLES)
+    members = Membership.objects.filter(workspace=workspace)
+    recipients = list(members.filter(role__in=MANAGING_ROLES)
                       .values_list("user__email", flat=True))
+    connector = members.filter(user_id=connection.connected_by_id).values_list(
+        "user__email", flat=True).first()
+    if connector and connector not in recipients:
+        recipients.append(connector)
     if not recipients:
-        return
+        return []
     name = registry.get(connection.partner).name
     page = f"{settings.SITE_URL}{reverse('partners:detail', args=[connection.partner])}"
     try:
         send_mail(
             subject=f"{name} token is invalid: syncs to {name} are paused ({workspace})",
             message=(
-                f"Workspace {workspace}: {error.message}\n\n"
+                f"Workspace {workspace}: {message}\n\n"
                 f"Users reaching {name} sync steps wait (nothing is lost) until someone "
                 f"reconnects {name}. An owner or admin can reconnect here (switch to "
                 f"{workspace} first):\n{page}\n\n"
@@ -141,6 +152,8 @@ def _alert_managers(connection: PartnerConnection, error: PartnerError) -> None:
         )
     except Exception:  # the alert is a courtesy: the banner and the partner page say it too
         logger.exception("Could not email the %s alert for workspace %s.", name, workspace.pk)
+        return []
+    return recipients
 
 
 def _refresh_due(connection: PartnerConnection) -> bool:
@@ -169,9 +182,11 @@ def connection_refresh_if_due(*, connection: PartnerConnection, partner: Partner
 
 
 def connection_call(
-    *, connection: PartnerConnection, call: Callable[[Partner, Credentials], T]
+    *, connection: PartnerConnection, call: Callable[[Partner, Credentials], T],
+    share: float = 1.0,
 ) -> T:
-    """Every authenticated partner call goes through here: refresh, call, notice bad tokens."""
+    """Every authenticated partner call goes through here: refresh, call, notice bad tokens.
+    ``share``: the part of the scope's rate budget the calls may take (``Credentials``)."""
     partner = registry.get(connection.partner)
     if connection.status != ConnectionStatus.ACTIVE:
         raise ServiceError(
@@ -180,7 +195,7 @@ def connection_call(
         )
     try:
         connection_refresh_if_due(connection=connection, partner=partner)
-        return call(partner, connection_credentials(connection=connection))
+        return call(partner, connection_credentials(connection=connection, share=share))
     except InvalidToken as error:
         connection_mark_invalid(connection=connection, error=error)
         raise

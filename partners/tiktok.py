@@ -17,16 +17,20 @@ from django.conf import settings
 from .base import (
     AdAccountInfo,
     AudienceGone,
+    AudienceHealth,
     AudienceInfo,
     AudienceRef,
+    AudienceState,
     BatchTooLarge,
     Credentials,
     EncodedUsers,
     InvalidToken,
+    LookalikeOption,
     Partner,
     PartnerError,
     Permanent,
     RateLimited,
+    RateLimits,
     RateScope,
     SendResult,
     TokenSet,
@@ -37,6 +41,7 @@ from .http import PartnerClient, PartnerResponse, RateBudget
 client = PartnerClient(partner_name="TikTok", base_url_setting="TIKTOK_API_BASE_URL")
 
 SUCCESS = {0, 20001}  # 20001: partial success
+REFUSED = "TikTok refused the request: "  # how a refusal's message begins
 PARTIAL_SUCCESS = 20001
 RATE_LIMITED = {40100, 40133}  # app level, advertiser level
 INVALID_TOKEN = {40001, 40102, 40104, 40105}
@@ -55,6 +60,11 @@ AUDIENCE_PAGE_SIZE = 100  # the API's maximum
 # TikTok cuts longer names to 67 characters + "..."; we send what it would keep.
 NAME_MAX_LENGTH = 70
 ACTIONS = {"add": "add", "remove": "delete"}
+# Where a look-alike looks: TikTok's location ids (GeoNames ids of countries).
+LOOKALIKE_LOCATIONS = (
+    ("6252001", "United States"), ("6251999", "Canada"), ("2635167", "United Kingdom"),
+    ("2921044", "Germany"), ("3017382", "France"), ("2077456", "Australia"),
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,19 @@ class TikTok(Partner):
     }
 
     audience_name_max_length = NAME_MAX_LENGTH
+    size_shown_from = 1000
+    prerequisites = (
+        "A TikTok for Business Center account that holds the ad accounts (advertisers) to "
+        "sync to.",
+        "Admin permission on those ad accounts in Business Center, for the person who "
+        "connects.",
+        "TikTok's Custom Audience Terms accepted in TikTok Ads Manager for each ad account.",
+    )
+    troubleshooting_own = (
+        ("Creating an audience fails: too many audiences",
+         "A TikTok ad account holds at most 400 custom audiences. Delete unused ones (the "
+         "audiences page lists those made here) or choose an existing audience."),
+    )
 
     @property
     def max_audiences_per_ad_account(self) -> int:
@@ -98,6 +121,12 @@ class TikTok(Partner):
     @property
     def rate_per_s(self) -> float:
         return settings.TIKTOK_RATE_PER_S
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The app's tier: per second, minute and day (TIKTOK_APP_TIER and overrides)."""
+        return RateLimits(per_s=settings.TIKTOK_RATE_PER_S, per_min=settings.TIKTOK_RATE_PER_MIN,
+                          per_day=settings.TIKTOK_RATE_PER_DAY)
 
     # OAuth ---------------------------------------------------------------------------------
     def authorize_url(self, *, state: str, redirect_uri: str) -> str:
@@ -151,7 +180,23 @@ class TikTok(Partner):
     def list_audiences(
         self, *, credentials: Credentials, ad_account_id: str
     ) -> list[AudienceInfo]:
-        audiences: list[AudienceInfo] = []
+        return [_audience_info(item) for item in self._audience_items(
+            credentials=credentials, ad_account_id=ad_account_id)]
+
+    def audiences_state(
+        self, *, credentials: Credentials, ad_account_id: str, audience_ids: Sequence[str]
+    ) -> dict[str, AudienceState]:
+        # The list gives cover_num and is_valid for a hundred audiences a call.
+        wanted = set(audience_ids)
+        return {str(item["audience_id"]): _audience_state(item)
+                for item in self._audience_items(credentials=credentials,
+                                                 ad_account_id=ad_account_id)
+                if str(item["audience_id"]) in wanted}
+
+    def _audience_items(
+        self, *, credentials: Credentials, ad_account_id: str
+    ) -> list[Mapping[str, Any]]:
+        audiences: list[Mapping[str, Any]] = []
         page = 1
         while True:
             answer = self._call(
@@ -159,10 +204,10 @@ class TikTok(Partner):
                 params={"advertiser_id": ad_account_id, "page": page,
                         "page_size": AUDIENCE_PAGE_SIZE},
             )
-            try:
-                audiences += [_audience_info(item) for item in answer.items("list")]
-            except KeyError:
-                raise answer.response.garbage(why="an audience without audience_id") from None
+            items = answer.items("list")
+            if not all("audience_id" in item for item in items):
+                raise answer.response.garbage(why="an audience without audience_id")
+            audiences += items
             page_info = answer.data.get("page_info")
             total_pages = page_info.get("total_page") if isinstance(page_info, Mapping) else 1
             if not isinstance(total_pages, int) or page >= total_pages:
@@ -203,6 +248,40 @@ class TikTok(Partner):
             body={"advertiser_id": ad_account_id, "action": "delete",
                   "delete_audience_id": audience_id},
         )
+
+    # Look-alikes ---------------------------------------------------------------------------
+    lookalike_options = (
+        LookalikeOption("location", "Location", choices=LOOKALIKE_LOCATIONS, default="6252001",
+                        help="Where TikTok looks for people like the source audience."),
+        LookalikeOption("audience_size", "Audience size", choices=(
+            ("NARROW", "Narrow: the most similar people"), ("BALANCED", "Balanced"),
+            ("BROAD", "Broad: the largest reach")), default="BALANCED"),
+    )
+
+    def lookalike_create(
+        self, *, credentials: Credentials, ad_account_id: str, seed_id: str, name: str,
+        options: dict[str, str],
+    ) -> AudienceState:
+        if len(name) > NAME_MAX_LENGTH:
+            name = name[: NAME_MAX_LENGTH - 3] + "..."
+        spec = {"source_audience_id": seed_id, "include_source": False, "mobile_os": "ALL",
+                "placements": ["TIKTOK"], "location_ids": [options["location"]],
+                "audience_size": options["audience_size"]}
+        try:
+            answer = self._call(
+                "POST", "dmp/custom_audience/lookalike/create/", credentials=credentials,
+                body={"advertiser_id": ad_account_id, "custom_audience_name": name,
+                      "lookalike_spec": spec})
+        except Permanent as error:
+            raise Permanent(
+                f"TikTok refused the look-alike: {error.message.removeprefix(REFUSED)} A "
+                f"look-alike needs a source audience of about {SERVES_FROM:,} matched users.",
+                request_id=error.request_id, partner_code=error.partner_code) from error
+        audience_id = answer.data.get("custom_audience_id")
+        if audience_id in (None, ""):
+            raise answer.response.garbage(why="no data.custom_audience_id")
+        return AudienceState(id=str(audience_id), health=AudienceHealth.PROCESSING,
+                             detail="TikTok builds a look-alike in 24-48 hours.")
 
     # Users ---------------------------------------------------------------------------------
     def users_encode(
@@ -262,7 +341,8 @@ class TikTok(Partner):
         budget = None
         headers = {}
         if credentials is not None:
-            budget = RateBudget(key=self.rate_key(credentials.connection_id), per_s=self.rate_per_s)
+            budget = RateBudget(key=self.rate_key(credentials.connection_id),
+                                limits=self.rate_limits, share=credentials.share)
             if token_header:
                 headers["Access-Token"] = credentials.access_token
         response = client.request(method, path, budget=budget, headers=headers, params=params,
@@ -286,6 +366,25 @@ def _audience_info(item: Mapping[str, Any]) -> AudienceInfo:
         ),
         kind=audience_type,
     )
+
+
+# An audience serves ads, and shows its size, from about this many matched users.
+SERVES_FROM = 1_000
+
+
+def _audience_state(item: Mapping[str, Any]) -> AudienceState:
+    cover = item.get("cover_num")
+    size = cover if isinstance(cover, int) and cover > 0 else None
+    if item.get("is_valid") is False:
+        health = AudienceHealth.PROCESSING
+    elif size is None or size < SERVES_FROM:
+        health = AudienceHealth.TOO_SMALL
+    else:
+        health = AudienceHealth.READY
+    detail = "TikTok shows a size from about 1,000 matched users." if size is None else ""
+    if item.get("is_expiring") is True:
+        detail = (detail + " TikTok marks it as expiring: it has not been used lately.").strip()
+    return AudienceState(id=str(item["audience_id"]), health=health, size=size, detail=detail)
 
 
 def _read(response: PartnerResponse) -> Answer:
@@ -328,7 +427,7 @@ def _code_error(*, code: int, message: str, request_id: str) -> PartnerError:
                          f"{detail}. Connect again.", **kwargs)
     if code >= 50000:  # undocumented system errors
         return Transient(f"TikTok is busy or unavailable, retry later: {detail}", **kwargs)
-    return Permanent(f"TikTok refused the request: {detail}", **kwargs)
+    return Permanent(f"{REFUSED}{detail}", **kwargs)
 
 
 def _http_error(response: PartnerResponse) -> PartnerError:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -31,10 +32,13 @@ def partner_detail(request, partner_key: str):
     partner = _partner_or_404(partner_key)
     connection = selectors.connection_for(workspace=request.workspace, partner_key=partner.key)
     accounts = connection.ad_accounts.filter(reachable=True) if connection else []
+    rate = (selectors.rate_scope_report(partner=partner, connection_id=connection.pk)
+            if connection else None)
     return render(
         request,
         "partners/detail.html",
-        {"partner": partner, "connection": connection, "accounts": accounts},
+        {"partner": partner, "connection": connection, "accounts": accounts, "rate": rate,
+         "retry_window_hours": settings.SYNC_RETRY_WINDOW // 3600},
     )
 
 

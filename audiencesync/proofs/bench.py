@@ -39,7 +39,15 @@ from audiencesync.workspaces.fields import PROFILE_DEFAULTS, PROFILE_FIELDS
 from audiencesync.workspaces.hooks import consent_withdrawn_notify
 from audiencesync.workspaces.imports import profiles_import
 from audiencesync.workspaces.management.commands.generate_profiles_csv import profile_row
-from audiencesync.workspaces.models import Membership, Profile, Role, Workspace
+from audiencesync.workspaces.models import (
+    AttributeDefinition,
+    EventDailyCount,
+    EventSummary,
+    Membership,
+    Profile,
+    Role,
+    Workspace,
+)
 from canvas.models import (
     Canvas,
     CanvasStatus,
@@ -58,6 +66,7 @@ from canvas.models import (
 )
 from canvas.segments.compile import definition_clean
 from canvas.segments.models import Segment
+from canvas.segments.services import segment_create, segment_size_calculate
 from canvas.selectors import step_metrics
 from canvas.services.entry import canvas_enter_users
 from canvas.services.scheduled_runs import scheduled_runs_due
@@ -66,6 +75,7 @@ from partners.models import Audience, AudienceStatus
 from partners.sandbox.bench import bench_run as sandbox_bench_run
 from partners.services import connection_call
 
+from .demo import HIGH_VALUE
 from .processes import Processes, free_port, wait_until_serving
 from .sandbox import LiveSandbox, start_sandbox, workspace_connect
 
@@ -86,6 +96,8 @@ class Sizes:
     track_per_call: int = 10_000
     track_profiles: int = 100_000
     import_rows: int = 1_000_000
+    segment_profiles: int = 1_000_000
+    segment_events: int = 5_000_000
     scheduled: tuple[int, int] = (100_000, 1_000_000)
 
 
@@ -95,11 +107,12 @@ FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
 QUICK = Sizes(entry=20_000, raw_batches=4, adherence=50_000,
               adherence_workers=(1, 2), latency_rate=2000, latency_seconds=10,
               memory=(10_000, 100_000), track_calls=2, track_per_call=2_000,
-              track_profiles=4_000, import_rows=20_000, scheduled=(10_000, 100_000))
+              track_profiles=4_000, import_rows=20_000, segment_profiles=20_000,
+              segment_events=100_000, scheduled=(10_000, 100_000))
 
 # In the order they run; a phase needs the ones named here to run before it.
 PHASES = ("entry", "ceiling", "raw", "adherence", "latency", "memory", "track", "import",
-          "scheduled_entry")
+          "segment_count", "scheduled_entry")
 NEEDS = {"ceiling": "entry", "raw": "ceiling"}
 TRACK_EVENT_NAMES = ("purchase", "cart_abandoned", "app_open")
 
@@ -143,7 +156,8 @@ class Bench:
         env = {name: str(value) for name, value in self._partner_env().items()}
         env.update(Q_WORKERS=str(workers), SYNC_SENDERS=str(senders), SYNC_TICK_SECONDS="0.1")
         if not limits:
-            env.update(TIKTOK_RATE_PER_S="100000", PINTEREST_RATE_PER_S="100000")
+            env.update(TIKTOK_RATE_PER_S="100000", TIKTOK_RATE_PER_MIN="1000000000",
+                       TIKTOK_RATE_PER_DAY="1000000000", PINTEREST_RATE_PER_S="100000")
         return env
 
     def close(self) -> None:
@@ -232,7 +246,8 @@ class Bench:
         canvas, step = self._step(partner_key="tiktok", fields=["email"], name="bench queries")
         # The first warms the rate bucket; a rate that never makes the send wait for its
         # paced slot (a wait is limiter work, not the batch's).
-        with override_settings(TIKTOK_RATE_PER_S=1_000_000):
+        with override_settings(TIKTOK_RATE_PER_S=1_000_000, TIKTOK_RATE_PER_MIN=10**9,
+                               TIKTOK_RATE_PER_DAY=10**9):
             for count, prefix in ((1, "q0"), (100, "q1")):
                 canvas_enter_users(canvas=canvas,
                                    users=_users(count, prefix=f"{prefix}-{self.run_id}"))
@@ -453,6 +468,30 @@ class Bench:
             result["sizes"] = f"--quick: {self.sizes.scheduled[0]:,} and {self.sizes.scheduled[1]:,}"
         if entry:
             result["entries_api_users_per_s"] = entry["users_per_s"]
+    def segment_count(self) -> dict:
+        """Seconds to count the demo's High value segment exactly, over profiles and events
+        written with set-based SQL (see ``_segment_data``)."""
+        sizes = self.sizes
+        workspace = self._workspace(f"segment-{self.run_id}")
+        started = time.perf_counter()
+        _segment_data(workspace, profiles=sizes.segment_profiles, events=sizes.segment_events,
+                      now=timezone.now())
+        self.say(f"segment_count: {sizes.segment_profiles:,} profiles and "
+                 f"{sizes.segment_events:,} events written in "
+                 f"{time.perf_counter() - started:.0f} s")
+        segment = segment_create(workspace=workspace, name="High value", definition=HIGH_VALUE)
+        runs = []
+        for _ in range(SEGMENT_RUNS):
+            started = time.perf_counter()
+            size = segment_size_calculate(segment_id=segment.pk).size
+            runs.append(time.perf_counter() - started)
+        result = {"profiles": sizes.segment_profiles, "events": sizes.segment_events,
+                  "size": size, "seconds": round(statistics.median(runs), 3),
+                  "first_seconds": round(runs[0], 3)}
+        self.say(f"segment_count: High value holds {size:,} profiles "
+                 f"({size / sizes.segment_profiles:.1%}); its exact size, reach and sample in "
+                 f"{result['seconds']} s (median of {SEGMENT_RUNS}; the first "
+                 f"{result['first_seconds']} s)")
         return result
 
     def _workspace(self, name: str) -> Workspace:
@@ -535,6 +574,110 @@ def _track_body(*, call: int, per_call: int, profiles: int, now) -> bytes:
          "name": TRACK_EVENT_NAMES[(first + i) % 3], "time": time_text,
          "properties": {**_PROPERTIES, "sku": f"SKU-{(first + i) % 1_000_000:06d}"}}
         for i in range(per_call)]}).encode()
+
+
+SEGMENT_RUNS = 3
+# A deterministic spread in [0, 1) from an integer and a salt (Knuth's multiplicative hash),
+# the same in PostgreSQL and SQLite, where random() cannot be seeded alike. (%% is modulo in
+# SQL sent with parameters.)
+_SPREAD = "((({n}) * 2654435761 + {salt} * 40503) %% 4294967296) / 4294967296.0"
+_SERIES = {
+    "postgresql": "SELECT i FROM generate_series(1, %s) AS g(i)",
+    "sqlite": "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %s) "
+              "SELECT i FROM g",
+}
+
+
+def _segment_data(workspace: Workspace, *, profiles: int, events: int, now) -> None:
+    """Profiles and events for the segment_count phase, written by the database itself.
+
+    Profile i: ``lifetime_spend`` spread over 0-1,250 (60 % above 500), a usable email but
+    for every 20th, ad tracking off for every 8th. Events: every 5th is a ``purchase`` by a
+    profile whose number divides by 3, at a time skewed towards now (57 % in the last 30
+    days); the others are one of 4 names by anyone, spread over 90 days. The events go to a
+    temporary table only: the segment reads their per-profile summaries and daily counts,
+    which are what the product keeps of events (the raw rows are purged after the retention).
+    """
+    vendor = connection.vendor
+    spread = lambda n, salt: _SPREAD.format(n=n, salt=salt)  # noqa: E731
+    with connection.cursor() as cursor:
+        series = _SERIES[vendor]
+        if vendor == "postgresql":
+            hash_of = "encode(sha256(convert_to({0}, 'UTF8')), 'hex')"
+            attributes = ("jsonb_build_object('lifetime_spend', round((" + spread("i", 1)
+                          + " * 1250)::numeric, 2), 'plan', (ARRAY['free', 'plus', 'pro'])"
+                          "[1 + i %% 3])")
+            ago = "%s::timestamptz - make_interval(secs => {0})"
+            day = "(time AT TIME ZONE 'UTC')::date"
+            cursor.execute("CREATE TEMP TABLE bench_events (profile integer, name text, "
+                           "time timestamptz)")
+        else:
+            # SQLite has no SHA-256: a placeholder hash, which no segment reads.
+            hash_of = "printf('%%064d', length({0}))"
+            attributes = ("json_object('lifetime_spend', round(" + spread("i", 1)
+                          + " * 1250, 2), 'plan', CASE i %% 3 WHEN 0 THEN 'free' WHEN 1 THEN "
+                          "'plus' ELSE 'pro' END)")
+            ago = "datetime(%s, '-' || CAST({0} AS INTEGER) || ' seconds')"
+            day = "date(time)"
+            cursor.execute("CREATE TEMP TABLE bench_events (profile integer, name text, "
+                           "time text)")
+        stamp = now if vendor == "postgresql" else now.strftime("%Y-%m-%d %H:%M:%S")
+        profile_table = Profile._meta.db_table
+        email = "CASE WHEN i %% 20 = 0 THEN '' ELSE 'seg' || i || '@example.com' END"
+        cursor.execute(f"""
+            INSERT INTO {profile_table} (workspace_id, external_id, email, phone, idfa, gaid,
+                ad_tracking_enabled, email_normalized, email_sha256, email_reason,
+                phone_normalized, phone_sha256, phone_reason, idfa_normalized, idfa_sha256,
+                idfa_reason, gaid_normalized, gaid_sha256, gaid_reason, attributes,
+                created_at, updated_at)
+            SELECT %s, 'seg-' || i, {email}, '', '', '', i %% 8 <> 0, {email},
+                CASE WHEN i %% 20 = 0 THEN '' ELSE {hash_of.format(email)} END,
+                CASE WHEN i %% 20 = 0 THEN 'missing' ELSE '' END,
+                '', '', 'missing', '', '', 'missing', '', '', 'missing', {attributes}, %s, %s
+            FROM ({series}) AS numbers""", [workspace.pk, stamp, stamp, profiles])
+        buyers = max(1, profiles // 3)
+        names = "CASE i %% 5 WHEN 1 THEN 'app_open' WHEN 2 THEN 'cart_abandoned' " \
+                "WHEN 3 THEN 'page_view' ELSE 'search' END"
+        cursor.execute(f"""
+            INSERT INTO bench_events (profile, name, time)
+            SELECT CASE WHEN i %% 5 = 0 THEN 3 * (1 + CAST({spread("i", 2)} * {buyers} AS INTEGER))
+                        ELSE 1 + CAST({spread("i", 2)} * {profiles} AS INTEGER) END,
+                   CASE WHEN i %% 5 = 0 THEN 'purchase' ELSE {names} END,
+                   {ago.format(f"CASE WHEN i %% 5 = 0 THEN {spread('i', 3)} * {spread('i', 3)} "
+                               f"ELSE {spread('i', 3)} END * 7776000")}
+            FROM ({series}) AS numbers""", [stamp, events])
+        # Purchases of profile numbers past the last profile (3 x buyers > profiles) are
+        # dropped with them by the join below.
+        daily, summary = EventDailyCount._meta.db_table, EventSummary._meta.db_table
+        # Profile number -> id, keyed, so that both databases join the events to it fast.
+        cursor.execute("CREATE TEMP TABLE bench_numbers (number integer PRIMARY KEY, "
+                       "id integer)")
+        cursor.execute(f"""
+            INSERT INTO bench_numbers (number, id)
+            SELECT CAST(substr(external_id, 5) AS INTEGER), id FROM {profile_table}
+            WHERE workspace_id = %s""", [workspace.pk])
+        cursor.execute(f"""
+            INSERT INTO {daily} (workspace_id, profile_id, name, day, count)
+            SELECT %s, p.id, e.name, {day}, COUNT(*) FROM bench_events e
+            JOIN bench_numbers p ON p.number = e.profile GROUP BY p.id, e.name, {day}""",
+                       [workspace.pk])
+        cursor.execute(f"""
+            INSERT INTO {summary} (workspace_id, profile_id, name, count, first_at, last_at)
+            SELECT %s, p.id, e.name, COUNT(*), MIN(e.time), MAX(e.time) FROM bench_events e
+            JOIN bench_numbers p ON p.number = e.profile GROUP BY p.id, e.name""",
+                       [workspace.pk])
+        cursor.execute("DROP TABLE bench_events")
+        cursor.execute("DROP TABLE bench_numbers")
+        attribute_table = AttributeDefinition._meta.db_table
+        cursor.execute(f"INSERT INTO {attribute_table} (workspace_id, name, type, first_seen, "
+                       "profiles_with_it) VALUES (%s, 'lifetime_spend', 'number', %s, %s), "
+                       "(%s, 'plan', 'string', %s, %s)",
+                       [workspace.pk, stamp, profiles, workspace.pk, stamp, profiles])
+        if vendor == "postgresql":
+            # The planner's statistics and the visibility map (which lets the event indexes
+            # answer alone), as autovacuum would have them on a database in use.
+            for table in (profile_table, daily, summary):
+                cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def _profiles_csv_write(path: Path, *, rows: int, say) -> None:
@@ -653,6 +796,7 @@ def bench_run(*, quick: bool, say, phases: tuple[str, ...] = PHASES,
             "raw": lambda: bench.raw(result["ceiling"]["users_per_s"]),
             "adherence": bench.adherence, "latency": bench.latency, "memory": bench.memory,
             "track": bench.track, "import": bench.import_,
+            "segment_count": bench.segment_count,
             "scheduled_entry": lambda: bench.scheduled_entry(result.get("entry"))}
     try:
         bench.setup()

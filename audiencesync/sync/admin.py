@@ -91,10 +91,14 @@ class StepStatsAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncItem)
 class SyncItemAdmin(ReadOnlyAdmin):
-    list_display = ["id", "profile_external_id", "step", "audience", "action", "purpose",
-                    "state", "status", "attempts", "created_at", "resolved_at"]
-    list_filter = ["state", "purpose", "step"]
+    # What an operator reads first: where the user stands and why.
+    list_display = ["id", "state", "status", "profile_external_id", "step", "audience", "action",
+                    "purpose", "attempts", "created_at", "resolved_at"]
+    list_filter = ["state", "purpose", ("step__canvas__workspace", admin.RelatedOnlyFieldListFilter),
+                   ("step__canvas", admin.RelatedOnlyFieldListFilter), "step"]
     search_fields = ["=profile__external_id"]
+    search_help_text = "An external id, exactly as sent."
+    date_hierarchy = "created_at"
     list_select_related = ["profile", "step__canvas", "audience", "batch"]
     fields = ["profile", "step", "audience", "action", "purpose", "state", "status", "batch",
               "attempts", "last_error", "partner_request_ids", "created_at", "resolved_at"]
@@ -150,9 +154,9 @@ def _trace(item: SyncItem) -> TraceRow:
 
 @admin.register(SyncBatch)
 class SyncBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "step", "action", "purpose", "first_item_id", "last_item_id", "size",
-                    "state", "attempts", "rate_limited", "next_attempt_at", "first_attempt_at",
-                    "last_error"]
+    list_display = ["id", "state", "last_error", "step", "action", "purpose", "size", "attempts",
+                    "rate_limited", "next_attempt_at", "first_attempt_at", "first_item_id",
+                    "last_item_id"]
     list_filter = ["state", "purpose", "action"]
     search_fields = ["=step__id", "last_error"]
     list_select_related = ["step__canvas"]
@@ -163,9 +167,10 @@ class SyncBatchAdmin(ReadOnlyAdmin):
 class SyncRequestAdmin(ReadOnlyAdmin):
     """The sync log: one row per partner call."""
 
-    list_display = ["created_at", "step", "batch_id", "size", "outcome", "http_status",
-                    "duration_ms", "partner_request_id", "error"]
-    list_filter = ["outcome", "step__partner", "http_status"]
+    list_display = ["outcome", "duration_ms", "created_at", "step", "batch_id", "size",
+                    "http_status", "partner_request_id", "error"]
+    list_filter = ["outcome", "step__partner", "http_status",
+                   ("step__canvas__workspace", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=partner_request_id", "=step__id"]
     date_hierarchy = "created_at"
     list_select_related = ["step__canvas"]

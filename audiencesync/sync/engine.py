@@ -33,6 +33,7 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.services.audience_alerts import audiences_gone
 from canvas.services.entry import entries_release_due
 from canvas.services.memberships import (
     hash_sets,
@@ -53,6 +54,9 @@ from partners.base import (
 )
 from partners.models import AudienceStatus, ConnectionStatus
 from partners.services import connection_call
+
+# Not an error: the batch holds back while an earlier intent for the same users is unsent.
+WAITING_FOR_EARLIER_INTENT = "Waiting for an earlier add/remove of the same users."
 
 logger = logging.getLogger(__name__)
 
@@ -205,8 +209,7 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
         _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
         return Outcome(batch.pk, step.pk, 0, BatchResult.EMPTY)
     if _earlier_intent_pending(step, batch):
-        _reschedule(batch, delay=1.0, error="Waiting for an earlier add/remove of the same users.",
-                    use_attempt=False)
+        _reschedule(batch, delay=1.0, error=WAITING_FOR_EARLIER_INTENT, use_attempt=False)
         return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
     audience = step.audience
     pending = _audience_creation_begin(audience)
@@ -229,6 +232,9 @@ def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
         except ratelimit.Unavailable as error:  # no rate slot: no call was made
             _reschedule(batch, delay=1.0, error=error.message, use_attempt=False)
             raise  # the sender loop rides out the outage
+        except ratelimit.ScopePaused as error:  # budget spent: wait for it, no call was made
+            _reschedule(batch, delay=error.retry_after, error=error.message, use_attempt=False)
+            return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
         except PartnerError as error:
             return _failed(batch, step, len(members), error, call_time.ms)
     request = SyncRequest(batch=batch, step=step, size=len(members),
@@ -299,8 +305,7 @@ def _failed(batch: SyncBatch, step: Step, size: int, error: PartnerError,
         return Outcome(batch.pk, step.pk, size, BatchResult.RETRY)
     with transaction.atomic():
         if isinstance(error, AudienceGone):
-            type(step.audience).objects.filter(pk=step.audience_id).update(
-                status=AudienceStatus.DELETED)
+            audiences_gone(audience_ids=[step.audience_id])
         _finish(batch, step, state=ItemState.ERRORED, error=error.message, request=request)
     return Outcome(batch.pk, step.pk, size, BatchResult.ERRORED)
 
@@ -408,7 +413,7 @@ def sync_next(*, skip_saturated: bool = True, max_wait_s: float = 0.0) -> Outcom
             continue
         if skip_saturated:
             partner = registry.get(step.partner)
-            wait = ratelimit.peek_wait(_step_rate_key(step), limit_per_s=partner.rate_per_s)
+            wait = ratelimit.peek_wait(_step_rate_key(step), **partner.rate_limits.kwargs())
             if wait > 0:
                 saturated.append((wait, step))
                 continue

@@ -10,6 +10,7 @@ SCHEDULES = {
     "Purge sync history past retention": ("audiencesync.sync.tasks.purge_history", 60),
     "Start scheduled canvas entries": ("canvas.tasks.scheduled_entry_tick", 1),
     "Count profiles per custom attribute": ("audiencesync.workspaces.tasks.count_attributes", 60),
+    "Read audience size and health at the partners": ("canvas.tasks.read_audience_health", 30),
 }
 
 

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_q.status import Stat
 
+from audiencesync.sync.engine import WAITING_FOR_EARLIER_INTENT
 from audiencesync.workspaces.events import workspaces_event_volume
 from audiencesync.workspaces.identifiers import MISSING, REASON_TEXT
 from audiencesync.workspaces.models import Profile, Workspace
@@ -30,15 +32,23 @@ from canvas.selectors import active_sync_steps, step_metrics
 from canvas.services.memberships import RemovalTarget, membership_removal_plan
 from canvas.services.stats import minute_bucket
 from canvas.steps.audience_sync import NO_CONSENT, NO_CONSENT_TEXT
-from partners import ratelimit, registry
+from partners import registry
+from partners.models import ConnectionStatus, PartnerConnection
+from partners.selectors import rate_scope_report
 
 # --- sync_status ---------------------------------------------------------------------------
 
 
-def sync_status_report() -> dict:
-    """Sync steps of active canvases and steps with pending users, and the rate scopes they use."""
+def sync_status_report(*, now: datetime | None = None) -> dict:
+    """Sync steps of active canvases and steps with pending users (with users errored in
+    the last 24 hours), the rate scopes they use, connections that are not active, the
+    clusters alive by django-q2's own heartbeat, and each workspace's event volume. What
+    ``sync_status`` prints and the admin's health panel shows."""
+    now = now or timezone.now()
     steps = list(active_sync_steps().select_related("canvas", "audience", "ad_account")
                  .order_by("canvas_id", "position"))
+    errored_24h = dict(StepStats.objects.filter(step__in=steps, bucket__gte=now - timedelta(hours=24))
+                       .values("step_id").annotate(n=Sum("errored")).values_list("step_id", "n"))
     report_steps = [
         {
             "id": m.step.pk, "canvas_id": m.step.canvas_id, "canvas": m.step.canvas.name,
@@ -46,21 +56,40 @@ def sync_status_report() -> dict:
             "audience": m.step.audience.name if m.step.audience else "",
             "entered": m.entered, "proceeded": m.proceeded, "synced": m.synced,
             "not_synced": m.not_synced, "pending": m.pending, "errored": m.errored,
+            "errored_24h": errored_24h.get(m.step.pk) or 0,
             "exited": m.exited, "oldest_pending_s": m.oldest_pending_s,
         }
         for m in step_metrics(steps=steps)
     ]
-    scopes: dict[str, float] = {}
+    scopes: dict[str, tuple] = {}
     for step in steps:
         if not step.partner or step.ad_account is None:
             continue
         partner = registry.get(step.partner)
-        key = partner.rate_key(step.ad_account.connection_id)
-        scopes[key] = partner.rate_per_s
-    rate = [{"scope": key, "limit_per_s": limit,
-             "used_per_s_last_60s": round(ratelimit.used_per_s(key), 1)}
-            for key, limit in sorted(scopes.items())]
-    return {"steps": report_steps, "rate": rate, "events": event_volume_report()}
+        scopes[partner.rate_key(step.ad_account.connection_id)] = (
+            partner, step.ad_account.connection_id)
+    rate = [rate_scope_report(partner=partner, connection_id=connection_id).as_dict()
+            for _, (partner, connection_id) in sorted(scopes.items(), key=lambda kv: kv[0])]
+    return {"steps": report_steps, "rate": rate, "connections": connections_not_active(),
+            "clusters": clusters_alive(), "events": event_volume_report()}
+
+
+def connections_not_active() -> list[dict]:
+    """Partner connections that are not active (invalid or disconnected), every workspace."""
+    return [
+        {"id": c.pk, "workspace": c.workspace.slug, "partner": c.partner, "status": c.status,
+         "invalid_since": c.invalid_since.isoformat() if c.invalid_since else None}
+        for c in PartnerConnection.objects.exclude(status=ConnectionStatus.ACTIVE)
+        .select_related("workspace").order_by("workspace__slug", "partner")
+    ]
+
+
+def clusters_alive() -> list[dict]:
+    """The django-q2 clusters whose heartbeat (a stat each saves every few seconds, kept
+    3 seconds) is fresh now."""
+    return sorted(({"id": str(stat.cluster_id), "host": stat.host, "status": str(stat.status),
+                    "workers": len(stat.workers), "uptime_s": round(stat.uptime())}
+                   for stat in Stat.get_all()), key=lambda cluster: cluster["id"])
 
 
 def event_volume_report() -> list[dict]:
@@ -206,6 +235,8 @@ def sync_item_status(*, item: SyncItem, live_batch: SyncBatch | None = None,
         return "Pending"
     if live_batch.state == BatchState.WAITING_RECONNECT:
         return "Pending: waiting for reconnect"
+    if live_batch.last_error == WAITING_FOR_EARLIER_INTENT:
+        return "Pending: waiting for an earlier add/remove of the same users to be sent"
     if live_batch.state == BatchState.RETRYING:
         when = (f" at {timezone.localtime(live_batch.next_attempt_at):%H:%M:%S}"
                 if live_batch.next_attempt_at else "")
@@ -240,7 +271,9 @@ def sync_items_trace(*, items: list[SyncItem]) -> list[TraceRow]:
             item=item,
             status=sync_item_status(item=item, live_batch=live.get(item.pk), queued=queued),
             attempts=batch.attempts if batch else 0,
-            last_error=batch.last_error if batch else "",
+            # Holding back for an earlier intent is said by the status; it is no error.
+            last_error=(batch.last_error if batch and batch.last_error != WAITING_FOR_EARLIER_INTENT
+                        else ""),
             request_ids=request_ids.get(batch.pk, []) if batch else [],
         ))
     return rows

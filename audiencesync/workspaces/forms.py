@@ -1,13 +1,27 @@
 from zoneinfo import available_timezones
 
 import phonenumbers
+import pycountry
 from django import forms
 
 from .models import Role
 
+# Regions with calling codes of their own that ISO 3166 counts under Saint Helena.
+_NOT_IN_ISO_3166 = {"AC": "Ascension Island", "TA": "Tristan da Cunha"}
+
+
+def _country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return _NOT_IN_ISO_3166.get(code, code)
+    return getattr(country, "common_name", None) or country.name
+
+
+# By name, as a person looks for their country; the code and calling code follow.
 COUNTRY_CHOICES = sorted(
-    (code, f"{code} (+{phonenumbers.country_code_for_region(code)})")
-    for code in phonenumbers.SUPPORTED_REGIONS
+    ((code, f"{_country_name(code)} ({code}, +{phonenumbers.country_code_for_region(code)})")
+     for code in phonenumbers.SUPPORTED_REGIONS),
+    key=lambda choice: choice[1],
 )
 
 

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from audiencesync.errors import ServiceError
 
@@ -11,6 +13,7 @@ from .identifiers import profile_stored_identifiers
 from .imports import REPORT_LIST_LIMIT, events_import, profiles_import
 from .models import Profile
 from .profile_forms import EventImportForm, ProfileImportForm
+from .samples import sample_events_csv, sample_profiles_csv
 from .scoping import get_in_workspace_or_404
 
 PROFILES_PER_PAGE = 50
@@ -101,3 +104,17 @@ def event_import(request):
          "list_limit": REPORT_LIST_LIMIT, "events": True,
          "retention_days": settings.EVENT_RETENTION_DAYS},
     )
+
+
+@workspace_required
+def import_sample(request, kind: str):
+    """A small CSV of the kind the import page takes, to start a file from."""
+    if kind == "profiles":
+        body = sample_profiles_csv()
+    elif kind == "events":
+        body = sample_events_csv(now=timezone.now())
+    else:
+        raise Http404(f"No sample called {kind!r}: there are profiles and events.")
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="sample-{kind}.csv"'
+    return response

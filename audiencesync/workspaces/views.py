@@ -14,17 +14,6 @@ from . import confirmations, selectors, services
 from .decorators import manager_required, workspace_required
 from .forms import InviteForm, WorkspaceForm, WorkspaceSwitchForm
 from .middleware import workspace_make_current
-from .profile_selectors import profile_count
-
-
-@workspace_required
-def home(request):
-    workspace = request.workspace
-    return render(
-        request,
-        "workspaces/home.html",
-        {"profile_count": profile_count(workspace=workspace)},
-    )
 
 
 def workspace_create(request):

@@ -6,6 +6,7 @@ do to it) is asked of its entry in the table of kinds, canvas.steps.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.db import transaction
@@ -13,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from audiencesync.errors import ServiceError
+from audiencesync.errors import FieldErrors, ServiceError
 from audiencesync.workspaces.models import Workspace
 from canvas.models import (
     MAX_DELAY_TEXT,
@@ -30,9 +31,10 @@ from canvas.steps import STEP_TYPES, all_step_types, kinds_where, step_type
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus
-from partners.services import connection_call
+from partners.selectors import ad_accounts_selectable
+from partners.services import connection_call, partner_audiences_fetch
 
-from .audiences import audience_choose_for_step, audience_fill_fields
+from .audiences import audience_choose_for_step, audience_fill_fields, audience_names_taken
 from .entry import canvas_check_takes_entries
 from .entry_settings import EntrySettings, entry_launch_problems
 from .stats import step_stats_add
@@ -47,6 +49,52 @@ def canvas_create(*, workspace: Workspace, name: str, user) -> Canvas:
     return Canvas.objects.create(workspace=workspace, name=name, created_by=user)
 
 
+def canvas_rename(*, canvas: Canvas, name: str) -> Canvas:
+    """Any canvas may be renamed: its analytics and sync log follow the canvas, not the name."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("A canvas needs a name.", field="name")
+    if len(name) > Canvas._meta.get_field("name").max_length:
+        raise ServiceError("A canvas name is at most 200 characters.", field="name")
+    Canvas.objects.filter(pk=canvas.pk).update(name=name)
+    canvas.name = name
+    return canvas
+
+
+def canvas_archive(*, canvas: Canvas) -> Canvas:
+    """Hide a draft or stopped canvas from the list; its analytics stay. An active canvas is
+    stopped first, so archiving never lets users go without the stop's confirmation."""
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status == CanvasStatus.ACTIVE:
+            raise ServiceError(f"{canvas.name!r} is active: stop it before archiving it.",
+                               code="conflict")
+        if canvas.archived_at is None:
+            canvas.archived_at = timezone.now()
+            canvas.save(update_fields=["archived_at"])
+    return canvas
+
+
+def canvas_unarchive(*, canvas: Canvas) -> Canvas:
+    Canvas.objects.filter(pk=canvas.pk).update(archived_at=None)
+    canvas.archived_at = None
+    return canvas
+
+
+def canvas_delete(*, canvas: Canvas) -> None:
+    """Delete a draft that never ran; a canvas that ran is archived instead, keeping its
+    analytics and the sync log partners' request ids point to."""
+    with transaction.atomic():
+        canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
+        if canvas.status != CanvasStatus.DRAFT or canvas.launched_at is not None:
+            raise ServiceError(f"{canvas.name!r} has run: archive it instead of deleting it.",
+                               code="conflict")
+        if CanvasEntry.objects.filter(canvas=canvas).exists():
+            raise ServiceError(f"{canvas.name!r} has entries: archive it instead of deleting it.",
+                               code="conflict")
+        canvas.delete()
+
+
 def _require_draft(canvas: Canvas) -> None:
     canvas.refresh_from_db(fields=["status"])  # the state now, not when it was read
     if canvas.status != CanvasStatus.DRAFT:
@@ -57,13 +105,23 @@ def _require_draft(canvas: Canvas) -> None:
         )
 
 
-def step_add(*, canvas: Canvas, kind: str) -> Step:
+def step_add(*, canvas: Canvas, kind: str, position: int | None = None) -> Step:
+    """Add a step of ``kind`` at the end, or at ``position`` (0 first), moving later ones on."""
     _require_draft(canvas)
     if kind not in STEP_TYPES:
         raise ServiceError(f"Unknown step kind {kind!r}.")
-    last = canvas.steps.aggregate(last=Max("position"))["last"]
-    return Step.objects.create(canvas=canvas, kind=kind, position=0 if last is None else last + 1,
-                               **step_type(kind).defaults)
+    with transaction.atomic():
+        last = canvas.steps.select_for_update().aggregate(last=Max("position"))["last"]
+        end = 0 if last is None else last + 1
+        if position is None or not 0 <= position < end:
+            position = end
+        else:
+            # Highest first, so no two steps share a position even where the database checks
+            # the unique position at once rather than at commit (SQLite).
+            for later in canvas.steps.filter(position__gte=position).order_by("-position"):
+                Step.objects.filter(pk=later.pk).update(position=later.position + 1)
+        return Step.objects.create(canvas=canvas, kind=kind, position=position,
+                                   **step_type(kind).defaults)
 
 
 def step_remove(*, step: Step) -> None:
@@ -167,41 +225,93 @@ def step_update_sync(
     return step
 
 
-def step_sync_edit(
-    *, step: Step, user, do: str, partner: str, ad_account: int | None, audience: str,
-    action: str, match_fields: list[str], respect_ad_tracking: bool, name: str,
-) -> str | None:
-    """The Audience Sync editor's save: one of its forms (``do``); the message to show."""
-    if do == "choose-partner":
-        step_update_sync(step=step, partner_key=partner, ad_account_id=None, audience_id=None,
-                         action=SyncAction.ADD, match_fields=[],
-                         respect_ad_tracking=step.respect_ad_tracking)
-        return None
-    if do == "choose-ad-account":
-        step_update_sync(step=step, partner_key=step.partner, ad_account_id=ad_account,
-                         audience_id=None, action=step.action, match_fields=step.match_fields,
-                         respect_ad_tracking=step.respect_ad_tracking)
-        return None
-    if do == "create-audience":
-        step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
+NEW_AUDIENCE = "new"
+def step_sync_save(
+    *, step: Step, user, partner: str, ad_account: int | None, audience: str, q: str,
+    action: str, match_fields: list[str], respect_ad_tracking: bool, confirm_duplicate: bool,
+    listed: list[AudienceInfo] | None = None,
+) -> str:
+    """The Audience Sync editor's one form: partner, ad account, audience (an existing one,
+    or ``new`` to create one named ``q``), action and match fields, checked together.
+
+    Every field's problem is reported at once (``FieldErrors``) and nothing is written
+    until all are fixed. A new audience named like one the ad account already has is made
+    only once the marketer confirms a second one (``confirm_duplicate``). ``listed`` is the
+    partner's audience list the page showed, when it has one at hand. Returns the message
+    to show.
+    """
+    _require_draft(step.canvas)
+    errors: dict[str, str] = {}
+    known_partner = partner in dict(registry.choices())
+    if not known_partner:
+        errors["partner"] = f"Choose a partner ({registry.names(joined_by='or')})."
+    account = None
+    if known_partner:
+        account = ad_accounts_selectable(workspace=step.canvas.workspace,
+                                         partner_key=partner).filter(pk=ad_account).first()
+        if account is None:
+            errors["ad_account"] = (f"Choose one of the {registry.get(partner).name} ad accounts "
+                                    "selected for this workspace.")
+    name = q.strip()
+    if audience == NEW_AUDIENCE:
+        if not name:
+            errors["q"] = "Type the new audience's name."
+        elif len(name) > _AUDIENCE_NAME_MAX_LENGTH:
+            errors["q"] = f"An audience name has at most {_AUDIENCE_NAME_MAX_LENGTH} characters."
+        elif "\x00" in name:
+            errors["q"] = "An audience name cannot contain a NUL character."
+        elif account is not None and not confirm_duplicate:
+            if listed is None:
+                try:
+                    listed = partner_audiences_fetch(ad_account=account)
+                except (ServiceError, PartnerError):
+                    listed = []  # the partner's list is out of reach: the names known here
+            retrying = step.audience if (step.audience is not None and step.audience.status
+                                         == AudienceStatus.CREATING) else None
+            if name.casefold() in audience_names_taken(ad_account=account, listed=listed,
+                                                       retrying=retrying):
+                errors["confirm_duplicate"] = (
+                    f"{account.name} already has an audience named {name!r}. Choose it from "
+                    "the list, or tick the box to create a second one.")
+        if action != SyncAction.ADD:
+            errors["action"] = "A new audience starts empty: its step adds users."
+    elif not audience:
+        errors["audience"] = ("Choose an audience from the list, or type a new name and choose "
+                              "Create audience.")
+    if action not in SyncAction.values:
+        errors["action"] = "Choose add or remove."
+    if known_partner:
+        try:
+            match_fields = _check_match_fields(partner, match_fields)
+        except ServiceError as error:
+            errors["match_fields"] = error.message
+        else:
+            if not match_fields and not (action == SyncAction.REMOVE and audience != NEW_AUDIENCE):
+                errors["match_fields"] = "Choose at least one match field to sync."
+    if errors:
+        raise FieldErrors(errors)
+    if audience == NEW_AUDIENCE:
+        step_update_sync(step=step, partner_key=partner, ad_account_id=account.pk,
                          audience_id=None, action=SyncAction.ADD, match_fields=match_fields,
                          respect_ad_tracking=respect_ad_tracking)
-        created = audience_create(step=step, name=name, match_fields=match_fields, user=user)
+        try:
+            created = audience_create(step=step, name=name, match_fields=match_fields, user=user)
+        except ServiceError as error:
+            raise FieldErrors({error.field or "audience": error.message}) from error
         partner_name = registry.get(step.partner).name
         if created.external_id:
             return (f"Audience {created.name!r} was created at {partner_name} "
                     f"(id {created.external_id}).")
         return (f"Audience {created.name!r} was recorded: {partner_name} creates it with the "
                 "first users this step sends.")
-    if do == "use-existing":
-        audience_id = step.audience_id
-        if audience:
-            audience_id = audience_choose_for_step(ad_account=step.ad_account, chosen=audience).pk
-        step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
-                         audience_id=audience_id, action=action, match_fields=match_fields,
-                         respect_ad_tracking=respect_ad_tracking)
-        return "Step saved."
-    raise ServiceError("Nothing to do.")
+    try:
+        chosen = audience_choose_for_step(ad_account=account, chosen=audience)
+    except ServiceError as error:
+        raise FieldErrors({"audience": error.message}) from error
+    step_update_sync(step=step, partner_key=partner, ad_account_id=account.pk,
+                     audience_id=chosen.pk, action=action, match_fields=match_fields,
+                     respect_ad_tracking=respect_ad_tracking)
+    return "Step saved."
 
 
 def audience_create(
@@ -339,15 +449,23 @@ def audience_record_created(*, audience: Audience, step: Step | None,
 
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
-    problems = entry_launch_problems(canvas=canvas)
+    return [text for _, text in canvas_launch_problems_located(canvas=canvas)]
+
+
+def canvas_launch_problems_located(*, canvas: Canvas) -> list[tuple[int | None, str]]:
+    """Every reason the canvas cannot launch, each with the id of the step it concerns
+    (None for the canvas as a whole), so the page can link to where it is fixed."""
+    problems: list[tuple[int | None, str]] = [
+        (None, text) for text in entry_launch_problems(canvas=canvas)]
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]
     if needed and not any(step_type(step.kind).needed_to_launch for step in steps):
-        problems.append(f"Add at least one {' or '.join(t.label for t in needed)} step.")
+        problems.append((None, f"Add at least one {' or '.join(t.label for t in needed)} step."))
     for number, step in enumerate(steps, start=1):
         where = f"Step {number} ({step.get_kind_display()})"
-        problems += step_type(step.kind).launch_problems(canvas=canvas, step=step, where=where)
+        problems += [(step.pk, text) for text in
+                     step_type(step.kind).launch_problems(canvas=canvas, step=step, where=where)]
     return problems
 
 
@@ -403,10 +521,26 @@ def canvas_enter_all(*, canvas: Canvas) -> None:
         task_name=f"enter all profiles into canvas {canvas.pk}"))
 
 
+_COPY_SUFFIX = re.compile(r" \(copy(?: (\d+))?\)$")
+
+
+def canvas_copy_name(*, workspace: Workspace, name: str) -> str:
+    """"X (copy)", then "X (copy 2)", "X (copy 3)"...: a copy of a copy counts on from X."""
+    base = _COPY_SUFFIX.sub("", name)
+    taken = set(Canvas.objects.filter(workspace=workspace, name__startswith=base)
+                .values_list("name", flat=True))
+    candidate, number = f"{base} (copy)", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base} (copy {number})"
+    return candidate
+
+
 def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
         copy = Canvas.objects.create(
-            workspace=canvas.workspace, name=f"{canvas.name} (copy)", created_by=user,
+            workspace=canvas.workspace, created_by=user,
+            name=canvas_copy_name(workspace=canvas.workspace, name=canvas.name),
             **{name: getattr(canvas, name) for name in EntrySettings.__dataclass_fields__})
         steps = list(canvas.steps.order_by("position"))
         for step in steps:

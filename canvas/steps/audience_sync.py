@@ -22,7 +22,11 @@ from canvas.models import (
     SyncItem,
 )
 from canvas.services import memberships
-from canvas.services.audiences import audience_fill_fields
+from canvas.services.audiences import (
+    audience_fill_fields,
+    audience_name_unmarked,
+    audience_names_taken,
+)
 from partners import registry
 from partners.base import PartnerError
 from partners.models import AudienceStatus
@@ -53,7 +57,7 @@ class AudienceSync(StepType):
         Counter("exited", "Exited canvas"),
     )
     editor = Editor(template="canvas/step_sync.html", form="canvas.forms.SyncStepForm",
-                    save="canvas.services.canvases.step_sync_edit", stay=True)
+                    save="canvas.services.canvases.step_sync_save", stay=True)
     summary_template = "canvas/_step_sync_summary.html"
 
     def describe(self, *, step: Step) -> str:
@@ -63,45 +67,64 @@ class AudienceSync(StepType):
              f"{step.audience.name}") if step.audience else "",
         ]))
 
-    def editor_context(self, *, request, canvas, step: Step) -> dict:
+    def editor_context(self, *, request, canvas, step: Step, form=None) -> dict:
+        """The one form's choices, from what the form holds (what was just sent, on a
+        refresh or an error) or else from the step as saved."""
+        editable = canvas.status == CanvasStatus.DRAFT
+        values = _editor_values(step=step, form=form)
         context = {
-            "partners": registry.all_partners(),
-            "editable": canvas.status == CanvasStatus.DRAFT,
-            "mode": request.GET.get("mode") or ("chosen" if step.audience_id else "new"),
-            "actions": SyncAction.choices, "query": request.GET.get("q", "").strip(),
+            "partners": registry.all_partners(), "editable": editable, "values": values,
+            "actions": SyncAction.choices,
         }
-        if step.partner:
-            partner = registry.get(step.partner)
-            context["partner"] = partner
-            context["accounts"] = ad_accounts_selectable(workspace=request.workspace,
-                                                         partner_key=step.partner)
-            context["field_choices"] = [(f, f.upper() if f in ("idfa", "gaid") else f.title())
-                                        for f in partner.match_field_types]
         if step.audience_id:
             context["filled_with"] = [", ".join(fields) for fields in
                                       audience_fill_fields(audience=step.audience)]
-        if step.ad_account_id and context["mode"] == "existing" and context["editable"]:
-            try:
-                listed = partner_audiences_fetch(ad_account=step.ad_account,
-                                                 refresh=bool(request.GET.get("refresh")))
-            except (ServiceError, PartnerError) as error:
-                context["list_error"] = getattr(error, "message", str(error))
-                listed = []
-            query = context["query"].lower()
-            context["listed"] = [a for a in listed
-                                 if query in a.name.lower() or query == a.id][:200]
-            context["listed_total"] = len(listed)
-            listed_ids = {a.id for a in listed}
-            # An unfinished creation (pressing Create Audience again finishes it) is not offered.
-            context["local"] = [a for a in step.ad_account.audiences.filter(created_here=True)
-                                .exclude(status="deleted").exclude(status="creating",
-                                                                   external_id="")
-                                if a.external_id not in listed_ids]
+        if not values["partner"] or values["partner"] not in dict(registry.choices()):
+            return context
+        partner = registry.get(values["partner"])
+        accounts = list(ad_accounts_selectable(workspace=request.workspace,
+                                               partner_key=partner.key))
+        account = next((a for a in accounts if a.pk == values["ad_account"]), None)
+        context.update(partner=partner, accounts=accounts, account=account,
+                       field_choices=[(f, f.upper() if f in ("idfa", "gaid") else f.title())
+                                      for f in partner.match_field_types])
+        if account is None or not editable:
+            return context
+        try:
+            listed = partner_audiences_fetch(ad_account=account,
+                                             refresh=request.POST.get("reload") == "1")
+        except (ServiceError, PartnerError) as error:
+            context["list_error"] = getattr(error, "message", str(error))
+            listed = []
+        query = values["q"].strip()
+        folded = query.casefold()
+        listed_ids = {a.id for a in listed}
+        # Audiences created here that the partner does not list yet (Pinterest makes them with
+        # their first users); an unfinished creation (saving again finishes it) is not offered.
+        local = [a for a in account.audiences.filter(created_here=True, lookalike_of__isnull=True)
+                 .exclude(status="deleted").exclude(status="creating", external_id="")
+                 if a.external_id not in listed_ids]
+        for audience in local:
+            audience.option_value = f"local-{audience.pk}"
+        matching = [a for a in listed if folded in a.name.casefold() or query == a.id]
+        context.update(
+            listed=matching[:AUDIENCE_OPTIONS_SHOWN], listed_total=len(listed),
+            listed_matching=len(matching),
+            local=[a for a in local if folded in a.name.casefold()],
+            offer_new=bool(query) and query not in {a.id for a in listed},
+            new_name_taken=bool(query) and query.casefold() in audience_names_taken(
+                ad_account=account, listed=listed,
+                retrying=step.audience if _creation_unfinished(step) else None),
+        )
         return context
 
     def launch_problems(self, *, canvas, step: Step, where: str) -> list[str]:
-        if not step.partner:
-            return [f"{where}: choose a partner ({registry.names(joined_by='or')})."]
+        if not step.partner:  # every item still missing, not only the first
+            return [f"{where}: choose a partner ({registry.names(joined_by='or')}).",
+                    f"{where}: choose an ad account.",
+                    f"{where}: no audience. Type a new audience's name and choose Create "
+                    "audience, or choose an existing audience.",
+                    f"{where}: choose at least one match field to sync."]
         problems = []
         partner = registry.get(step.partner)
         name = partner.name
@@ -115,14 +138,14 @@ class AudienceSync(StepType):
             problems.append(f"{where}: ad account {step.ad_account.name} is no longer selected "
                             "for this workspace.")
         if step.audience is None:
-            problems.append(f"{where}: no audience. Give a new audience a name and press "
-                            "Create Audience, or choose an existing audience.")
+            problems.append(f"{where}: no audience. Type a new audience's name and choose "
+                            "Create audience, or choose an existing audience.")
         elif step.audience.status == AudienceStatus.DELETED:
             problems.append(f"{where}: audience {step.audience.name} was deleted at {name}.")
         elif (step.audience.status == AudienceStatus.CREATING
               and not partner.creates_audience_on_first_batch):
             problems.append(f"{where}: creating audience {step.audience.name} at {name} did not "
-                            "finish. Press Create Audience again.")
+                            "finish. Save the step again to finish it.")
         if not step.match_fields:
             problems.append(f"{where}: choose at least one match field to sync.")
         elif step.action == SyncAction.REMOVE and step.audience is not None:
@@ -175,6 +198,40 @@ class AudienceSync(StepType):
                 "exited": len(profiles) if is_last else 0,
             }
         return increments
+
+
+# The audience box lists at most this many matches; typing narrows them.
+AUDIENCE_OPTIONS_SHOWN = 200
+
+
+def _editor_values(*, step: Step, form) -> dict:
+    """What the editor's fields hold: the values just sent (kept on a refresh or an error),
+    or the step's saved settings."""
+    if form is None or not form.is_bound:
+        return _step_values(step)
+    # Read again from what was sent: a field an error was added to left ``cleaned_data``.
+    sent = type(form)(form.data)
+    sent.is_valid()  # lenient: every field cleans
+    return dict(sent.cleaned_data)
+
+
+def _creation_unfinished(step: Step) -> bool:
+    """The step's audience was being created at a partner that makes it at once, and the
+    answer was not recorded (a partner that makes it with the first users is never so)."""
+    return (step.audience_id is not None and step.audience.status == AudienceStatus.CREATING
+            and not registry.get(step.partner).creates_audience_on_first_batch)
+
+
+def _step_values(step: Step) -> dict:
+    audience, q = "", ""
+    if _creation_unfinished(step):
+        # A creation whose answer was lost: saving again retries it under the same name.
+        audience, q = "new", audience_name_unmarked(step.audience.name)
+    elif step.audience_id:
+        audience = step.audience.external_id or f"local-{step.audience_id}"
+    return {"partner": step.partner, "ad_account": step.ad_account_id, "audience": audience,
+            "q": q, "action": step.action, "match_fields": list(step.match_fields),
+            "respect_ad_tracking": step.respect_ad_tracking, "confirm_duplicate": False}
 
 
 _ITEM_COLUMNS = ("step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",

@@ -65,11 +65,12 @@ class StepType:
     primary: ClassVar[bool] = False
 
     def describe(self, *, step) -> str:
-        """A few words that tell this step from others of its kind ("wait 1 hours")."""
+        """A few words that tell this step from others of its kind ("wait 2 hours")."""
         return ""
 
-    def editor_context(self, *, request, canvas, step) -> dict:
-        """What the editor template needs beyond ``canvas``, ``step`` and ``form``."""
+    def editor_context(self, *, request, canvas, step, form=None) -> dict:
+        """What the editor template needs beyond ``canvas``, ``step`` and ``form`` (bound to
+        what was just sent, when the page shows it again after an error or a refresh)."""
         return {}
 
     def launch_problems(self, *, canvas, step, where: str) -> list[str]:

@@ -21,7 +21,7 @@ class Delay(StepType):
     summary_template = "canvas/_step_delay_summary.html"
 
     def describe(self, *, step: Step) -> str:
-        return f"wait {step.delay_value} {step.delay_unit}"
+        return f"wait {step.delay_text}"
 
     def launch_problems(self, *, canvas, step: Step, where: str) -> list[str]:
         if not step.delay_value:

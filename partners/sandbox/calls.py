@@ -37,6 +37,8 @@ class Dialect:
     refused: Callable[[str, gate.Limits], HttpResponse]  # (gate refusal, limits)
     failed: Callable[[CallError], HttpResponse]
     done: Callable[[dict], HttpResponse]
+    # The scope's counted windows (minute, day), if the partner has any.
+    windows: Callable[[gate.Limits], list[gate.CountedWindow]] = lambda limits: []
 
 
 def call_serve(*, dialect: Dialect, apply: Apply, upload: bool = False) -> HttpResponse:
@@ -52,6 +54,7 @@ def call_serve(*, dialect: Dialect, apply: Apply, upload: bool = False) -> HttpR
         verdict = gate.request_admit(
             db, partner=dialect.partner, rate_scope=grant["rate_scope"],
             rate=dialect.rate(limits), limits_enabled=limits.enabled, upload=upload, now=now,
+            windows=dialect.windows(limits),
         )
         if verdict.refusal is not None:
             return dialect.refused(verdict.refusal, limits)

@@ -23,6 +23,9 @@ KNOBS: dict[str, tuple[object, Callable]] = {
     "SANDBOX_PINTEREST_CLIENT_ID": ("sandbox-pinterest-app", str),
     "SANDBOX_PINTEREST_CLIENT_SECRET": ("sandbox-pinterest-secret", str),
     "SANDBOX_TIKTOK_RATE": (50.0, float),
+    # The app's tier also counts calls per minute and per UTC day (the top tier's by default).
+    "SANDBOX_TIKTOK_RATE_PER_MIN": (3_000, int),
+    "SANDBOX_TIKTOK_RATE_PER_DAY": (4_320_000, int),
     "SANDBOX_TIKTOK_MAX_ROWS": (10_000, int),
     "SANDBOX_TIKTOK_MAX_AUDIENCES": (400, int),
     "SANDBOX_PINTEREST_RATE": (7.0, float),

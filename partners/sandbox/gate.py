@@ -1,7 +1,9 @@
 """What every partner API call passes before it is served: counting, rate limits and faults.
 
 Rate limits hold over a sliding one-second window: a call is refused when the scope already
-had ``rate`` calls accepted in the second before it arrived. Arrivals (accepted or not) are
+had ``rate`` calls accepted in the second before it arrived. A scope may also count its
+accepted calls per calendar minute and per UTC day (TikTok's app tiers): a call past a
+spent one is refused until the next minute or day begins. Arrivals (accepted or not) are
 kept apart so the record can show the busiest second each scope saw.
 
 Faults are drawn from a seeded sequence kept in the state (seed, draw number), so the same
@@ -22,6 +24,8 @@ from . import conf, store
 WINDOW_S = 1.0
 
 RATE_LIMITED = "rate_limited"
+# A spent counted window: RATE_LIMITED_IN + "minute" / "day".
+RATE_LIMITED_IN = "rate_limited_per_"
 STORM = "storm"
 SYSTEM_ERROR = "system_error"
 NOT_EDITABLE = "not_editable"
@@ -33,6 +37,8 @@ LIMIT_OVERRIDES_KEY = "limit_overrides"
 class Limits:
     enabled: bool
     tiktok_rate: float
+    tiktok_rate_per_min: int
+    tiktok_rate_per_day: int
     tiktok_max_rows: int
     tiktok_max_audiences: int
     pinterest_rate: float
@@ -41,6 +47,8 @@ class Limits:
 
 LIMIT_KNOBS = {
     "tiktok_rate": "SANDBOX_TIKTOK_RATE",
+    "tiktok_rate_per_min": "SANDBOX_TIKTOK_RATE_PER_MIN",
+    "tiktok_rate_per_day": "SANDBOX_TIKTOK_RATE_PER_DAY",
     "tiktok_max_rows": "SANDBOX_TIKTOK_MAX_ROWS",
     "tiktok_max_audiences": "SANDBOX_TIKTOK_MAX_AUDIENCES",
     "pinterest_rate": "SANDBOX_PINTEREST_RATE",
@@ -60,6 +68,37 @@ def limits_override(db: sqlite3.Connection, **changes) -> Limits:
     overrides.update(changes)
     store.meta_set(db, LIMIT_OVERRIDES_KEY, orjson.dumps(overrides).decode())
     return limits_current(db)
+
+
+@dataclass(frozen=True)
+class CountedWindow:
+    """``allowed`` accepted calls per calendar ``length`` seconds (from the epoch: UTC days)."""
+
+    name: str
+    length: float
+    allowed: int
+
+
+def _window_spent(db: sqlite3.Connection, scope: str, windows: list[CountedWindow],
+                  now: float) -> str | None:
+    for window in windows:
+        row = db.execute("SELECT period, accepted FROM window_counts WHERE scope = ? AND window = ?",
+                         (scope, window.name)).fetchone()
+        if row is not None and row[0] == int(now // window.length) and row[1] >= window.allowed:
+            return window.name
+    return None
+
+
+def _windows_count(db: sqlite3.Connection, scope: str, windows: list[CountedWindow],
+                   now: float) -> None:
+    for window in windows:
+        period = int(now // window.length)
+        db.execute(
+            "INSERT INTO window_counts (scope, window, period, accepted) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (scope, window) DO UPDATE SET"
+            " accepted = CASE WHEN period = excluded.period THEN accepted + 1 ELSE 1 END,"
+            " period = excluded.period",
+            (scope, window.name, period))
 
 
 @dataclass(frozen=True)
@@ -114,6 +153,7 @@ def request_admit(
     limits_enabled: bool,
     upload: bool,
     now: float,
+    windows: list[CountedWindow] = (),
 ) -> Verdict:
     """Count an authenticated call against its scope's window; refuse it or let it through."""
     db.execute("DELETE FROM arrivals WHERE scope = ? AND at <= ?", (rate_scope, now - WINDOW_S))
@@ -127,12 +167,18 @@ def request_admit(
     )
     faults = faults_current(db, partner=partner)
     refusal = None
+    spent = _window_spent(db, rate_scope, list(windows), now) if limits_enabled else None
     if faults.storm_until > now:
         refusal = STORM
         store.counter_add(db, "injected_faults")
+    elif spent is not None:
+        refusal = RATE_LIMITED_IN + spent
+        store.counter_add(db, "rate_limited_responses")
     elif limits_enabled and accepted >= rate:
         refusal = RATE_LIMITED
         store.counter_add(db, "rate_limited_responses")
+    else:
+        _windows_count(db, rate_scope, list(windows), now)
     db.execute(
         "INSERT INTO arrivals (scope, at, accepted) VALUES (?, ?, ?)",
         (rate_scope, now, refusal is None),

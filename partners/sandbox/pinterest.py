@@ -356,15 +356,20 @@ def customer_list(request, ad_account_id: str, list_id: str) -> HttpResponse:
 
 def _audience_object(row) -> dict:
     present = row["present"]
+    if row["audience_type"] == ACTALIKE:  # built from its seed over 24-48 hours
+        rule, size, status = orjson.loads(row["rule"]), None, "PROCESSING"
+    else:
+        rule = {"customer_list_id": row["customer_list_id"]}
+        size, status = (present if present >= READY_FROM else None), "READY"
     return {
         "id": row["id"],
         "ad_account_id": row["ad_account_id"],
         "name": row["name"],
         "description": row["description"],
-        "audience_type": "CUSTOMER_LIST",
-        "rule": {"customer_list_id": row["customer_list_id"]},
-        "size": present if present >= READY_FROM else None,
-        "status": "READY",
+        "audience_type": row["audience_type"],
+        "rule": rule,
+        "size": size,
+        "status": status,
         "type": "audience",
         "created_timestamp": int(row["created_at"]),
         "updated_timestamp": int(row["created_at"]),
@@ -401,10 +406,13 @@ def audiences(request, ad_account_id: str) -> HttpResponse:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise PinterestError(BAD_REQUEST, "name is required.")
+        if body.get("audience_type") == ACTALIKE:
+            return _actalike_create(db, ad_account_id=ad_account_id, name=name, body=body,
+                                    now=now)
         if body.get("audience_type") != "CUSTOMER_LIST":
             raise PinterestError(
-                BAD_REQUEST, "audience_type must be CUSTOMER_LIST (the only type the sandbox has)."
-            )
+                BAD_REQUEST, "audience_type must be CUSTOMER_LIST or ACTALIKE (the types the "
+                "sandbox has).")
         rule = body.get("rule")
         list_id = rule.get("customer_list_id") if isinstance(rule, dict) else None
         if not isinstance(list_id, str) or not list_id:
@@ -425,6 +433,46 @@ def audiences(request, ad_account_id: str) -> HttpResponse:
     if request.method == "POST":
         return _serve(request, apply=create, scope=WRITE_SCOPE)
     return _serve(request, apply=listing, scope=READ_SCOPE)
+
+
+ACTALIKE = "ACTALIKE"
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def _actalike_create(db, *, ad_account_id: str, name: str, body: dict, now: float) -> dict:
+    """An actalike of seed audiences: the seeds need about 100 matched users together."""
+    rule = body.get("rule")
+    rule = rule if isinstance(rule, dict) else {}
+    seeds, country, percentage = rule.get("seed_id"), rule.get("country"), rule.get("percentage")
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(seed, str) and seed for seed in seeds)):
+        raise PinterestError(BAD_REQUEST, "rule.seed_id must be a non-empty list of audience ids.")
+    if not isinstance(country, str) or not COUNTRY.match(country):
+        raise PinterestError(BAD_REQUEST, "rule.country must be a two-letter country code.")
+    if isinstance(percentage, bool) or not isinstance(percentage, int) or not 1 <= percentage <= 10:
+        raise PinterestError(BAD_REQUEST, "rule.percentage must be an integer from 1 to 10.")
+    matched = 0
+    for seed in seeds:
+        row = db.execute(f"{_AUDIENCE_SELECT} WHERE pinterest_audiences.id = ?"
+                         " AND pinterest_audiences.ad_account_id = ?",
+                         (seed, ad_account_id)).fetchone()
+        if row is None:
+            raise PinterestError(NOT_FOUND, f"Seed audience {seed} not found.")
+        matched += row["present"]
+    if matched < READY_FROM:
+        raise PinterestError(BAD_REQUEST, "The seed audience is too small to create an actalike"
+                                          f" audience: at least {READY_FROM} matched users are"
+                                          " needed.")
+    audience_id = world.pinterest_audience_id_next(db)
+    stored_rule = {"seed_id": seeds, "country": country, "percentage": percentage}
+    db.execute(
+        "INSERT INTO pinterest_audiences (id, ad_account_id, name, description,"
+        " customer_list_id, created_at, audience_type, rule) VALUES (?, ?, ?, ?, '', ?, ?, ?)",
+        (audience_id, ad_account_id, name, str(body.get("description") or ""), now, ACTALIKE,
+         orjson.dumps(stored_rule).decode()))
+    row = db.execute(f"{_AUDIENCE_SELECT} WHERE pinterest_audiences.id = ?",
+                     (audience_id,)).fetchone()
+    return _audience_object(row)
 
 
 @sandbox_view

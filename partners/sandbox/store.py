@@ -21,11 +21,11 @@ from . import conf
 
 # Bump when a table changes shape: a file of another version is rebuilt (its state is a
 # sandbox's, never worth a migration).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLES = (
     "meta", "counters", "grants", "codes", "tokens", "audiences", "members",
-    "pinterest_audiences", "arrivals", "peaks", "faults",
+    "pinterest_audiences", "arrivals", "peaks", "faults", "window_counts",
 )
 
 SCHEMA = """
@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS pinterest_audiences (
     name TEXT NOT NULL,
     description TEXT NOT NULL,
     customer_list_id TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    audience_type TEXT NOT NULL DEFAULT 'CUSTOMER_LIST',
+    rule TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS arrivals (
     scope TEXT NOT NULL,
@@ -95,6 +97,13 @@ CREATE TABLE IF NOT EXISTS arrivals (
 );
 CREATE INDEX IF NOT EXISTS arrivals_by_scope ON arrivals (scope, at);
 CREATE TABLE IF NOT EXISTS peaks (scope TEXT PRIMARY KEY, arrivals INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS window_counts (
+    scope TEXT NOT NULL,
+    window TEXT NOT NULL,
+    period INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    PRIMARY KEY (scope, window)
+);
 CREATE TABLE IF NOT EXISTS faults (
     partner TEXT PRIMARY KEY,
     error_share REAL NOT NULL,

@@ -71,6 +71,14 @@ def _answer(code: int, message: str, data: dict | None = None) -> HttpResponse:
 
 
 def _refusal(refusal: str, limits: gate.Limits) -> tuple[int, str]:
+    if refusal == gate.RATE_LIMITED_IN + "minute":
+        return CODE_RATE_LIMITED, (
+            "Too many requests: the app exceeded its limit of "
+            f"{limits.tiktok_rate_per_min} requests per minute. Please retry later.")
+    if refusal == gate.RATE_LIMITED_IN + "day":
+        return CODE_RATE_LIMITED, (
+            "Too many requests: the app exceeded its limit of "
+            f"{limits.tiktok_rate_per_day} requests per day. Please retry after 00:00 UTC.")
     if refusal in (gate.RATE_LIMITED, gate.STORM):
         return CODE_RATE_LIMITED, (
             "Too many requests: the app exceeded its limit of "
@@ -100,6 +108,9 @@ def _serve(request, *, apply: Apply, upload: bool = False) -> HttpResponse:
     dialect = Dialect(
         partner=TIKTOK, authenticate=_authenticate(request),
         rate=lambda limits: limits.tiktok_rate,
+        windows=lambda limits: [
+            gate.CountedWindow("minute", 60.0, limits.tiktok_rate_per_min),
+            gate.CountedWindow("day", 86_400.0, limits.tiktok_rate_per_day)],
         refused=lambda refusal, limits: _answer(*_refusal(refusal, limits)),
         failed=lambda error: _answer(error.code, error.message),
         done=lambda data: _answer(CODE_OK, "OK", data),
@@ -273,6 +284,54 @@ def _audience_create(db, *, advertiser_id: str, name: object, limits, now: float
     return {"audience_id": audience_id}
 
 
+LOOKALIKE_SIZES = ("NARROW", "BALANCED", "BROAD")
+
+
+@sandbox_view
+@require_POST
+def lookalike_create(request) -> HttpResponse:
+    """A look-alike of a source audience: needs about 1,000 matched users in the source;
+    it builds for 24-48 hours and takes no users (no segment/mapping)."""
+
+    def apply(db, limits, now):
+        body = _object_body(request)
+        advertiser_id = _advertiser(body.get("advertiser_id"))
+        name = body.get("custom_audience_name")
+        if not isinstance(name, str) or not name.strip():
+            raise TikTokError(CODE_INVALID_PARAMS, "custom_audience_name is required.")
+        spec = body.get("lookalike_spec")
+        if not isinstance(spec, dict):
+            raise TikTokError(CODE_INVALID_PARAMS, "lookalike_spec is required.")
+        source_id = spec.get("source_audience_id")
+        if not isinstance(source_id, str) or not source_id:
+            raise TikTokError(CODE_INVALID_PARAMS, "lookalike_spec.source_audience_id is required.")
+        if spec.get("audience_size") not in LOOKALIKE_SIZES:
+            raise TikTokError(CODE_INVALID_PARAMS, "lookalike_spec.audience_size must be one of "
+                                                   f"{', '.join(LOOKALIKE_SIZES)}.")
+        locations = spec.get("location_ids")
+        if (not isinstance(locations, list) or not locations
+                or not all(isinstance(i, str) and i.isdigit() for i in locations)):
+            raise TikTokError(CODE_INVALID_PARAMS,
+                              "lookalike_spec.location_ids must be a non-empty list of ids.")
+        source = db.execute(
+            "SELECT * FROM audiences WHERE partner = ? AND ad_account_id = ? AND audience_id = ?"
+            " AND deleted_at IS NULL", (TIKTOK, advertiser_id, source_id)).fetchone()
+        if source is None:
+            raise TikTokError(CODE_NOT_FOUND, f"Audience {source_id} does not exist.")
+        if source["present"] < SIZE_SHOWN_FROM:
+            raise TikTokError(
+                CODE_INVALID_PARAMS,
+                f"The source audience is too small to create a lookalike audience: it needs at"
+                f" least {SIZE_SHOWN_FROM:,} matched users.")
+        audience_id = world.tiktok_audience_id_next(db)
+        world.audience_insert(db, partner=TIKTOK, ad_account_id=advertiser_id,
+                              audience_id=audience_id, name=name[:NAME_MAX],
+                              audience_type=world.LOOKALIKE_AUDIENCE_TYPE, now=now)
+        return {"custom_audience_id": audience_id}
+
+    return _serve(request, apply=apply)
+
+
 def _audience_delete(db, *, advertiser_id: str, audience_ids: object, now: float) -> dict:
     if isinstance(audience_ids, str):
         audience_ids = [audience_ids]
@@ -325,7 +384,9 @@ def _audience_item(row) -> dict:
         "name": row["name"],
         "audience_type": row["audience_type"],
         "cover_num": row["present"] if row["present"] >= SIZE_SHOWN_FROM else 0,
-        "is_valid": True,
+        # A look-alike made through the API is still being built (24-48 hours).
+        "is_valid": row["audience_type"] != world.LOOKALIKE_AUDIENCE_TYPE or bool(
+            row["preexisting"]),
         "is_expiring": False,
         "is_creator": True,
         "shared": False,

@@ -17,6 +17,7 @@ urlpatterns = [
     path(f"{TIKTOK_API}segment/audience/", tiktok.segment_audience),
     path(f"{TIKTOK_API}segment/mapping/", tiktok.segment_mapping),
     path(f"{TIKTOK_API}dmp/custom_audience/list/", tiktok.custom_audience_list),
+    path(f"{TIKTOK_API}dmp/custom_audience/lookalike/create/", tiktok.lookalike_create),
     re_path(r"^open_api/(?P<path>.*)$", tiktok.path_not_found),
     # Pinterest: with or without a trailing slash.
     re_path(r"^oauth/?$", consent.pinterest_consent),

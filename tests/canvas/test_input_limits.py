@@ -93,10 +93,11 @@ def test_use_existing_audience_before_choosing_an_ad_account_says_what_to_do(
                                      respect_ad_tracking=True)
     url = reverse("canvas:step", args=[canvas.pk, step.pk])
     for chosen in ("local-1", "1001"):
-        response = owner_client.post(url, {"do": "use-existing", "audience": chosen,
-                                           "action": "add"}, follow=True)
+        response = owner_client.post(url, {"partner": "tiktok", "audience": chosen,
+                                           "action": "add", "match_fields": ["email"]})
         assert response.status_code == 200
-        assert "Choose an ad account first." in response.content.decode()
+        assert ("Choose one of the TikTok ad accounts selected for this workspace."
+                in response.content.decode())
     step.refresh_from_db()
     assert step.audience is None
 
@@ -227,7 +228,7 @@ def test_existing_audience_id_no_partner_lists_is_refused_in_words(
                                      audience_id=None, action="add", match_fields=["email"],
                                      respect_ad_tracking=True)
     response = owner_client.post(reverse("canvas:step", args=[canvas.pk, step.pk]),
-                                 {"do": "use-existing", "audience": chosen, "action": "add"},
-                                 follow=True)
+                                 {"partner": "tiktok", "ad_account": account.pk,
+                                  "audience": chosen, "action": "add", "match_fields": ["email"]})
     assert response.status_code == 200
     assert "not in the ad account&#x27;s list" in response.content.decode()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
 
-from audiencesync.errors import ServiceError
+from audiencesync.errors import FieldErrors, ServiceError
 from canvas import steps
 from canvas.models import Canvas, CanvasEntry, CanvasStatus, StepKind, StepStats
 from canvas.services import canvases as canvas_services
@@ -125,20 +125,17 @@ def test_the_sync_editor_saves_through_a_service_without_a_request(workspace):
     account = builders.connected_account(workspace)
     target = builders.audience(account, match_fields=("email",))
     step = canvas_services.step_add(canvas=canvas, kind=StepKind.AUDIENCE_SYNC)
-    edit = {"step": step, "user": None, "partner": "", "ad_account": None, "audience": "",
-            "action": "add", "match_fields": [], "respect_ad_tracking": True, "name": ""}
+    edit = {"step": step, "user": None, "partner": "tiktok", "ad_account": account.pk,
+            "audience": f"local-{target.pk}", "q": "", "action": "remove", "match_fields": [],
+            "respect_ad_tracking": True, "confirm_duplicate": False}
 
-    assert canvas_services.step_sync_edit(**{**edit, "do": "choose-partner",
-                                             "partner": "tiktok"}) is None
-    assert canvas_services.step_sync_edit(**{**edit, "do": "choose-ad-account",
-                                             "ad_account": account.pk}) is None
-    assert canvas_services.step_sync_edit(**{**edit, "do": "use-existing", "action": "remove",
-                                             "audience": f"local-{target.pk}"}) == "Step saved."
+    assert canvas_services.step_sync_save(**edit) == "Step saved."
     step.refresh_from_db()
     assert (step.partner, step.ad_account, step.audience, step.action, step.match_fields) == (
         "tiktok", account, target, "remove", ["email"])
-    with pytest.raises(ServiceError, match="Nothing to do"):
-        canvas_services.step_sync_edit(**{**edit, "do": "dance"})
+    with pytest.raises(FieldErrors) as refused:
+        canvas_services.step_sync_save(**{**edit, "partner": "myspace", "audience": ""})
+    assert set(refused.value.errors) == {"partner", "audience"}
 
 
 def test_enter_all_is_enqueued_only_once_its_transaction_commits(

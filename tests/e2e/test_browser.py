@@ -15,7 +15,7 @@ from audiencesync.proofs.sandbox import sandbox_control_headers
 from audiencesync.sync.engine import sync_flush
 from canvas.services.entry import canvas_enter_users
 from tests import builders, mail_support
-from tests.e2e_support import live_partners  # noqa: F401
+from tests.e2e_support import live_partners, sandbox  # noqa: F401
 from tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -52,6 +52,10 @@ def sign_up(page: Page, shoot, *, email: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm Email Address")
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{email.split('@')[0]}'s workspace")
+    checklist = page.locator("#checklist li")
+    expect(checklist).to_have_count(6)
+    expect(checklist.first).to_contain_text("Connect a partner")
+    expect(page.locator("#checklist li.done")).to_have_count(0)
     shoot("home")
 
 
@@ -99,16 +103,21 @@ def canvas_with_sync_step(page: Page, shoot, *, name: str) -> None:
     shoot("canvas-new")
     page.get_by_role("button", name="Audience Sync").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audience Sync")
-    page.get_by_role("link", name="Custom Audience").click()
-    page.get_by_label("TikTok").check()
-    page.get_by_role("button", name="Choose partner").click()
-    expect(page.get_by_role("heading", name="2. Ad account")).to_be_visible()
+    page.get_by_label("TikTok", exact=True).check()  # the form updates in place (htmx)
+    expect(page.get_by_text("TikTok ad account", exact=True)).to_be_visible()
 
 
 def choose_ad_account(page: Page) -> None:
-    page.locator("select[name=ad_account]").select_option(label=TIKTOK_US_ACCOUNT)
-    page.get_by_role("button", name="Use this ad account").click()
-    expect(page.get_by_role("heading", name="3. Choose a new or existing audience")).to_be_visible()
+    page.get_by_label("TikTok ad account").select_option(label=TIKTOK_US_ACCOUNT)
+    expect(audience_box(page)).to_be_visible()
+
+
+def audience_box(page: Page):
+    return page.get_by_label(re.compile("Search the audiences of"))
+
+
+def audience_option(page: Page, text: str):
+    return page.locator("#audience-options label.option", has_text=text)
 
 
 def metric(page: Page, name: str):
@@ -122,14 +131,22 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
     canvas_with_sync_step(page, shoot, name="Win back lapsed buyers")
     shoot("step-partner-chosen")
     choose_ad_account(page)
-    page.get_by_label("Audience name").fill("Lapsed buyers")
+    audience_box(page).fill("Lapsed buyers")
+    audience_option(page, "Create audience “Lapsed buyers”").locator("input").check()
+    # Saved without a match field: the error sits by its field and every value is kept.
+    page.get_by_role("button", name="Save step").click()
+    expect(page.locator("fieldset:has(legend:text('Match fields to sync')) .errorlist")).to_have_text(
+        "Choose at least one match field to sync.")
+    expect(audience_box(page)).to_have_value("Lapsed buyers")
+    expect(audience_option(page, "Create audience “Lapsed buyers”").locator("input")).to_be_checked()
+    shoot("step-error-keeps-input")
     page.get_by_label("Email", exact=True).check()
     page.get_by_label("Phone", exact=True).check()
     shoot("step-new-audience")
-    page.get_by_role("button", name="Create Audience").click()
+    page.get_by_role("button", name="Save step").click()
     expect(page.locator(".messages")).to_contain_text(
         re.compile(r"Audience 'Lapsed buyers \(\w+\)' was created at TikTok \(id \d+\)"))
-    expect(page.get_by_text("Current audience: Lapsed buyers")).to_be_visible()
+    expect(page.locator("#current-audience")).to_contain_text("adds users to Lapsed buyers")
     shoot("step-audience-created")
 
     page.get_by_role("link", name="Back to the canvas").click()
@@ -165,7 +182,8 @@ def test_sign_up_connect_build_launch_enter_and_watch_the_sync(page, shoot, live
     shoot("analytics-pending")
 
     sync_flush()
-    page.reload()
+    page.get_by_role("link", name="Last hour").click()
+    expect(page.locator("svg rect.bucket")).to_have_count(60)
     expect(metric(page, "entered")).to_have_text(str(len(users)))
     expect(metric(page, "synced")).to_have_text(str(len(IDENTIFIED_USERS)))
     expect(metric(page, "not_synced")).to_have_text(str(len(UNIDENTIFIED_USERS)))
@@ -190,13 +208,29 @@ def test_launch_without_a_connected_partner_lists_every_reason(page, shoot, owne
     page.get_by_role("button", name="Launch").click()
     refusal = page.locator(".banner.bad", has_text="Launch refused")
     expect(refusal.locator("li")).to_have_text([
-        re.compile("TikTok is not connected"),
+        re.compile("choose a partner"),
         re.compile("choose an ad account"),
         re.compile("no audience"),
         re.compile("choose at least one match field"),
     ])
     expect(page.locator("h1 .badge")).to_have_text("Draft")
+    expect(refusal.locator("li a")).to_have_count(4)  # each links to the step it concerns
     shoot("launch-refused")
+    refusal.locator("li a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audience Sync")
+    page.get_by_role("link", name="Back to the canvas").click()
+
+    page.locator("details.manage summary").click()
+    page.get_by_label("Name", exact=True).fill("Suppress loyal customers (old)")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Suppress loyal customers (old)")
+    page.locator("details.manage summary").click()
+    page.get_by_role("button", name="Archive").click()
+    expect(page.locator(".messages")).to_contain_text("archived")
+    expect(page.get_by_role("link", name="Suppress loyal customers (old)")).to_have_count(0)
+    page.get_by_role("link", name="Archived").click()
+    expect(page.get_by_role("link", name="Suppress loyal customers (old)")).to_be_visible()
+    shoot("canvas-archived")
 
 
 def test_existing_streaming_audience_can_be_chosen_others_cannot(page, shoot, owner, live_partners):  # noqa: F811
@@ -204,26 +238,34 @@ def test_existing_streaming_audience_can_be_chosen_others_cannot(page, shoot, ow
     connect_tiktok(page, shoot)
     canvas_with_sync_step(page, shoot, name="Remove converted")
     choose_ad_account(page)
-    page.get_by_role("link", name="Existing audience").click()
 
-    audiences = page.locator("select#existing option")
-    expect(audiences.filter(has_text="Newsletter export 2024")).to_be_disabled()
-    expect(audiences.filter(has_text="Newsletter export 2024")).to_contain_text("cannot sync")
-    expect(audiences.filter(has_text="Lookalike: loyalty members")).to_be_disabled()
+    newsletter = audience_option(page, "Newsletter export 2024")
+    expect(newsletter.locator("input")).to_be_disabled()
+    expect(newsletter).to_contain_text("Cannot take users")
+    expect(audience_option(page, "Lookalike: loyalty members").locator("input")).to_be_disabled()
     shoot("step-existing-audiences")
 
-    page.get_by_placeholder("Search audiences by name or id").fill("loyalty")
-    page.get_by_role("button", name="Search").click()
-    streaming = audiences.filter(has_text="Loyalty members (CDP feed)")
-    expect(streaming).to_be_enabled()
-    page.locator("select#existing").select_option(streaming.get_attribute("value"))
-    page.get_by_label("Remove from audience").check()
+    audience_box(page).fill("loyalty")  # filters in place as one types
+    expect(newsletter).to_have_count(0)
+    streaming = audience_option(page, "Loyalty members (CDP feed)")
+    expect(streaming.locator("input")).to_be_enabled()
+    streaming.locator("input").check()
+    page.get_by_label("Remove users from audience").check()
     page.get_by_label("Email", exact=True).check()
     page.get_by_role("button", name="Save step").click()
     expect(page.locator(".messages")).to_contain_text("Step saved.")
-    expect(page.get_by_text("Current audience: Loyalty members (CDP feed)")).to_contain_text(
-        "Remove users from audience")
+    expect(page.locator("#current-audience")).to_contain_text(
+        "removes users from Loyalty members (CDP feed)")
     shoot("step-existing-saved")
+
+    # A new audience named like one the ad account has: asked before a second is made.
+    audience_box(page).fill("loyalty members (cdp feed)")
+    audience_option(page, "Create audience").locator("input").check()
+    page.get_by_label("Add users to audience").check()
+    page.get_by_role("button", name="Save step").click()
+    expect(page.locator("#duplicate-name")).to_contain_text("already has an audience named")
+    expect(page.locator("#current-audience")).to_contain_text("Loyalty members (CDP feed)")
+    shoot("step-duplicate-name")
 
     page.get_by_role("link", name="Back to the canvas").click()
     page.get_by_role("button", name="Launch").click()
@@ -337,3 +379,27 @@ def test_an_invited_person_signs_up_verifies_and_accepts_the_invitation(page, sh
     shoot("joined")
     nav(page, "Members").click()
     expect(page.get_by_role("row", name=re.compile("newbie@example.com"))).to_contain_text("you")
+
+
+def test_a_lookalike_is_created_from_the_audiences_page(page, shoot, owner, sandbox):  # noqa: F811
+    from tests.canvas.test_audience_health import _live_step
+
+    _, step = _live_step(sandbox, owner, partner_key="tiktok", users=1_000)
+    sign_in(page, email=owner.user.email)
+    page.goto(f"/canvases/audiences/{step.ad_account_id}/")
+    row = page.get_by_role("row", name=re.compile(re.escape(step.audience.name)))
+    row.get_by_role("link", name="Create look-alike").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Look-alike of {step.audience.name}")
+    page.get_by_label("Look-alike name").fill("Buyers look-alike")
+    page.get_by_label("Location").select_option(label="United Kingdom")
+    page.get_by_label("Audience size").select_option(label="Broad: the largest reach")
+    shoot("lookalike-form")
+    page.get_by_role("button", name="Create look-alike at TikTok").click()
+
+    expect(page.locator(".messages")).to_contain_text("TikTok is building the look-alike")
+    lookalike = page.get_by_role("row", name=re.compile("Buyers look-alike"))
+    expect(lookalike).to_contain_text(f"Look-alike of {step.audience.name}: takes no users")
+    expect(lookalike).to_contain_text("Processing")
+    expect(lookalike.get_by_role("link", name="Create look-alike")).to_have_count(0)
+    shoot("lookalike-listed")

@@ -18,7 +18,8 @@ def rate_calls(monkeypatch, request):
     """(key, limit, requests already sent) for every rate-limiter call."""
     calls = []
 
-    def acquire(key: str, *, limit_per_s: float) -> None:
+    def acquire(key: str, *, limit_per_s: float, per_min: int | None = None,
+                per_day: int | None = None) -> None:
         mock = request.getfixturevalue("api") if "api" in request.fixturenames else None
         calls.append((key, limit_per_s, len(mock.calls) if mock else 0))
 

@@ -17,6 +17,7 @@ import orjson
 
 from partners.base import (
     AudienceGone,
+    AudienceHealth,
     AudienceRef,
     BatchTooLarge,
     Credentials,
@@ -124,6 +125,29 @@ class Kit:
 
     exchange_refused_code: int
     redirect_error: type  # what a redirect (never followed) answers
+
+    # Audience state: the ids asked for, what the partner's answers make of them (one ready,
+    # one too small, one processing; the fourth no longer exists), and the calls it takes.
+    state_ids: tuple[str, ...]
+    expected_states: dict[str, tuple[AudienceHealth, int | None]]
+    state_calls: int
+
+    def states_answer(self, api) -> None:
+        """The partner's listings that ``expected_states`` is read from."""
+        raise NotImplementedError
+
+    # Look-alikes: the options chosen, the id the partner answers, and its refusal of a
+    # seed too small (its own words, which the product passes on).
+    lookalike_options: dict[str, str]
+    lookalike_id: str
+    seed_too_small: str
+
+    def lookalike_answer(self, api, *, refused: bool = False) -> None:
+        raise NotImplementedError
+
+    def lookalike_checks(self, api) -> None:
+        """The look-alike request as the partner documents it."""
+        raise NotImplementedError
 
 
 def tiktok_ok(data=None, *, code=0, message="OK", request_id="req-1"):
@@ -238,6 +262,44 @@ class TikTokKit(Kit):
     def exchange_refused(self, api, *, message: str) -> None:
         api.post(self.base + "oauth2/access_token/", json=tiktok_ok(code=40110, message=message))
 
+    lookalike_options = {"location": "2635167", "audience_size": "NARROW"}
+    lookalike_id = "7001"
+    seed_too_small = "The source audience is too small to create a lookalike audience."
+
+    def lookalike_answer(self, api, *, refused: bool = False) -> None:
+        answer = (tiktok_ok(code=40002, message=self.seed_too_small) if refused
+                  else tiktok_ok({"custom_audience_id": self.lookalike_id}))
+        api.post(self.base + "dmp/custom_audience/lookalike/create/", json=answer)
+
+    def lookalike_checks(self, api) -> None:
+        method, path, _, headers, body = sent(api)
+        assert (method, path) == ("POST", "/open_api/v1.3/dmp/custom_audience/lookalike/create/")
+        assert headers["Access-Token"] == self.token
+        assert body == {"advertiser_id": self.ad_account, "custom_audience_name": "Look-alike",
+                        "lookalike_spec": {
+                            "source_audience_id": self.audience_id, "include_source": False,
+                            "mobile_os": "ALL", "placements": ["TIKTOK"],
+                            "location_ids": ["2635167"], "audience_size": "NARROW"}}
+
+    state_ids = ("900", "901", "902", "904")
+    expected_states = {"900": (AudienceHealth.READY, 1_500),
+                       "901": (AudienceHealth.TOO_SMALL, None),
+                       "902": (AudienceHealth.PROCESSING, None)}
+    state_calls = 1
+
+    def states_answer(self, api) -> None:
+        items = [{"audience_id": "900", "name": "Buyers", "cover_num": 1_500, "is_valid": True,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "901", "name": "Few", "cover_num": 0, "is_valid": True,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "902", "name": "New", "cover_num": 0, "is_valid": False,
+                  "audience_type": "Partner Audience"},
+                 {"audience_id": "903", "name": "Other", "cover_num": 9_000, "is_valid": True,
+                  "audience_type": "Customer File"}]
+        api.get(self.base + "dmp/custom_audience/list/", json=tiktok_ok({
+            "list": items,
+            "page_info": {"page": 1, "page_size": 100, "total_number": 4, "total_page": 1}}))
+
 
 class PinterestKit(Kit):
     key = "pinterest"
@@ -346,6 +408,59 @@ class PinterestKit(Kit):
 
     def exchange_refused(self, api, *, message: str) -> None:
         api.post(self.base + "oauth/token", status=400, json={"code": 1, "message": message})
+
+    lookalike_options = {"country": "GB", "percentage": "3"}
+    lookalike_id = "3009"
+    seed_too_small = "The seed audience is too small."
+
+    @property
+    def audiences_url(self) -> str:
+        return f"{self.base}ad_accounts/{self.ad_account}/audiences"
+
+    def lookalike_answer(self, api, *, refused: bool = False) -> None:
+        # The seed is the audience built on the customer list the product fills.
+        api.get(self.audiences_url, json={"items": [
+            {"id": "3001", "audience_type": "CUSTOMER_LIST",
+             "rule": {"customer_list_id": self.audience_id}, "size": 1_500, "status": "READY"},
+        ], "bookmark": None})
+        if refused:
+            api.post(self.audiences_url, status=400,
+                     json={"code": 1, "message": self.seed_too_small})
+        else:
+            api.post(self.audiences_url, json={
+                "id": self.lookalike_id, "audience_type": "ACTALIKE", "size": None,
+                "status": "PROCESSING",
+                "rule": {"seed_id": ["3001"], "country": "GB", "percentage": 3}})
+
+    def lookalike_checks(self, api) -> None:
+        method, path, _, headers, body = sent(api, 1)
+        assert (method, path) == ("POST", f"/v5/ad_accounts/{self.ad_account}/audiences")
+        assert headers["Authorization"] == f"Bearer {self.token}"
+        assert body == {"name": "Look-alike", "audience_type": "ACTALIKE",
+                        "rule": {"seed_id": ["3001"], "country": "GB", "percentage": 3}}
+
+    state_ids = ("101", "102", "103", "104")
+    expected_states = {"101": (AudienceHealth.READY, 1_500),
+                       "102": (AudienceHealth.TOO_SMALL, None),
+                       "103": (AudienceHealth.PROCESSING, None)}
+    state_calls = 2
+
+    def states_answer(self, api) -> None:
+        def customer_list(list_id, status):
+            return {"id": list_id, "name": f"List {list_id}", "list_type": "EMAIL",
+                    "status": status, "num_batches": 2, "num_uploaded_user_records": 1_600,
+                    "num_removed_user_records": 10}
+
+        api.get(self.lists, json={"items": [customer_list("101", "READY"),
+                                            customer_list("102", "TOO_SMALL"),
+                                            customer_list("103", "PROCESSING")],
+                                  "bookmark": None})
+        api.get(f"{self.base}ad_accounts/{self.ad_account}/audiences", json={"items": [
+            {"id": "3001", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "101"},
+             "size": 1_500, "status": "READY"},
+            {"id": "3002", "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": "102"},
+             "size": None, "status": "READY"},
+        ], "bookmark": None})
 
 
 # The shared contract test's parameters: one kit per partner of the registry.

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from partners import ratelimit
-from partners.base import Permanent, Transient
+from partners.base import Permanent, RateLimits, Transient
 from partners.http import (
     PartnerClient,
     RateBudget,
@@ -40,7 +40,7 @@ def events(monkeypatch):
     """What happened, in order: rate-limiter calls and requests sent."""
     happened = []
 
-    def acquire(key: str, *, limit_per_s: float) -> None:
+    def acquire(key: str, *, limit_per_s: float, per_min=None, per_day=None) -> None:
         happened.append(("acquire", key, limit_per_s))
 
     monkeypatch.setattr(ratelimit, "acquire", acquire)
@@ -57,7 +57,8 @@ def test_the_rate_limiter_is_asked_before_the_request(client, api, events):
 
     api.add_callback(responses.POST, BASE + "things/", callback=answer)
 
-    client.request("POST", "things/", budget=RateBudget(key="partner:app", per_s=5.0),
+    client.request("POST", "things/",
+                   budget=RateBudget(key="partner:app", limits=RateLimits(per_s=5.0)),
                    json_body={"a": 1})
 
     assert events == [("acquire", "partner:app", 5.0), ("request", "POST", BASE + "things/")]

@@ -15,7 +15,16 @@ import requests
 import time_machine
 
 from partners import registry
-from partners.base import AudienceGone, BatchTooLarge, InvalidToken, PartnerError, Permanent, Transient
+from partners.base import (
+    AudienceGone,
+    AudienceHealth,
+    BatchTooLarge,
+    Credentials,
+    InvalidToken,
+    PartnerError,
+    Permanent,
+    Transient,
+)
 
 from .contract import KITS, NOW, H
 
@@ -49,6 +58,66 @@ def test_every_partner_of_the_registry_runs_the_contract():
 
 def test_the_rate_key_names_the_budget_of_the_connection(kit, partner):
     assert partner.rate_key(42) == kit.rate_key
+
+
+# --- audience state ----------------------------------------------------------------------
+
+
+def test_audience_size_and_health_are_read_in_a_few_calls_per_ad_account(
+        kit, partner, api, rate_calls):
+    kit.states_answer(api)
+
+    states = partner.audiences_state(credentials=kit.credentials, ad_account_id=kit.ad_account,
+                                     audience_ids=list(kit.state_ids))
+
+    # An audience missing from the answer no longer exists at the partner.
+    assert {i: (s.health, s.size) for i, s in states.items()} == kit.expected_states
+    assert len(rate_calls) == kit.state_calls
+
+
+def test_background_reads_take_at_most_their_share_of_the_budget(kit, partner, api, rate_calls):
+    kit.states_answer(api)
+    credentials = Credentials(access_token=kit.token, connection_id=42, share=0.1)
+
+    partner.audiences_state(credentials=credentials, ad_account_id=kit.ad_account,
+                            audience_ids=list(kit.state_ids))
+
+    rate = partner.rate_per_s
+    # Every call first takes a slot of the tenth, then of the scope's own budget.
+    assert [(key, limit) for key, limit, _ in rate_calls] == [
+        (f"{kit.rate_key}:share-0.1", pytest.approx(rate / 10)), (kit.rate_key, rate),
+    ] * kit.state_calls
+
+
+# --- look-alikes --------------------------------------------------------------------------
+
+
+def _lookalike(kit, partner):
+    return partner.lookalike_create(credentials=kit.credentials, ad_account_id=kit.ad_account,
+                                    seed_id=kit.audience_id, name="Look-alike",
+                                    options=kit.lookalike_options)
+
+
+def test_a_lookalike_is_created_from_the_audience_the_product_fills(kit, partner, api):
+    assert {o.name for o in partner.lookalike_options} == set(kit.lookalike_options)
+    kit.lookalike_answer(api)
+
+    state = _lookalike(kit, partner)
+
+    kit.lookalike_checks(api)
+    assert (state.id, state.health, state.size) == (
+        kit.lookalike_id, AudienceHealth.PROCESSING, None)
+
+
+def test_a_seed_too_small_gets_the_partners_refusal_in_plain_words(kit, partner, api):
+    kit.lookalike_answer(api, refused=True)
+
+    with pytest.raises(Permanent) as refused:
+        _lookalike(kit, partner)
+
+    assert kit.seed_too_small in refused.value.message
+    assert refused.value.message.startswith(f"{partner.name} refused the look-alike: ")
+    assert "matched users" in refused.value.message
 
 
 # --- OAuth -------------------------------------------------------------------------------

@@ -248,6 +248,39 @@ def test_an_audience_is_made_from_a_customer_list(connected_pinterest):
     assert unknown.status_code == 404
 
 
+def test_an_actalike_needs_a_seed_of_100_and_carries_size_and_status(connected_pinterest,
+                                                                      settings):
+    settings.SANDBOX_PINTEREST_RATE = 1_000  # a dozen calls within the second
+    def audience_on(records):
+        list_id = connected_pinterest.create_list(records).json()["id"]
+        return connected_pinterest.call("post", f"ad_accounts/{AD_ACCOUNT}/audiences", {
+            "name": "Seed", "audience_type": "CUSTOMER_LIST",
+            "rule": {"customer_list_id": list_id}}).json()
+
+    def actalike(seed_id, **rule):
+        return connected_pinterest.call("post", f"ad_accounts/{AD_ACCOUNT}/audiences", {
+            "name": "Like them", "audience_type": "ACTALIKE",
+            "rule": {"seed_id": [seed_id], "country": "US", "percentage": 5, **rule}})
+
+    small, big = audience_on(_emails(99)), audience_on(_emails(100))
+    assert (small["size"], big["size"]) == (None, 100)
+    refused = actalike(small["id"])
+    assert refused.status_code == 400 and "too small" in refused.json()["message"]
+    for bad in ({"percentage": 11}, {"percentage": 0}, {"country": "usa"}):
+        assert actalike(big["id"], **bad).status_code == 400
+    assert actalike("3999").status_code == 404
+
+    made = actalike(big["id"])
+
+    assert made.status_code == 200
+    body = made.json()
+    assert body["audience_type"] == "ACTALIKE"
+    assert body["rule"] == {"seed_id": [big["id"]], "country": "US", "percentage": 5}
+    assert (body["size"], body["status"]) == (None, "PROCESSING")
+    listed = connected_pinterest.call("get", f"ad_accounts/{AD_ACCOUNT}/audiences").json()
+    assert body["id"] in [item["id"] for item in listed["items"]]
+
+
 # --- rate ------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,7 @@
 """The TikTok emulator answers like TikTok's Marketing API v1.3 (PARTNER_APIS.md)."""
 
+import time
+
 import pytest
 import time_machine
 
@@ -335,6 +337,39 @@ def test_the_row_cap_is_configurable(settings, connected_tiktok):
     assert connected_tiktok.mapping(audience_id, _full_rows(audience_id, 3))["code"] == 40011
 
 
+def test_a_lookalike_needs_a_source_of_1000_and_takes_no_users(connected_tiktok):
+    control_audience = connected_tiktok.create_audience("small")
+    source = connected_tiktok.create_audience("big")
+    connected_tiktok.mapping(control_audience, _full_rows(control_audience, 999))
+    connected_tiktok.mapping(source, _full_rows(source, 1_000))
+
+    def lookalike(source_id, **spec):
+        return connected_tiktok.post("dmp/custom_audience/lookalike/create/", {
+            "advertiser_id": ADVERTISER, "custom_audience_name": "Like them",
+            "lookalike_spec": {"source_audience_id": source_id, "include_source": False,
+                               "mobile_os": "ALL", "placements": ["TIKTOK"],
+                               "location_ids": ["6252001"], "audience_size": "BALANCED",
+                               **spec}})
+
+    too_small = lookalike(control_audience)
+    assert too_small["code"] == 40002 and "too small" in too_small["message"]
+    assert lookalike(source, audience_size="HUGE")["code"] == 40002
+    assert lookalike(source, location_ids=[])["code"] == 40002
+    assert lookalike("999999")["code"] == 40007
+
+    made = lookalike(source)
+
+    assert made["code"] == 0
+    lookalike_id = made["data"]["custom_audience_id"]
+    listed = connected_tiktok.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER,
+                                  page_size=100)["data"]["list"]
+    item = next(i for i in listed if i["audience_id"] == lookalike_id)
+    assert (item["audience_type"], item["is_valid"], item["cover_num"]) == (
+        "Lookalike Audience", False, 0)
+    refused = connected_tiktok.mapping(lookalike_id, _full_rows(lookalike_id, 1))
+    assert refused["code"] == 40007  # only partner audiences take users
+
+
 # --- rate ------------------------------------------------------------------------------------
 
 
@@ -378,6 +413,28 @@ def test_the_rate_is_the_apps_whatever_the_token(settings, tiktok, client):
         assert tiktok.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 0
         assert second.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 0
         assert second.get("dmp/custom_audience/list/", advertiser_id=ADVERTISER)["code"] == 40100
+
+
+def test_the_apps_tier_counts_calls_per_minute_then_per_utc_day(settings, connected_tiktok,
+                                                                 record):
+    """A made-up tier (2 per minute, 3 per day): the minute refills at the next minute, the
+    day at 00:00 UTC, whatever the per-second rate allows."""
+    settings.SANDBOX_TIKTOK_RATE_PER_MIN = 2
+    settings.SANDBOX_TIKTOK_RATE_PER_DAY = 3
+    list_path = "dmp/custom_audience/list/"
+    midnight = (time.time() // 86_400 + 1) * 86_400
+    with time_machine.travel(midnight - 119.5, tick=False) as traveller:  # 23:58:00.5 UTC
+        codes = [connected_tiktok.get(list_path, advertiser_id=ADVERTISER) for _ in range(3)]
+        assert [answer["code"] for answer in codes] == [0, 0, 40100]
+        assert "600" not in codes[2]["message"] and "2 requests per minute" in codes[2]["message"]
+        traveller.shift(60)  # 23:59:00.5: a new minute, one call left today
+        assert connected_tiktok.get(list_path, advertiser_id=ADVERTISER)["code"] == 0
+        day_spent = connected_tiktok.get(list_path, advertiser_id=ADVERTISER)
+        assert day_spent["code"] == 40100
+        assert "3 requests per day" in day_spent["message"]
+        traveller.shift(60)  # 00:00:00.5 UTC: a new day
+        assert connected_tiktok.get(list_path, advertiser_id=ADVERTISER)["code"] == 0
+    assert record()["rate_limited_responses"] == 2
 
 
 def test_token_calls_are_not_rate_limited(settings, tiktok):

@@ -1,4 +1,4 @@
-"""`manage.py bench`: the track and import phases, and choosing phases."""
+"""`manage.py bench`: the track, import and segment_count phases, and choosing phases."""
 
 import json
 import os
@@ -27,6 +27,21 @@ def test_bench_measures_the_track_api_and_the_profile_import(tmp_path):
     assert imported["rows_per_s"] > 0 and imported["rows_per_s_without_phones"] > 0
     assert "track: 4,000 events in 2 calls" in done.stderr
     assert "import: 20,000 rows (half new, half updates)" in done.stderr
+
+
+def test_bench_counts_the_high_value_segment(tmp_path):
+    env = {**os.environ, "DEBUG": "true",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.sqlite3'}", "REDIS_URL": ""}
+    done = subprocess.run([sys.executable, "manage.py", "bench", "--quick", "--json",
+                           "--phases", "segment_count"], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    counted = json.loads(done.stdout)["segment_count"]
+    assert (counted["profiles"], counted["events"]) == (20_000, 100_000)
+    # The data is made for the segment to hold about a tenth of the profiles.
+    assert 1_500 < counted["size"] < 2_500
+    assert counted["seconds"] > 0
+    assert "segment_count: 20,000 profiles and 100,000 events written" in done.stderr
 
 
 @pytest.mark.parametrize(("phases", "message"), [

@@ -1,6 +1,7 @@
 """Operator commands: flush, status, requeue, purge of the sync log, erase."""
 
 import json
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -55,6 +56,9 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
         tiktok_api, tiktok_canvas, workspace, settings):
     settings.TIKTOK_MAX_BATCH = 1  # one call per user: 6 calls in the last minute
     settings.REDIS_URL = ""  # this test's own rate buckets (rolled back with it)
+    # The limiter's clock a second into a minute: the six calls fall in one minute and day.
+    now = time.time()
+    settings.RATE_LIMIT_CLOCK_SHIFT_S = (now // 60 + 1) * 60 + 1 - now
     canvas, step = tiktok_canvas
     tiktok_api.post(MAPPING, **tiktok_answer())
     canvas_enter_users(canvas=canvas, users=builders.users(6) + [
@@ -68,7 +72,7 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
 
     report = json.loads(run("sync_status", "--json"))
 
-    assert set(report) == {"steps", "rate", "events"}
+    assert set(report) == {"steps", "rate", "connections", "clusters", "events"}
     by_id = {s["id"]: s for s in report["steps"]}
     assert set(by_id) == {step.pk, pin_step.pk}
     tiktok_row = by_id[step.pk]
@@ -76,21 +80,30 @@ def test_sync_status_json_is_one_object_with_the_step_metrics_and_rate_scopes(
     assert tiktok_row == {
         "id": step.pk, "canvas_id": canvas.pk, "canvas": "Spring retargeting",
         "partner": "tiktok", "action": "add", "audience": "High value", "entered": 9,
-        "proceeded": 0, "synced": 6, "not_synced": 1, "pending": 2, "errored": 0, "exited": 9,
+        "proceeded": 0, "synced": 6, "not_synced": 1, "pending": 2, "errored": 0,
+        "errored_24h": 0, "exited": 9,
     }
     assert by_id[pin_step.pk]["entered"] == 0 and by_id[pin_step.pk]["oldest_pending_s"] is None
     rates = {r["scope"]: r for r in report["rate"]}
     assert set(rates) == {"tiktok:app", f"pinterest:connection-{pinterest.connection_id}"}
-    assert rates["tiktok:app"]["limit_per_s"] == 50.0
-    assert rates["tiktok:app"]["used_per_s_last_60s"] == 0.1
-    assert rates[f"pinterest:connection-{pinterest.connection_id}"]["limit_per_s"] == 7.0
+    # TikTok's budgets are the app's tier (Basic by default), counted per minute and day.
+    tiktok_rate = rates["tiktok:app"]
+    assert (tiktok_rate["limit_per_s"], tiktok_rate["limit_per_min"],
+            tiktok_rate["limit_per_day"]) == (10.0, 600, 864_000)
+    assert tiktok_rate["used_per_s_last_60s"] == 0.1
+    assert (tiktok_rate["used_this_minute"], tiktok_rate["used_today"]) == (6, 6)
+    assert tiktok_rate["paused_until"] is None
+    pin_rate = rates[f"pinterest:connection-{pinterest.connection_id}"]
+    assert (pin_rate["limit_per_s"], pin_rate["limit_per_min"], pin_rate["used_today"]) == (
+        7.0, None, None)
 
 
 def test_sync_status_leaves_out_stopped_canvases_without_pending_users(tiktok_canvas):
     canvas, step = tiktok_canvas
     canvas.status = "stopped"
     canvas.save()
-    assert json.loads(run("sync_status", "--json")) == {"steps": [], "rate": [], "events": []}
+    assert json.loads(run("sync_status", "--json")) == {
+        "steps": [], "rate": [], "connections": [], "clusters": [], "events": []}
     assert "No Audience Sync step" in run("sync_status")
 
 

@@ -65,9 +65,9 @@ def test_a_tiktok_audience_whose_creation_was_not_recorded_is_adopted_not_made_a
         canvas_services.audience_create(step=step, name="Buyers", match_fields=["email"],
                                         user=owner.user)
     assert failed
-    with pytest.raises(ServiceError, match="did not finish. Press Create Audience again"):
+    with pytest.raises(ServiceError, match="did not finish. Save the step again"):
         canvas_services.canvas_launch(canvas=canvas)
-    step.refresh_from_db()  # the marketer presses Create Audience again (a new request)
+    step.refresh_from_db()  # the marketer saves the step again (a new request)
     audience = canvas_services.audience_create(step=step, name="Buyers",
                                                match_fields=["email"], user=owner.user)
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_q.conf import Conf
 
 from audiencesync.sync import engine
 from audiencesync.workspaces.models import Role
@@ -125,12 +126,17 @@ def test_invalid_token_pauses_users_until_reconnect(tiktok_api, tiktok_canvas):
     assert_conserved(step)
 
 
-def test_a_token_turning_invalid_emails_the_owners_and_admins_once(
-        tiktok_api, tiktok_canvas, owner, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_token_turning_invalid_emails_the_owners_admins_and_its_connector_once(
+        tiktok_api, tiktok_canvas, owner, mailoutbox, django_capture_on_commit_callbacks,
+        monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", True)  # the background task runs in this process
     admin = MembershipFactory(workspace=owner.workspace, role=Role.ADMIN)
+    connector = MembershipFactory(workspace=owner.workspace, role=Role.MEMBER)
     MembershipFactory(workspace=owner.workspace, role=Role.MEMBER)
     MembershipFactory(role=Role.OWNER)  # another workspace's owner
     canvas, step = tiktok_canvas
+    step.ad_account.connection.connected_by = connector.user
+    step.ad_account.connection.save()
     tiktok_api.post(MAPPING, **tiktok_answer(40105, "Access token is invalid or revoked"))
     canvas_enter_users(canvas=canvas, users=builders.users(2))
 
@@ -140,7 +146,7 @@ def test_a_token_turning_invalid_emails_the_owners_and_admins_once(
         engine.sync_flush()  # still invalid: no second alert
 
     [alert] = mailoutbox
-    assert sorted(alert.to) == sorted([owner.user.email, admin.user.email])
+    assert sorted(alert.to) == sorted([owner.user.email, admin.user.email, connector.user.email])
     assert alert.subject == f"TikTok token is invalid: syncs to TikTok are paused ({owner.workspace})"
     assert "revoked" in alert.body and "http://testserver/partners/tiktok/" not in alert.body
     assert f"{settings.SITE_URL}/partners/tiktok/" in alert.body

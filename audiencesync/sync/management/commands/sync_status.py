@@ -5,14 +5,19 @@ from django.core.management.base import BaseCommand
 from audiencesync.sync.selectors import sync_status_report
 
 COLUMNS = ("id", "canvas", "partner", "action", "audience", "entered", "proceeded", "synced",
-           "not_synced", "pending", "errored", "exited", "oldest_pending_s")
+           "not_synced", "pending", "errored", "errored_24h", "exited", "oldest_pending_s")
+RATE_COLUMNS = ("scope", "limit_per_s", "limit_per_min", "limit_per_day", "used_per_s_last_60s",
+                "used_this_minute", "used_today", "paused_until")
 EVENT_COLUMNS = ("workspace", "events", "events_24h", "event_names", "summaries")
 
 
 class Command(BaseCommand):
     help = ("Per Audience Sync step of active canvases (and any step with pending users): the "
-            "step metrics; then each partner rate scope in use with its recent use; then each "
-            "workspace's event volume (events kept, in the last 24 h, event names, summaries).")
+            "step metrics and users errored in the last 24 h; connections that are not "
+            "active; clusters alive by django-q2's heartbeat; then each partner rate scope in "
+            "use with its budgets (second, minute, day), their use and until when a spent "
+            "budget pauses it; then each workspace's event volume (events kept, in the last "
+            "24 h, event names, summaries).")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", dest="as_json",
@@ -28,9 +33,21 @@ class Command(BaseCommand):
         else:
             self._table([{**s, "canvas": f"{s['canvas']} ({s['canvas_id']})"}
                          for s in report["steps"]], COLUMNS)
+        self.stdout.write("")
+        if report["connections"]:
+            self._table(report["connections"], ("id", "workspace", "partner", "status",
+                                                "invalid_since"))
+        else:
+            self.stdout.write("Every partner connection is active.")
+        self.stdout.write("")
+        if report["clusters"]:
+            self._table(report["clusters"], ("id", "host", "status", "workers", "uptime_s"))
+        else:
+            self.stdout.write("No cluster is alive: nothing sends (start one with "
+                              "`manage.py qcluster`).")
         if report["rate"]:
             self.stdout.write("")
-            self._table(report["rate"], ("scope", "limit_per_s", "used_per_s_last_60s"))
+            self._table(report["rate"], RATE_COLUMNS)
         if report["events"]:
             self.stdout.write("")
             self._table(report["events"], EVENT_COLUMNS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.sandbox import control
+from partners.sandbox import control, gate
 from partners.sandbox.bench import bench_run
 from partners.sandbox.serve import standalone_server
 from partners.sandbox.world import PARTNERS
@@ -61,6 +61,8 @@ class Command(BaseCommand):
         switch.add_argument("--on", dest="enabled", action="store_true", default=None)
         switch.add_argument("--off", dest="enabled", action="store_false")
         limits.add_argument("--tiktok-rate", type=float)
+        limits.add_argument("--tiktok-rate-per-min", type=int)
+        limits.add_argument("--tiktok-rate-per-day", type=int)
         limits.add_argument("--tiktok-max-rows", type=int)
         limits.add_argument("--tiktok-max-audiences", type=int)
         limits.add_argument("--pinterest-rate", type=float)
@@ -137,8 +139,7 @@ class Command(BaseCommand):
     def _limits(self, *, enabled, **options):
         values = {
             name: options[name]
-            for name in ("tiktok_rate", "tiktok_max_rows", "tiktok_max_audiences",
-                         "pinterest_rate", "pinterest_max_records")
+            for name in gate.LIMIT_KNOBS
             if options[name] is not None
         }
         self._print_json(vars(control.limits_set(enabled=enabled, **values)))
