@@ -14,7 +14,13 @@ from audiencesync.workspaces.identifier_services import profiles_identifiers_ref
 from audiencesync.workspaces.models import Profile
 from canvas.segments.compile import definition_clean
 from canvas.segments.models import Segment
-from tests.e2e.test_browser import canvas_with_sync_step, choose_ad_account, sign_in
+from tests.e2e.test_browser import (
+    audience_box,
+    audience_option,
+    canvas_with_sync_step,
+    choose_ad_account,
+    sign_in,
+)
 from tests.e2e_support import live_partners, sandbox  # noqa: F401
 from tests.sync.test_workers import database_url
 
@@ -38,10 +44,11 @@ def test_a_scheduled_canvas_with_a_segment_runs_at_launch_and_shows_its_run(
     sign_in(page, email=owner.user.email)
     canvas_with_sync_step(page, shoot, name="Weekly newsletter readers")
     choose_ad_account(page)
-    page.get_by_label("Audience name").fill("Readers")
+    audience_box(page).fill("Readers")
+    audience_option(page, "Create audience “Readers”").locator("input").check()
     page.get_by_label("Email", exact=True).check()
-    page.get_by_role("button", name="Create Audience").click()
-    expect(page.get_by_text("Current audience: Readers")).to_be_visible()
+    page.get_by_role("button", name="Save step").click()
+    expect(page.locator("#current-audience")).to_contain_text("adds users to Readers")
     page.get_by_role("link", name="Back to the canvas").click()
 
     page.get_by_text("Edit entry settings").click()
