@@ -13,6 +13,7 @@ from django_q.tasks import async_task
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.identifiers import FIELDS
 from audiencesync.workspaces.models import Workspace
+from canvas.services.targeting import segment_use_problem
 
 from .compile import definition_clean, segment_profiles
 from .models import Segment
@@ -64,6 +65,11 @@ def segment_update(*, segment: Segment, name: str, definition: object) -> Segmen
 
 
 def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment no canvas targets; ServiceError ``conflict`` naming the canvases
+    that do (the model's PROTECT refuses it as well)."""
+    problem = segment_use_problem(segment=segment)
+    if problem:
+        raise ServiceError(problem, code="conflict")
     segment.delete()
 
 

@@ -8,6 +8,7 @@ from audiencesync.errors import ServiceError
 from audiencesync.workspaces.decorators import workspace_required
 from audiencesync.workspaces.models import AttributeType
 from audiencesync.workspaces.scoping import get_in_workspace_or_404
+from canvas.services.targeting import segment_edit_warning, segment_use_problem
 
 from . import builder, selectors, services
 from .compile import IDENTIFIERS, KINDS, PROPERTY_TYPES, SegmentDefinitionError, event_retention_text
@@ -53,7 +54,9 @@ def _builder_page(request, *, segment: Segment | None):
                                               "exact size below.")
                 else:
                     services.segment_update(segment=segment, name=name, definition=definition)
-                    messages.success(request, f"Segment {segment.name} saved.")
+                    warning = segment_edit_warning(segment=segment)
+                    messages.success(request, f"Segment {segment.name} saved."
+                                              + (f" {warning}" if warning else ""))
                 return redirect("segments:detail", segment.pk)
             except SegmentDefinitionError as problem:
                 error, error_at = problem.message, problem.where
@@ -73,6 +76,8 @@ def _builder_page(request, *, segment: Segment | None):
         "identifiers": IDENTIFIERS,
         "property_types": [(t, AttributeType(t).label) for t in PROPERTY_TYPES],
         "size": selectors.segment_size_state(segment=segment) if segment else None,
+        "used_by": list(segment.canvases.order_by("name")) if segment else [],
+        "edit_warning": segment_edit_warning(segment=segment) if segment else None,
     }
     if request.htmx and action != "save":
         return render(request, "segments/_builder.html", context)
@@ -100,12 +105,20 @@ def segment_delete(request, segment_id: int):
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     segment = _segment_or_404(request, segment_id)
+    problem = segment_use_problem(segment=segment)
+    if problem:
+        messages.error(request, problem)
+        return redirect("segments:detail", segment.pk)
     if not is_confirmed(request):
         return confirmation_page(request, Confirmation(
             title=f"Delete segment {segment.name}?",
             consequences=[f"Delete the segment {segment.name} and its last calculated size.",
                           "No profile changes: a segment only chooses profiles."],
             button="Delete segment", cancel_url=reverse("segments:detail", args=[segment.pk])))
-    services.segment_delete(segment=segment)
+    try:
+        services.segment_delete(segment=segment)
+    except ServiceError as error:  # a canvas took it as its target meanwhile
+        messages.error(request, error.message)
+        return redirect("segments:detail", segment.pk)
     messages.success(request, f"Segment {segment.name} deleted.")
     return redirect("segments:list")

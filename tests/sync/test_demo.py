@@ -31,13 +31,27 @@ def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
         assert (step["pending"], step["errored"]) == (0, 0)
     assert 0 < add["not_synced"] < 400  # the synthetic gaps are reported, not lost
     sandbox = result["sandbox"]
-    tiktok, pinterest = sorted(sandbox["audiences"], key=lambda a: a["partner"] != "tiktok")
+
+    def audience(name):  # the partner's name carries a creation marker after the one given
+        [found] = [a for a in sandbox["audiences"] if a["name"].startswith(name)]
+        return found
+
+    tiktok, pinterest = audience("Demo high-value"), audience("Demo pinners")
     assert (tiktok["received_add"], tiktok["received_remove"], tiktok["present"]) == (
         add["synced"], remove["synced"], 0)
     assert pinterest["present"] == pin["synced"]
     assert (sandbox["rate_limited_responses"], sandbox["duplicate_receipts"],
             sandbox["oversize_rejections"]) == (0, 0, 0)
     assert result["in_canvas"] == 0
+    # The scheduled canvas: the demo segment entered at launch, exactly its reachable members
+    # (a usable email or phone, ad tracking on) in the TikTok audience.
+    scheduled = result["scheduled"]
+    assert scheduled["audience_matches_segment"]
+    assert 0 < scheduled["reachable_members"] <= scheduled["segment_members"] < 400
+    assert scheduled["run"] == {"eligible": scheduled["segment_members"],
+                                "entered": scheduled["segment_members"], "skipped": 0,
+                                "state": "finished"}
+    assert audience("Demo segment high value")["present"] == scheduled["reachable_members"]
 
     # Attributes and events went through the track API and are there to select on.
     track = result["track"]

@@ -99,6 +99,15 @@ class Command(BaseCommand):
             out.write(f"{s['id']:<6}{s['partner']:<11}{s['action']:<8}{s['audience'][:17]:<18}"
                       f"{s['entered']:>9}{s['proceeded']:>10}{s['synced']:>9}"
                       f"{s['not_synced']:>11}{s['pending']:>9}{s['errored']:>9}{s['exited']:>8}\n")
+        scheduled = result["scheduled"]
+        if scheduled:
+            run = scheduled["run"]
+            out.write(f"\nScheduled canvas High value (segment High value, at launch -> TikTok "
+                      f"add): the run found {run['eligible']:,} eligible and entered "
+                      f"{run['entered']:,}; {scheduled['reachable_members']:,} of the "
+                      f"{scheduled['segment_members']:,} members have a usable email or phone "
+                      f"and ad tracking on, and the TikTok audience holds exactly them "
+                      f"({scheduled['audience_members']:,}).\n")
         record = result["sandbox"]
         if record is None:
             out.write("\nThe partners are not a sandbox: what they hold is theirs to say.\n")
