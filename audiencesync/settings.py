@@ -330,6 +330,13 @@ if EVENT_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("EVENT_RETENTION_DAYS must be at least 1.")
 # The most attribute items and the most events one track API call may hold (413 above it).
 TRACK_API_MAX_ITEMS = env.int("TRACK_API_MAX_ITEMS", default=10_000)
+# Users let out of a stopped canvas per transaction (their exits counted, their removes on
+# exit queued); a stop does this for up to CANVAS_STOP_INLINE_SECONDS in its request, the
+# dispatcher's tick does the rest, a chunk per tick.
+CANVAS_EXIT_CHUNK = env.int("CANVAS_EXIT_CHUNK", default=10_000)
+if CANVAS_EXIT_CHUNK < 1:
+    raise ImproperlyConfigured("CANVAS_EXIT_CHUNK must be at least 1.")
+CANVAS_STOP_INLINE_SECONDS = env.float("CANVAS_STOP_INLINE_SECONDS", default=2.0)
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,14 @@ class DelayForm(forms.Form):
         return cleaned
 
 
+class ExitCriteriaForm(forms.Form):
+    """The canvas page's exit criteria; the service judges the values."""
+
+    event_name = forms.CharField(required=False, strip=True, label="Exception event")
+    event_property = forms.CharField(required=False, strip=True, label="Only when property")
+    event_value = forms.CharField(required=False, strip=True, label="equals")
+
+
 def _text(value) -> str:
     return "" if value is None else value
 
@@ -42,6 +50,7 @@ class SyncStepForm(forms.Form):
     action = forms.Field(required=False)
     match_fields = forms.Field(required=False, widget=forms.MultipleHiddenInput)
     respect_ad_tracking = forms.Field(required=False)
+    remove_on_exit = forms.Field(required=False)
     name = forms.Field(required=False)
 
     def clean_do(self) -> str:
@@ -68,6 +77,9 @@ class SyncStepForm(forms.Form):
 
     def clean_respect_ad_tracking(self) -> bool:
         return self.cleaned_data["respect_ad_tracking"] == "on"
+
+    def clean_remove_on_exit(self) -> bool:
+        return self.cleaned_data["remove_on_exit"] == "on"
 
     def clean_name(self) -> str:
         return _text(self.cleaned_data["name"])

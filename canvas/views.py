@@ -15,10 +15,10 @@ from partners.models import AdAccount
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm
-from .models import Canvas, CanvasStatus
+from .forms import CanvasForm, ExitCriteriaForm
+from .models import Canvas, CanvasStatus, StepKind
 from .services import canvases as canvas_services
-from .steps import all_step_types, kinds_where, step_type
+from .steps import all_step_types, step_type
 
 
 def _canvas_or_404(request, canvas_id: int):
@@ -51,6 +51,7 @@ def canvas_detail(request, canvas_id: int):
         "metrics": {m.step.pk: m for m in selectors.step_metrics(
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
+        "exit_criteria": selectors.canvas_exit_criteria(canvas=canvas),
     })
 
 
@@ -86,6 +87,14 @@ def canvas_action(request, canvas_id: int, action: str):
             copy = canvas_services.canvas_duplicate(canvas=canvas, user=request.user)
             messages.success(request, f"Duplicated as the draft {copy.name}.")
             return redirect("canvas:detail", copy.pk)
+        elif action == "exit-criteria":
+            form = ExitCriteriaForm(request.POST)
+            form.is_valid()  # every field is optional text: the service judges the values
+            criteria = canvas_services.canvas_exit_criteria_set(canvas=canvas,
+                                                                **form.cleaned_data)
+            messages.success(request, f"Users leave the canvas as soon as they perform "
+                                      f"{criteria.event_name}." if criteria.event_name else
+                             "No exception event: users leave at the canvas's end.")
         elif action == "enter-all":
             canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "
@@ -159,12 +168,11 @@ def step_edit(request, canvas_id: int, step_id: int):
 @workspace_required
 def canvas_analytics(request, canvas_id: int):
     canvas = _canvas_or_404(request, canvas_id)
-    steps = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
-                 .select_related("audience").order_by("position"))
+    steps = selectors.analytics_steps(canvas=canvas)
     since = max(canvas.launched_at or canvas.created_at,
                 timezone.now() - timezone.timedelta(hours=48))
     charts = {step.pk: sync_chart_svg(selectors.step_series(step=step, since=since))
-              for step in steps}
+              for step in steps if step.kind == StepKind.AUDIENCE_SYNC}
     metrics = selectors.step_metrics(steps=steps)
     return render(request, "canvas/analytics.html", {
         "canvas": canvas, "metrics": metrics, "charts": charts,

@@ -34,6 +34,7 @@ from canvas.models import (
     SyncRequest,
 )
 from canvas.services.entry import entries_release_due
+from canvas.services.exits import exits_due
 from canvas.services.memberships import (
     hash_sets,
     memberships_record_added,
@@ -429,6 +430,7 @@ def sync_flush(*, deadline_s: float = 60.0) -> list[Outcome]:
     outcomes = []
     end = time.monotonic() + deadline_s
     entries_release_due()
+    exits_due()
     batches_expire()
     while time.monotonic() < end:
         outcome = sync_next(skip_saturated=False)

@@ -36,6 +36,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django_q.tasks import async_task
 
 from canvas.services.entry import entries_release_due
+from canvas.services.exits import exits_due
 from partners import ratelimit
 
 from . import engine, services
@@ -185,6 +186,7 @@ def _dispatch_until(token: str, stop: _StopRequest) -> str:
                 if not _dispatcher_lease_keep(token):
                     return "lost the lease"
                 entries_release_due()
+                exits_due()
                 if time.monotonic() >= next_expire:
                     engine.batches_expire()
                     next_expire = time.monotonic() + EXPIRE_EVERY_SECONDS

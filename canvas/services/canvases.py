@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -18,14 +19,14 @@ from audiencesync.workspaces.models import Workspace
 from canvas.models import (
     MAX_DELAY_TEXT,
     Canvas,
-    CanvasEntry,
     CanvasStatus,
     DelayUnit,
+    ExitCriteria,
     Step,
     SyncAction,
     delay_max_value,
 )
-from canvas.steps import STEP_TYPES, all_step_types, kinds_where, step_type
+from canvas.steps import STEP_TYPES, all_step_types, step_type
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus
@@ -33,7 +34,7 @@ from partners.services import connection_call
 
 from .audiences import audience_choose_for_step, audience_fill_fields
 from .entry import canvas_check_takes_entries
-from .stats import step_stats_add
+from .exits import canvas_exits_drain
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
 
@@ -135,9 +136,14 @@ def _check_match_fields(partner_key: str, match_fields: list[str]) -> list[str]:
 def step_update_sync(
     *, step: Step, partner_key: str, ad_account_id: int | None, audience_id: int | None,
     action: str, match_fields: list[str], respect_ad_tracking: bool,
+    remove_on_exit: bool = False,
 ) -> Step:
     """Save the Audience Sync settings of a draft step (incomplete settings are allowed)."""
     _require_draft(step.canvas)
+    if remove_on_exit and action != SyncAction.ADD:
+        raise ServiceError("Only an add step can remove the user from its audience when they "
+                           "leave the canvas: choose Add, or untick remove on exit.",
+                           field="remove_on_exit")
     if partner_key and partner_key not in dict(registry.choices()):
         raise ServiceError(f"Unknown partner {partner_key!r}.", field="partner")
     if action not in SyncAction.values:
@@ -161,6 +167,7 @@ def step_update_sync(
     step.action = action
     step.match_fields = _check_match_fields(partner_key, match_fields) if partner_key else []
     step.respect_ad_tracking = respect_ad_tracking
+    step.remove_on_exit = remove_on_exit
     step.save()
     return step
 
@@ -168,22 +175,25 @@ def step_update_sync(
 def step_sync_edit(
     *, step: Step, user, do: str, partner: str, ad_account: int | None, audience: str,
     action: str, match_fields: list[str], respect_ad_tracking: bool, name: str,
+    remove_on_exit: bool = False,
 ) -> str | None:
     """The Audience Sync editor's save: one of its forms (``do``); the message to show."""
     if do == "choose-partner":
         step_update_sync(step=step, partner_key=partner, ad_account_id=None, audience_id=None,
                          action=SyncAction.ADD, match_fields=[],
-                         respect_ad_tracking=step.respect_ad_tracking)
+                         respect_ad_tracking=step.respect_ad_tracking,
+                         remove_on_exit=step.remove_on_exit)
         return None
     if do == "choose-ad-account":
         step_update_sync(step=step, partner_key=step.partner, ad_account_id=ad_account,
                          audience_id=None, action=step.action, match_fields=step.match_fields,
-                         respect_ad_tracking=step.respect_ad_tracking)
+                         respect_ad_tracking=step.respect_ad_tracking,
+                         remove_on_exit=step.remove_on_exit)
         return None
     if do == "create-audience":
         step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
                          audience_id=None, action=SyncAction.ADD, match_fields=match_fields,
-                         respect_ad_tracking=respect_ad_tracking)
+                         respect_ad_tracking=respect_ad_tracking, remove_on_exit=remove_on_exit)
         created = audience_create(step=step, name=name, match_fields=match_fields, user=user)
         partner_name = registry.get(step.partner).name
         if created.external_id:
@@ -197,7 +207,7 @@ def step_sync_edit(
             audience_id = audience_choose_for_step(ad_account=step.ad_account, chosen=audience).pk
         step_update_sync(step=step, partner_key=step.partner, ad_account_id=step.ad_account_id,
                          audience_id=audience_id, action=action, match_fields=match_fields,
-                         respect_ad_tracking=respect_ad_tracking)
+                         respect_ad_tracking=respect_ad_tracking, remove_on_exit=remove_on_exit)
         return "Step saved."
     raise ServiceError("Nothing to do.")
 
@@ -335,6 +345,42 @@ def audience_record_created(*, audience: Audience, step: Step | None,
     return audience
 
 
+def _event_name_problem(name: str) -> str:
+    limit = ExitCriteria._meta.get_field("event_name").max_length
+    if len(name) > limit:
+        return f"An event name has at most {limit} characters."
+    if any(ord(c) < 32 for c in name):
+        return "An event name cannot contain a control character."
+    return ""
+
+
+def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property: str = "",
+                             event_value: str = "") -> ExitCriteria:
+    """Set the canvas's exception event (blank: none), with its optional property filter.
+
+    Users inside the canvas who perform it leave at once, wherever they are.
+    """
+    _require_draft(canvas)
+    event_name, event_property, event_value = (
+        event_name.strip(), event_property.strip(), event_value.strip())
+    if problem := _event_name_problem(event_name):
+        raise ServiceError(problem, field="event_name")
+    if event_property and not event_name:
+        raise ServiceError("A property filter needs its exception event: name the event.",
+                           field="event_name")
+    if event_value and not event_property:
+        raise ServiceError("Name the property whose value the event must have.",
+                           field="event_property")
+    for name, text in (("event_property", event_property), ("event_value", event_value)):
+        limit = ExitCriteria._meta.get_field(name).max_length
+        if len(text) > limit or "\x00" in text:
+            raise ServiceError(f"At most {limit} characters, and no NUL character.", field=name)
+    criteria, _ = ExitCriteria.objects.update_or_create(
+        canvas=canvas, defaults={"event_name": event_name, "event_property": event_property,
+                                 "event_value": event_value})
+    return criteria
+
+
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
     problems = []
@@ -368,24 +414,21 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
 
 
 def canvas_stop(*, canvas: Canvas) -> Canvas:
-    """No new entries; users waiting in a step (a Delay) leave; pending syncs still finish."""
+    """No new entries; users waiting in a step (a Delay) leave, counted as exits of that
+    step, and the audiences that remove on exit let them go; pending syncs still finish.
+
+    The stop commits first; then the users inside leave in chunks (CANVAS_EXIT_CHUNK), for
+    up to CANVAS_STOP_INLINE_SECONDS here and the rest from the dispatcher's tick, so a
+    canvas with a million users inside stops at once and empties within seconds.
+    """
     with transaction.atomic():
         canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
         if canvas.status != CanvasStatus.ACTIVE:
             raise ServiceError("Only an active canvas can be stopped.", code="conflict")
-        now = timezone.now()
-        inside = CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True)
-        increments = {}
-        for step in canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.waits)):
-            # Lazy: read only by a kind that needs the users (before they are let out).
-            leaving = inside.filter(current_step=step).values_list("profile_id", flat=True)
-            increments.update(step_type(step.kind).on_exit(step=step, profile_ids=leaving,
-                                                           onward=False, now=now))
-        inside.update(exited_at=now, resume_at=None)
-        step_stats_add(increments=increments, at=now)
         canvas.status = CanvasStatus.STOPPED
-        canvas.stopped_at = now
+        canvas.stopped_at = timezone.now()
         canvas.save(update_fields=["status", "stopped_at"])
+    canvas_exits_drain(canvas_id=canvas.pk, seconds=settings.CANVAS_STOP_INLINE_SECONDS)
     return canvas
 
 
@@ -401,6 +444,10 @@ def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
         copy = Canvas.objects.create(workspace=canvas.workspace, name=f"{canvas.name} (copy)",
                                      created_by=user)
+        criteria = ExitCriteria.objects.filter(canvas=canvas).first()
+        if criteria is not None:
+            criteria.pk, criteria.canvas = None, copy
+            criteria.save()
         steps = list(canvas.steps.order_by("position"))
         for step in steps:
             step.pk = None

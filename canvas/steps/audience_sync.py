@@ -57,6 +57,8 @@ class AudienceSync(StepType):
     summary_template = "canvas/_step_sync_summary.html"
 
     def describe(self, *, step: Step) -> str:
+        if step.companion_of_id is not None:
+            return f"Removed on exit from {step.audience.name}"
         return " · ".join(filter(None, [
             step.get_partner_display() if step.partner else "",
             (f"{'Remove from' if step.action == SyncAction.REMOVE else 'Add to'} "
@@ -132,7 +134,15 @@ class AudienceSync(StepType):
         return problems
 
     def on_launch(self, *, steps: list[Step]) -> None:
-        SyncCursor.objects.bulk_create([SyncCursor(step=step) for step in steps],
+        """Each step gets its cursor; an add step that removes on exit, its companion."""
+        companions = Step.objects.bulk_create([
+            Step(canvas_id=step.canvas_id, position=None, kind=step.kind, partner=step.partner,
+                 ad_account_id=step.ad_account_id, audience_id=step.audience_id,
+                 action=SyncAction.REMOVE, match_fields=step.match_fields,
+                 respect_ad_tracking=False, companion_of=step)
+            for step in steps
+            if step.action == SyncAction.ADD and step.remove_on_exit])
+        SyncCursor.objects.bulk_create([SyncCursor(step=step) for step in [*steps, *companions]],
                                        ignore_conflicts=True)
 
     def on_reach(self, *, canvas, canvas_steps: list[Step], steps: list[Step], profiles: list,
