@@ -9,6 +9,7 @@ from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
 from canvas.services.entries_bulk import canvas_enter_all_profiles
+from canvas.services.scheduled_runs import scheduled_run_work, scheduled_runs_due
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +32,19 @@ def enter_all_profiles(canvas_id: int, after_id: int = 0) -> dict | str:
         async_task("canvas.tasks.enter_all_profiles", canvas_id, run.last_profile_id,
                    task_name=f"enter all profiles into canvas {canvas_id}")
     return run.result.as_dict()
+
+
+def scheduled_entry_tick() -> list[int]:
+    """Every minute, from every cluster: start the scheduled canvases' due runs."""
+    run_ids = scheduled_runs_due()
+    for run_id in run_ids:
+        async_task("canvas.tasks.scheduled_run", run_id, task_name=f"scheduled run {run_id}")
+    return run_ids
+
+
+def scheduled_run(run_id: int) -> bool:
+    """Work on a scheduled run for half the task timeout, then hand it to a successor."""
+    over = scheduled_run_work(run_id=run_id, seconds=settings.Q_CLUSTER["timeout"] / 2)
+    if not over:
+        async_task("canvas.tasks.scheduled_run", run_id, task_name=f"scheduled run {run_id}")
+    return over

@@ -16,6 +16,10 @@ class Workspace(models.Model):
         default="US",
         help_text="ISO 3166 country used for phone numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64, default="UTC",
+        help_text="IANA time zone in which scheduled canvases run (Europe/Paris, ...).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -268,7 +272,9 @@ class EventSummary(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name"], name="event_summary_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx")]
+        # Segments select profiles by event name; on PostgreSQL the index alone answers them.
+        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx",
+                                include=["profile", "count", "last_at"])]
 
 
 class EventDailyCount(models.Model):
@@ -287,4 +293,6 @@ class EventDailyCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name", "day"], name="event_daily_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx")]
+        # Segments sum a name's recent days per profile; on PostgreSQL the index alone answers.
+        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx",
+                                include=["profile", "count"])]

@@ -21,6 +21,7 @@ from canvas.models import (
     Canvas,
     CanvasStatus,
     DelayUnit,
+    EntryMode,
     ExitCriteria,
     Step,
     SyncAction,
@@ -34,6 +35,7 @@ from partners.services import connection_call
 
 from .audiences import audience_choose_for_step, audience_fill_fields
 from .entry import canvas_check_takes_entries
+from .entry_settings import EntrySettings, entry_launch_problems
 from .exits import canvas_exits_drain
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
@@ -383,7 +385,7 @@ def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property:
 
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
-    problems = []
+    problems = entry_launch_problems(canvas=canvas)
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]
@@ -410,6 +412,10 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
         canvas.status = CanvasStatus.ACTIVE
         canvas.launched_at = timezone.now()
         canvas.save(update_fields=["status", "launched_at"])
+        if canvas.entry_mode == EntryMode.SCHEDULED:
+            # Not a minute later with the next tick: "at launch" means now.
+            transaction.on_commit(lambda: async_task("canvas.tasks.scheduled_entry_tick",
+                                                     task_name="scheduled canvas entries"))
     return canvas
 
 
@@ -442,8 +448,9 @@ def canvas_enter_all(*, canvas: Canvas) -> None:
 
 def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
-        copy = Canvas.objects.create(workspace=canvas.workspace, name=f"{canvas.name} (copy)",
-                                     created_by=user)
+        copy = Canvas.objects.create(
+            workspace=canvas.workspace, name=f"{canvas.name} (copy)", created_by=user,
+            **{name: getattr(canvas, name) for name in EntrySettings.__dataclass_fields__})
         criteria = ExitCriteria.objects.filter(canvas=canvas).first()
         if criteria is not None:
             criteria.pk, criteria.canvas = None, copy

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canvas', '0008_sync_request_outcome_choices'),
+        ('canvas', '0010_scheduled_entry'),
     ]
 
     operations = [
