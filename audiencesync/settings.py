@@ -337,6 +337,11 @@ CANVAS_EXIT_CHUNK = env.int("CANVAS_EXIT_CHUNK", default=10_000)
 if CANVAS_EXIT_CHUNK < 1:
     raise ImproperlyConfigured("CANVAS_EXIT_CHUNK must be at least 1.")
 CANVAS_STOP_INLINE_SECONDS = env.float("CANVAS_STOP_INLINE_SECONDS", default=2.0)
+# How often a canvas that is not scheduled checks its exit segment (a scheduled canvas
+# checks it at each of its runs).
+CANVAS_EXIT_CHECK_MINUTES = env.int("CANVAS_EXIT_CHECK_MINUTES", default=15)
+if CANVAS_EXIT_CHECK_MINUTES < 1:
+    raise ImproperlyConfigured("CANVAS_EXIT_CHECK_MINUTES must be at least 1.")
 
 LOGGING = {
     "version": 1,

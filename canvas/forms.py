@@ -10,6 +10,7 @@ from canvas.models import (
     SyncAction,
     delay_max_value,
 )
+from canvas.occurrences import zone_get
 from canvas.segments.models import Segment
 from canvas.services.entry_settings import WEEKDAYS, EntrySettings
 
@@ -41,6 +42,13 @@ class ExitCriteriaForm(forms.Form):
     event_name = forms.CharField(required=False, strip=True, label="Exception event")
     event_property = forms.CharField(required=False, strip=True, label="Only when property")
     event_value = forms.CharField(required=False, strip=True, label="equals")
+    segment_id = forms.TypedChoiceField(coerce=int, empty_value=None, required=False,
+                                        label="Exit segment")
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment_id"].choices = [
+            ("", "None"), *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
 
 
 def _text(value) -> str:
@@ -136,9 +144,26 @@ class EntrySettingsForm(forms.Form):
     cap_per_day = forms.IntegerField(min_value=1, required=False, label="Most entries per day",
                                      help_text="A day in the workspace's time zone.")
     cap_total = forms.IntegerField(min_value=1, required=False, label="Most entries in total")
+    entry_event = forms.CharField(
+        required=False, max_length=64, label="Entry event (action-based)",
+        help_text="A user enters when the track API accepts this custom event of theirs, "
+                  "after launch.")
+    entry_event_property = forms.CharField(required=False, max_length=255,
+                                           label="Only when property (optional)")
+    entry_event_value = forms.CharField(required=False, max_length=255, label="equals")
+    entry_window_start = forms.DateTimeField(
+        required=False, label="Entry window opens (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In the workspace's time zone.")
+    entry_window_end = forms.DateTimeField(
+        required=False, label="Entry window closes (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+
+    WINDOW = ("entry_window_start", "entry_window_end")
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
+        self.zone = zone_get(workspace.time_zone)
         self.fields["target_segment_id"].choices = [
             ("", "Every profile of the workspace"),
             *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
@@ -148,10 +173,17 @@ class EntrySettingsForm(forms.Form):
         data["target_filters"] = data["target_filters"] or {}
         data["schedule_kind"] = data["schedule_kind"] or ScheduleKind.AT_LAUNCH
         data["schedule_weekdays"] = tuple(data["schedule_weekdays"])
+        for name in self.WINDOW:  # typed as wall time in the workspace's zone
+            if data[name] is not None:
+                data[name] = data[name].replace(tzinfo=None).replace(tzinfo=self.zone)
         return EntrySettings(**data)
 
     @classmethod
     def initial_of(cls, canvas) -> dict:
         initial = {name: getattr(canvas, name) for name in cls.base_fields}
         initial["target_filters"] = canvas.target_filters or None
+        zone = zone_get(canvas.workspace.time_zone)
+        for name in cls.WINDOW:
+            if initial[name] is not None:
+                initial[name] = initial[name].astimezone(zone).replace(tzinfo=None)
         return initial

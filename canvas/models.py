@@ -24,6 +24,7 @@ class CanvasStatus(models.TextChoices):
 class EntryMode(models.TextChoices):
     API = "api", "API-triggered"
     SCHEDULED = "scheduled", "Scheduled"
+    ACTION = "action", "Action-based"
 
 
 class ScheduleKind(models.TextChoices):
@@ -84,6 +85,15 @@ class Canvas(models.Model):
     target_segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
                                        on_delete=models.PROTECT, related_name="canvases")
     target_filters = models.JSONField(default=dict, blank=True)
+    # Action-based entry: a profile enters when the track API accepts its event of this name
+    # (with the property filter, if any: compared as text, as ExitCriteria's), within the
+    # optional window, counted by when the event was accepted.
+    entry_event = models.CharField("Entry event", max_length=64, blank=True, default="")
+    entry_event_property = models.CharField("Only when property", max_length=255, blank=True,
+                                            default="")
+    entry_event_value = models.CharField("equals", max_length=255, blank=True, default="")
+    entry_window_start = models.DateTimeField("Entry window opens", null=True, blank=True)
+    entry_window_end = models.DateTimeField("Entry window closes", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,6 +115,7 @@ class ExitCriteria(models.Model):
     The exception event: a custom event the track API accepts for a user inside the canvas
     exits them at once; with ``event_property`` set, only an event whose property of that
     name equals ``event_value`` (compared as text: ``"12"`` matches the number 12) does.
+    The exit segment: see ``segment``.
     """
 
     canvas = models.OneToOneField(Canvas, on_delete=models.CASCADE, related_name="exit_criteria")
@@ -112,6 +123,13 @@ class ExitCriteria(models.Model):
     event_property = models.CharField("Only when property", max_length=255, blank=True,
                                       default="")
     event_value = models.CharField("equals", max_length=255, blank=True, default="")
+    # The exit segment: users inside who no longer match it leave, checked at each scheduled
+    # run of a scheduled canvas, every CANVAS_EXIT_CHECK_MINUTES for the others. Its name
+    # stays when the segment is deleted, so launch can say which one is gone.
+    segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    segment_name = models.CharField(max_length=200, blank=True, default="")
+    segment_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "exit criteria"

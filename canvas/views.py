@@ -58,6 +58,7 @@ def _detail_page(request, canvas: Canvas, entry_form: EntrySettingsForm | None =
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
         "exit_criteria": selectors.canvas_exit_criteria(canvas=canvas),
+        "exit_check_minutes": settings.CANVAS_EXIT_CHECK_MINUTES,
         "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas),
                                                       workspace=request.workspace),
         "schedule": schedule_describe(canvas=canvas),
@@ -120,13 +121,12 @@ def canvas_action(request, canvas_id: int, action: str):
             messages.success(request, f"Duplicated as the draft {copy.name}.")
             return redirect("canvas:detail", copy.pk)
         elif action == "exit-criteria":
-            form = ExitCriteriaForm(request.POST)
-            form.is_valid()  # every field is optional text: the service judges the values
-            criteria = canvas_services.canvas_exit_criteria_set(canvas=canvas,
-                                                                **form.cleaned_data)
-            messages.success(request, f"Users leave the canvas as soon as they perform "
-                                      f"{criteria.event_name}." if criteria.event_name else
-                             "No exception event: users leave at the canvas's end.")
+            form = ExitCriteriaForm(request.POST, workspace=request.workspace)
+            if not form.is_valid():
+                raise ServiceError("The exit criteria were not saved: "
+                                   + " ".join(e for errors in form.errors.values() for e in errors))
+            canvas_services.canvas_exit_criteria_set(canvas=canvas, **form.cleaned_data)
+            messages.success(request, "Exit criteria saved.")
         elif action == "enter-all":
             canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "

@@ -33,6 +33,7 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.services.actions import exit_segments_due
 from canvas.services.entry import entries_release_due
 from canvas.services.exits import exits_due
 from canvas.services.memberships import (
@@ -431,6 +432,7 @@ def sync_flush(*, deadline_s: float = 60.0) -> list[Outcome]:
     end = time.monotonic() + deadline_s
     entries_release_due()
     exits_due()
+    exit_segments_due()
     batches_expire()
     while time.monotonic() < end:
         outcome = sync_next(skip_saturated=False)

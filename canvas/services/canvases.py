@@ -27,12 +27,14 @@ from canvas.models import (
     SyncAction,
     delay_max_value,
 )
+from canvas.segments.models import Segment
 from canvas.steps import STEP_TYPES, all_step_types, step_type
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus
 from partners.services import connection_call
 
+from .actions import action_launch_problems, event_name_problem
 from .audiences import audience_choose_for_step, audience_fill_fields
 from .entry import canvas_check_takes_entries
 from .entry_settings import EntrySettings, entry_launch_problems
@@ -347,25 +349,24 @@ def audience_record_created(*, audience: Audience, step: Step | None,
     return audience
 
 
-def _event_name_problem(name: str) -> str:
-    limit = ExitCriteria._meta.get_field("event_name").max_length
-    if len(name) > limit:
-        return f"An event name has at most {limit} characters."
-    if any(ord(c) < 32 for c in name):
-        return "An event name cannot contain a control character."
-    return ""
-
-
 def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property: str = "",
-                             event_value: str = "") -> ExitCriteria:
-    """Set the canvas's exception event (blank: none), with its optional property filter.
+                             event_value: str = "", segment_id: int | None = None
+                             ) -> ExitCriteria:
+    """Set the canvas's exception event (blank: none), with its optional property filter,
+    and its exit segment (None: none).
 
-    Users inside the canvas who perform it leave at once, wherever they are.
+    Users inside the canvas who perform the event leave at once, wherever they are; users
+    inside who no longer match the segment leave when it is next checked.
     """
     _require_draft(canvas)
     event_name, event_property, event_value = (
         event_name.strip(), event_property.strip(), event_value.strip())
-    if problem := _event_name_problem(event_name):
+    segment = None
+    if segment_id is not None:
+        segment = Segment.objects.filter(pk=segment_id, workspace_id=canvas.workspace_id).first()
+        if segment is None:
+            raise ServiceError("That segment is not one of this workspace's.", field="segment_id")
+    if problem := event_name_problem(event_name):
         raise ServiceError(problem, field="event_name")
     if event_property and not event_name:
         raise ServiceError("A property filter needs its exception event: name the event.",
@@ -379,13 +380,14 @@ def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property:
             raise ServiceError(f"At most {limit} characters, and no NUL character.", field=name)
     criteria, _ = ExitCriteria.objects.update_or_create(
         canvas=canvas, defaults={"event_name": event_name, "event_property": event_property,
-                                 "event_value": event_value})
+                                 "event_value": event_value, "segment": segment,
+                                 "segment_name": segment.name if segment else ""})
     return criteria
 
 
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
-    problems = entry_launch_problems(canvas=canvas)
+    problems = entry_launch_problems(canvas=canvas) + action_launch_problems(canvas=canvas)
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]

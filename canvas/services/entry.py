@@ -160,10 +160,13 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
     phone the profile already has.
     """
     with transaction.atomic():
-        canvas = _lock_active_canvas(canvas.pk)
         withdrawing = _consent_withdrawing(workspace_id=canvas.workspace_id, users=users)
         _profiles_upsert(workspace_id=canvas.workspace_id, users=users,
                          default_country=canvas.workspace.default_country)
+        # Profiles before the canvas, as the track API locks them (then the canvases its
+        # events concern): two calls never wait for each other in opposite orders. A
+        # canvas that takes no entries rolls the profiles back.
+        canvas = _lock_active_canvas(canvas.pk)
         # Before entering: a step that ignores consent and adds them again comes later.
         memberships.profiles_consent_withdrawn(profile_ids=withdrawing)
         profiles = _profile_rows(Profile.objects.filter(

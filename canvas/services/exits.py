@@ -1,4 +1,5 @@
-"""Users leaving a canvas before its end: on an exception event, and when it stops.
+"""Users leaving a canvas before its end: on an exception event (see actions.py), and when
+it stops.
 
 Every exit is counted on the step the user stood at ("Exited canvas") and lets go of the
 audiences the canvas holds them in (remove on exit, memberships.memberships_release).
@@ -20,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audiencesync.workspaces import rows
-from canvas.models import Canvas, CanvasEntry, CanvasStatus, ExitCriteria, Step
+from canvas.models import Canvas, CanvasEntry, CanvasStatus, Step
 from canvas.steps import Increments, step_type
 
 from .memberships import memberships_release
@@ -118,20 +119,14 @@ def property_matches(properties: dict, name: str, value: str) -> bool:
     return False
 
 
-def events_exit(*, workspace_id: int, events: Sequence[tuple[int, str, str]],
-                received_at: datetime) -> int:
+def events_exit(*, rules: Sequence[tuple[int, str, str, str]],
+                events: Sequence[tuple[int, str, str]], received_at: datetime) -> int:
     """Events the track API just accepted (profile, name, properties as JSON): users inside
-    an active canvas whose exception event one of them is leave it at once, wherever they
-    wait. Four queries when any canvas exits on these names, one when none does."""
-    names = sorted({name for _, name, _ in events})
-    criteria = list(ExitCriteria.objects.filter(
-        canvas__workspace_id=workspace_id, canvas__status=CanvasStatus.ACTIVE,
-        event_name__in=names).values_list("canvas_id", "event_name", "event_property",
-                                          "event_value"))
-    if not criteria:
-        return 0
+    a canvas whose exception event (``rules``: canvas, event name, property, value) one of
+    them is leave it at once, wherever they wait. The caller holds the canvases' locks.
+    One query, whatever the number of events, then the exits'."""
     by_name: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-    for canvas_id, name, prop, value in criteria:
+    for canvas_id, name, prop, value in rules:
         by_name[name].append((canvas_id, prop, value))
     leaving: set[tuple[int, int]] = set()
     for profile_id, name, properties in events:

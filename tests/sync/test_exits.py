@@ -59,12 +59,19 @@ def journey(owner, account, *, name, audience=None, new_audience="", remove_on_e
         delay = canvas_services.step_add(canvas=canvas, kind=StepKind.DELAY)
         canvas_services.step_update_delay(step=delay, value=delay_days, unit="days")
     if exit_event:
+        known(owner.workspace, exit_event)
         canvas_services.canvas_exit_criteria_set(canvas=canvas, event_name=exit_event,
                                                  event_property=exit_property,
                                                  event_value=exit_value)
     canvas_services.canvas_launch(canvas=canvas)
     add.refresh_from_db()
     return canvas, add, audience
+
+
+def known(workspace, *names):
+    """The workspace has received these events (launch checks they exist): from a profile
+    in no canvas."""
+    track(workspace, *[("seed", name, {}) for name in names])
 
 
 def members(sandbox, audience) -> set[str]:
