@@ -254,3 +254,23 @@ def test_an_exception_event_call_takes_the_same_queries_for_ten_or_a_thousand_ev
 
     assert queries(range(10)) == queries(range(10, 1000))
     assert len(inside(canvas)) == 0
+
+
+def test_entering_leaving_and_entering_again_before_anything_is_sent_ends_in_the_audience(
+        owner, account, sandbox):  # noqa: F811
+    # The add step's batch then holds both adds and the companion's the remove between
+    # them: each holds an intent the other must wait for, and neither waits forever.
+    canvas, add, audience = journey(owner, account, name="Again", new_audience="Again",
+                                    exit_event="bye")
+    canvas_enter_users(canvas=canvas, users=builders.users(2))
+    track(owner.workspace, ("u0", "bye", {}))
+    canvas_enter_users(canvas=canvas, users=builders.users(1))
+
+    flush_all()
+
+    assert members(sandbox, audience) == {email_of(0), email_of(1)}
+    assert list(SyncItem.objects.filter(profile__external_id="u0").order_by("id")
+                .values_list("action", "state")) == [
+        ("add", "synced"), ("remove", "synced"), ("add", "synced")]
+    assert_conserved(add)
+    assert_conserved(add.companion)
