@@ -30,7 +30,8 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
         consequences=[
             f"Stop canvas {canvas.name}: no user enters it any more.",
             f"{_count(inside, 'user waiting in a Delay exits', 'users waiting in Delays exit')}"
-            " the canvas now, without walking the steps after the Delay.",
+            " the canvas now, without walking the steps after the Delay; an add step that "
+            "removes on exit takes them out of its audience.",
             f"{_count(pending, 'pending sync finishes', 'pending syncs finish')}: users "
             "already sent to a sync step still reach the partner.",
             "A stopped canvas cannot be launched again; duplicate it to make a new draft.",
