@@ -27,13 +27,26 @@ def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
         assert (step["pending"], step["errored"]) == (0, 0)
     assert 0 < add["not_synced"] < 400  # the synthetic gaps are reported, not lost
     sandbox = result["sandbox"]
-    tiktok, pinterest = sorted(sandbox["audiences"], key=lambda a: a["partner"] != "tiktok")
+    by_name = {a["name"]: a for a in sandbox["audiences"]}
+    tiktok = next(a for name, a in by_name.items() if "Demo high-value" in name)
+    pinterest = next(a for name, a in by_name.items() if "Demo pinners" in name)
     assert (tiktok["received_add"], tiktok["received_remove"], tiktok["present"]) == (
         add["synced"], remove["synced"], 0)
     assert pinterest["present"] == pin["synced"]
     assert (sandbox["rate_limited_responses"], sandbox["duplicate_receipts"],
             sandbox["oversize_rejections"]) == (0, 0, 0)
     assert result["in_canvas"] == 0
+
+    # Retarget until purchase: the audience held exactly the people who abandoned a cart and
+    # did not buy (the demo checks them one by one against the sandbox), then nobody.
+    retarget = result["retarget"]
+    assert (retarget["abandoned"], retarget["bought"]) == (300, 100)
+    assert 0 < retarget["expected"] == retarget["present"] <= 200
+    assert retarget["present_after_stop"] == 0
+    assert retarget["removed_on_exit"] == retarget["added"]
+    carts = next(a for name, a in by_name.items() if "Demo abandoned carts" in name)
+    assert (carts["received_add"], carts["received_remove"], carts["present"]) == (
+        retarget["added"], retarget["removed_on_exit"], 0)
 
     # Attributes and events went through the track API and are there to select on.
     track = result["track"]

@@ -94,6 +94,13 @@ class Command(BaseCommand):
             out.write(f"{s['id']:<6}{s['partner']:<11}{s['action']:<8}{s['audience'][:17]:<18}"
                       f"{s['entered']:>9}{s['proceeded']:>10}{s['synced']:>9}"
                       f"{s['not_synced']:>11}{s['pending']:>9}{s['errored']:>9}{s['exited']:>8}\n")
+        retarget = result.get("retarget")
+        if retarget:
+            out.write(f"\nRetarget until purchase: {retarget['abandoned']} abandoned a cart, "
+                      f"{retarget['bought']} of them bought; the Pinterest audience held "
+                      f"exactly the {retarget['present']} who did not buy and can be matched "
+                      f"({retarget['removed_on_exit']} removed on exit), and "
+                      f"{retarget['present_after_stop']} once the canvas stopped.\n")
         record = result["sandbox"]
         if record is None:
             out.write("\nThe partners are not a sandbox: what they hold is theirs to say.\n")
