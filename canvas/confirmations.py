@@ -10,7 +10,7 @@ from audiencesync.workspaces.profile_selectors import profile_count
 from canvas import selectors
 from canvas.models import Canvas, CanvasStatus, Step
 from canvas.services.entry import canvas_check_takes_entries
-from canvas.steps import kinds_where, step_type
+from canvas.steps import step_type
 from partners import registry
 from partners.models import Audience
 
@@ -24,7 +24,7 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
         raise ServiceError("Only an active canvas can be stopped.")
     inside = selectors.canvas_users_inside(canvas=canvas)
     pending = sum(m.pending for m in selectors.step_metrics(
-        steps=list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters)))))
+        steps=selectors.analytics_steps(canvas=canvas)))
     return Confirmation(
         title=f"Stop canvas {canvas.name}?",
         consequences=[
