@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 
 from canvas.models import (
@@ -113,7 +115,7 @@ class EntrySettingsForm(forms.Form):
         coerce=int, empty_value=None, required=False, label="Target audience",
         help_text="Only its members enter, whichever way in; the entries API answers the "
                   "others as not eligible.")
-    target_filters = forms.JSONField(
+    target_filters = forms.CharField(
         required=False, label="Extra filters (optional)",
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text='Filters of the segment kinds on top of the segment, as a segment '
@@ -168,9 +170,35 @@ class EntrySettingsForm(forms.Form):
             ("", "Every profile of the workspace"),
             *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
 
+    GROUPS = (
+        ("How users enter", ("entry_mode", "target_segment_id", "target_filters")),
+        ("When an action-based canvas takes a user in", (
+            "entry_event", "entry_event_property", "entry_event_value", "entry_window_start",
+            "entry_window_end")),
+        ("When a scheduled canvas runs", ("schedule_kind", "schedule_date", "schedule_time",
+                                          "schedule_weekdays", "schedule_monthday",
+                                          "schedule_end_date")),
+        ("Re-entry", ("reentry", "reentry_wait_value", "reentry_wait_unit")),
+        ("Entry caps (optional)", ("cap_per_run", "cap_per_day", "cap_total")),
+    )
+
+    @property
+    def groups(self) -> list[dict]:
+        """The fields in the page's fieldsets, in order."""
+        return [{"legend": legend, "fields": [self[name] for name in names]}
+                for legend, names in self.GROUPS]
+
+    def clean_target_filters(self) -> dict:
+        text = self.cleaned_data["target_filters"].strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise forms.ValidationError(f"Not valid JSON: {error}.") from None
+
     def entry_settings(self) -> EntrySettings:
         data = dict(self.cleaned_data)
-        data["target_filters"] = data["target_filters"] or {}
         data["schedule_kind"] = data["schedule_kind"] or ScheduleKind.AT_LAUNCH
         data["schedule_weekdays"] = tuple(data["schedule_weekdays"])
         for name in self.WINDOW:  # typed as wall time in the workspace's zone
@@ -181,7 +209,7 @@ class EntrySettingsForm(forms.Form):
     @classmethod
     def initial_of(cls, canvas) -> dict:
         initial = {name: getattr(canvas, name) for name in cls.base_fields}
-        initial["target_filters"] = canvas.target_filters or None
+        initial["target_filters"] = json.dumps(canvas.target_filters) if canvas.target_filters else ""
         zone = zone_get(canvas.workspace.time_zone)
         for name in cls.WINDOW:
             if initial[name] is not None:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from audiencesync.errors import ServiceError
+from canvas.segments import services as segment_services
 from canvas.services.entries_bulk import canvas_enter_all_profiles
 from canvas.services.scheduled_runs import scheduled_run_work, scheduled_runs_due
 
@@ -48,3 +49,9 @@ def scheduled_run(run_id: int) -> bool:
     if not over:
         async_task("canvas.tasks.scheduled_run", run_id, task_name=f"scheduled run {run_id}")
     return over
+
+
+def segment_size_calculate(segment_id: int) -> dict | None:
+    """The exact size, reach and sample of a segment ("Calculate exact size")."""
+    segment = segment_services.segment_size_calculate(segment_id=segment_id)
+    return None if segment is None else {"size": segment.size}

@@ -34,7 +34,9 @@ from django_q.tasks import async_task
 from tqdm import tqdm
 
 from audiencesync.sync import engine
+from audiencesync.workspaces import identifiers, rows
 from audiencesync.workspaces.apikeys import api_key_create
+from audiencesync.workspaces.fields import PROFILE_DEFAULTS, PROFILE_FIELDS
 from audiencesync.workspaces.hooks import consent_withdrawn_notify
 from audiencesync.workspaces.imports import profiles_import
 from audiencesync.workspaces.management.commands.generate_profiles_csv import profile_row
@@ -45,6 +47,9 @@ from canvas.models import (
     EntryMode,
     ItemState,
     RequestOutcome,
+    RunState,
+    ScheduledRun,
+    ScheduleKind,
     Step,
     StepKind,
     SyncBatch,
@@ -52,8 +57,11 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.segments.compile import definition_clean
+from canvas.segments.models import Segment
 from canvas.selectors import step_metrics
 from canvas.services.entry import canvas_enter_users
+from canvas.services.scheduled_runs import scheduled_runs_due
 from partners import ratelimit, registry
 from partners.models import Audience, AudienceStatus
 from partners.sandbox.bench import bench_run as sandbox_bench_run
@@ -80,6 +88,7 @@ class Sizes:
     track_per_call: int = 10_000
     track_profiles: int = 100_000
     import_rows: int = 1_000_000
+    scheduled: tuple[int, int] = (100_000, 1_000_000)
 
 
 FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
@@ -88,11 +97,12 @@ FULL = Sizes(entry=200_000, raw_batches=20, adherence=100_000,
 QUICK = Sizes(entry=20_000, raw_batches=4, adherence=50_000,
               adherence_workers=(1, 2), latency_rate=2000, latency_seconds=10,
               memory=(10_000, 100_000), track_calls=2, track_per_call=2_000,
-              track_profiles=4_000, import_rows=20_000, event_seconds=10)
+              track_profiles=4_000, import_rows=20_000, scheduled=(10_000, 100_000),
+              event_seconds=10)
 
 # In the order they run; a phase needs the ones named here to run before it.
 PHASES = ("entry", "ceiling", "raw", "adherence", "latency", "memory", "track", "import",
-          "event_to_synced")
+          "scheduled_entry", "event_to_synced")
 NEEDS = {"ceiling": "entry", "raw": "ceiling"}
 TRACK_EVENT_NAMES = ("purchase", "cart_abandoned", "app_open")
 
@@ -145,8 +155,10 @@ class Bench:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # --- helpers -----------------------------------------------------------------------------
-    def _step(self, *, partner_key: str, fields: list[str], name: str) -> tuple[Canvas, Step]:
-        account = self.connections[partner_key].ad_accounts.filter(selected=True).first()
+    def _step(self, *, partner_key: str, fields: list[str], name: str,
+              connection_row=None) -> tuple[Canvas, Step]:
+        account = (connection_row or self.connections[partner_key]).ad_accounts.filter(
+            selected=True).first()
         partner = registry.get(partner_key)
         info = connection_call(connection=account.connection, call=lambda p, c: p.create_audience(
             credentials=c, ad_account_id=account.external_id, name=name, match_fields=fields))
@@ -154,7 +166,7 @@ class Bench:
             ad_account=account, external_id=info.id if info else "", name=name,
             match_fields=fields, created_here=True,
             status=AudienceStatus.ACTIVE if info else AudienceStatus.AWAITING_FIRST_USERS)
-        canvas = Canvas.objects.create(workspace=self.workspace, name=name,
+        canvas = Canvas.objects.create(workspace=account.connection.workspace, name=name,
                                        status=CanvasStatus.ACTIVE, launched_at=timezone.now())
         step = Step.objects.create(canvas=canvas, position=0, kind=StepKind.AUDIENCE_SYNC,
                                    partner=partner.key, ad_account=account, audience=audience,
@@ -469,9 +481,106 @@ class Bench:
         return {"rate_per_s": round(achieved), "events": len(delays), "p50_s": pick(0.5),
                 "p95_s": pick(0.95), "p99_s": pick(0.99)}
 
+    def scheduled_entry(self, entry: dict | None) -> dict:
+        """One scheduled run over a segment of N profiles (the smaller size, then the larger),
+        each entering task in a process of its own, whose peak RSS is read; then a sender's
+        peak RSS over the run's pending users."""
+        result = {}
+        for size in self.sizes.scheduled:
+            label = "1m" if size >= 1_000_000 else f"{size // 1000}k"
+            workspace = self._workspace(f"scheduled-{label}-{self.run_id}")
+            connection_row = workspace_connect(sandbox=self.sandbox, workspace=workspace,
+                                               partner_key="tiktok")
+            _profiles_with_emails(workspace, size, say=self.say)
+            segment = Segment.objects.create(
+                workspace=workspace, name="Has email", definition=definition_clean(
+                    workspace=workspace, definition=_HAS_EMAIL))
+            canvas, step = self._step(partner_key="tiktok", fields=["email"],
+                                      name=f"bench scheduled {label}",
+                                      connection_row=connection_row)
+            Canvas.objects.filter(pk=canvas.pk).update(
+                entry_mode=EntryMode.SCHEDULED, schedule_kind=ScheduleKind.AT_LAUNCH,
+                target_segment=segment)
+            [run_id] = [run for run in scheduled_runs_due()
+                        if ScheduledRun.objects.get(pk=run).canvas_id == canvas.pk]
+            seconds, rss_mb = _scheduled_run_in_process(run_id)
+            run = ScheduledRun.objects.get(pk=run_id)
+            if (run.state, run.entered) != (RunState.FINISHED, size):
+                raise RuntimeError(f"The run entered {run.entered:,} of {size:,} ({run.state}).")
+            sender_mb = _flush_peak_rss_mb(env=self._cluster_env(workers=2, senders=1,
+                                                                 limits=False))
+            result.update({"users": size, "users_per_s": round(size / seconds),
+                           f"rss_mb_{label}": rss_mb, f"sender_rss_mb_{label}": sender_mb})
+            self.say(f"scheduled_entry: {size:,} profiles of a segment entered by one run in "
+                     f"{seconds:.1f} s: {size / seconds:,.0f} users/s; the entering task's "
+                     f"peak RSS {rss_mb} MB, a sender's {sender_mb} MB")
+            # Its pending users would otherwise hold up the phases of a later run.
+            Canvas.objects.filter(pk=canvas.pk).delete()
+        if self.sizes.scheduled != FULL.scheduled:
+            result["sizes"] = f"--quick: {self.sizes.scheduled[0]:,} and {self.sizes.scheduled[1]:,}"
+        if entry:
+            result["entries_api_users_per_s"] = entry["users_per_s"]
+        return result
+
     def _workspace(self, name: str) -> Workspace:
         return Workspace.objects.create(name=f"Bench {name}", slug=f"bench-{name}-{os.getpid()}",
                                         default_country="US")
+
+
+_HAS_EMAIL = {"groups": [{"join": "and", "filters": [{"kind": "identifier",
+                                                     "identifier": "email"}]}]}
+
+
+def _profiles_with_emails(workspace: Workspace, count: int, *, say) -> None:
+    """``count`` profiles with an email, judged and hashed as the product stores them,
+    written by COPY in chunks."""
+    columns = ["workspace_id", "external_id", *PROFILE_FIELDS, *identifiers.STORED_COLUMNS,
+               "attributes", "created_at", "updated_at"]
+    now = rows.db_datetime(timezone.now())
+    empty = rows.db_json({})
+    blank = {field: "" for field in identifiers.FIELDS}
+    for start in tqdm(range(0, count, 50_000), desc="profiles", unit="chunk", file=sys.stderr,
+                      disable=None, leave=False):
+        rows.rows_insert(model=Profile, columns=columns, rows=[
+            (workspace.pk, f"s-{n:08d}", *[PROFILE_DEFAULTS[f] if f != "email" else email
+                                           for f in PROFILE_FIELDS],
+             *identifiers.stored_row(values={**blank, "email": email},
+                                     default_country="US").values(), empty, now, now)
+            for n in range(start, min(count, start + 50_000))
+            for email in [f"s{n}@example.com"]])
+    if connection.vendor == "postgresql":
+        # What autovacuum does soon after a large import: without it the planner takes the
+        # workspace for a few hundred rows.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Profile._meta.db_table}")
+    say(f"scheduled_entry: {count:,} profiles written")
+
+
+# A process's own peak RSS is VmHWM: ru_maxrss survives fork and exec, so in a child it is
+# at least the RSS of the parent that started it (this benchmark's).
+_PEAK_RSS_KB = ("int(next(line for line in open('/proc/self/status') "
+                "if line.startswith('VmHWM:')).split()[1])")
+
+# DEBUG (which the benchmark runs with) keeps the text of every statement, 10,000 ids
+# each: off, as in production, so that the peak is the run's own.
+_SCHEDULED_RUN = f"""
+import sys, time, django
+django.setup()
+from django.conf import settings
+settings.DEBUG = False
+from canvas.services.scheduled_runs import scheduled_run_work
+started = time.perf_counter()
+scheduled_run_work(run_id=int(sys.argv[1]))
+print(time.perf_counter() - started, {_PEAK_RSS_KB})
+"""
+
+
+def _scheduled_run_in_process(run_id: int) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of a scheduled run worked to its end by a fresh process."""
+    output = subprocess.run([sys.executable, "-c", _SCHEDULED_RUN, str(run_id)],
+                            capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
+    seconds, rss_kb = output.stdout.strip().splitlines()[-1].split()
+    return float(seconds), round(int(rss_kb) / 1024, 1)
 
 
 def _profiles_create(workspace: Workspace, external_ids: list[str]) -> None:
@@ -573,12 +682,12 @@ def _group_cpu_s(group: int) -> float:
     return total / ticks
 
 
-_FLUSH = """
-import resource, django
+_FLUSH = f"""
+import django
 django.setup()
 from audiencesync.sync import engine
 engine.sync_flush(deadline_s=8)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print({_PEAK_RSS_KB})
 """
 
 
@@ -611,6 +720,7 @@ def bench_run(*, quick: bool, say, phases: tuple[str, ...] = PHASES,
             "raw": lambda: bench.raw(result["ceiling"]["users_per_s"]),
             "adherence": bench.adherence, "latency": bench.latency, "memory": bench.memory,
             "track": bench.track, "import": bench.import_,
+            "scheduled_entry": lambda: bench.scheduled_entry(result.get("entry")),
             "event_to_synced": bench.event_to_synced}
     try:
         bench.setup()

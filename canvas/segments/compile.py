@@ -122,7 +122,13 @@ _DAYS_VALUE = ("more_than_days_ago", "less_than_days_ago")
 
 
 class SegmentDefinitionError(ServiceError):
-    """A definition breaks a rule; the message says where (group, filter) and what."""
+    """A definition breaks a rule; the message says where (group, filter) and what, and
+    ``where`` is that place: (part, group number, filter number or None), from 1."""
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 where: tuple[str, int, int | None] | None = None):
+        super().__init__(message, field=field)
+        self.where = where
 
 
 def empty_definition() -> dict:
@@ -157,18 +163,20 @@ def definition_clean(*, workspace: Workspace, definition: object) -> dict:
         for number, group in enumerate(groups, start=1):
             where = f"{title} {number}"
             if not isinstance(group, dict) or not isinstance(group.get("filters"), list):
-                raise SegmentDefinitionError(f"{where}: a group is {{join, filters}}.")
+                raise SegmentDefinitionError(f"{where}: a group is {{join, filters}}.",
+                                             where=(part, number, None))
             join = group.get("join", "and")
             if join not in JOINS:
                 raise SegmentDefinitionError(f"{where}: filters are joined by and or or, not "
-                                             f"{join!r}.")
+                                             f"{join!r}.", where=(part, number, None))
             filters = []
             for index, item in enumerate(group["filters"], start=1):
                 try:
                     filters.append(_filter_clean(item, catalogue=catalogue, canvases=canvases))
                 except SegmentDefinitionError as error:
                     raise SegmentDefinitionError(f"{where}, filter {index}: {error.message}",
-                                                 field=error.field) from None
+                                                 field=error.field,
+                                                 where=(part, number, index)) from None
             total += len(filters)
             if filters:
                 cleaned[part].append({"join": join, "filters": filters})
@@ -189,6 +197,12 @@ def _whole(value: object, *, what: str, field: str, least: int, most: int) -> in
     if not least <= value <= most:
         raise _problem(f"{what} must be between {least} and {most:,}, not {value:,}.", field=field)
     return value
+
+
+def _no_nul(text: str, *, field: str) -> None:
+    # PostgreSQL refuses NUL in JSON text; no stored value holds one either.
+    if "\x00" in text:
+        raise _problem("Contains a NUL character.", field=field)
 
 
 def _optional_days(value: object) -> int | None:
@@ -273,6 +287,7 @@ def _scalar_clean(value: object, *, type_: str) -> object:
     if type_ == AttributeType.STRING:
         if not isinstance(value, str):
             raise _problem("Give a text value.", field="value")
+        _no_nul(value, field="value")
         if len(value) > attrs.MAX_STRING_LENGTH:
             raise _problem(f"A value is at most {attrs.MAX_STRING_LENGTH} characters.",
                            field="value")
@@ -306,6 +321,7 @@ def _event_clean(item: dict) -> dict:
     name = item.get("event")
     if not isinstance(name, str) or not name.strip() or len(name) > 64:
         raise _problem("Give the event's name (at most 64 characters).", field="event")
+    _no_nul(name, field="event")
     operator = item.get("operator")
     if operator not in EVENT_OPERATORS:
         raise _problem(f"Choose one of {', '.join(EVENT_OPERATORS.values())}.", field="operator")
@@ -465,7 +481,9 @@ def _count_q(operator: str, count: int, at_least, exactly) -> Q:
     event at least so many times and exactly so many times. Profiles with none are in no
     subquery, so "at most" and "exactly 0" are the complements of "at least" ones."""
     if operator == "at_least":
-        return Q(pk__in=at_least(count)) if count > 0 else Q()
+        # Everyone performed it at least 0 times; a real condition, so that NOT of it (in an
+        # exclusion group) is no one rather than an empty Q's everyone.
+        return Q(pk__in=at_least(count)) if count > 0 else Q(pk__isnull=False)
     if operator == "at_most":
         return ~Q(pk__in=at_least(count + 1))
     if count == 0:

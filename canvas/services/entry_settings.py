@@ -105,9 +105,10 @@ def entry_launch_problems(*, canvas: Canvas) -> list[str]:
     where = "Entry"
     segment = canvas.target_segment
     # Checked again: an attribute or canvas a filter names may have gone since it was saved.
-    for what, definition in ((f"target segment {segment.name}" if segment else "",
-                              segment.definition if segment else None),
-                             ("extra filters", canvas.target_filters)):
+    checked = [("extra filters", canvas.target_filters)]
+    if segment is not None:
+        checked.insert(0, (f"target segment {segment.name}", segment.definition))
+    for what, definition in checked:
         if definition:
             try:
                 definition_clean(workspace=canvas.workspace, definition=definition)

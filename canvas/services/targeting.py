@@ -97,3 +97,24 @@ def cap_room(*, canvas: Canvas, now: datetime, run_room: int | None = None) -> C
     if canvas.cap_total is not None:
         total = canvas.cap_total - entries.count()
     return CapRoom(run=run_room, day=day, total=total)
+
+
+def segment_use_problem(*, segment) -> str | None:
+    """Why the segment cannot be deleted (the canvases it is the target audience of), if it
+    cannot; the model's PROTECT refuses the delete whatever the caller forgets."""
+    names = list(segment.canvases.order_by("name").values_list("name", flat=True))
+    if not names:
+        return None
+    return (f"Segment {segment.name} is the target audience of "
+            f"{'canvas' if len(names) == 1 else 'canvases'} {', '.join(names)}: choose another "
+            "target audience there first.")
+
+
+def segment_edit_warning(*, segment) -> str | None:
+    """What editing a segment changes for live canvases, if any use it."""
+    names = list(segment.canvases.filter(status="active").order_by("name")
+                 .values_list("name", flat=True))
+    if not names:
+        return None
+    return (f"Live {'canvas' if len(names) == 1 else 'canvases'} {', '.join(names)} will use "
+            "the new definition from their next entry on.")

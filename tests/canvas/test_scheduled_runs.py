@@ -269,3 +269,24 @@ def test_a_run_whose_worker_died_is_resumed_and_enters_nobody_twice(scheduled, w
     assert sorted(CanvasEntry.objects.values_list("profile_id", flat=True)) == ids
     assert_conserved(scheduled.sync_step)
     assert metrics(scheduled.sync_step).entered == 10
+
+
+def test_every_step_adds_up_after_a_run_and_after_the_users_move_on(scheduled, workspace):
+    """Invariant 1 on each sync step: after the run (the add), and after the Delay lets
+    the users on to a remove from the same audience."""
+    add = scheduled.sync_step
+    remove = builders.sync_step(scheduled, account=add.ad_account, target=add.audience,
+                                action="remove", match_fields=["email"])
+    profiles(workspace, 6)
+    Profile.objects.filter(workspace=workspace, external_id="p00002").update(
+        ad_tracking_enabled=False)
+    [run] = tick(utc(2026, 3, 2, 9, 0))
+    assert run.entered == 6
+    for step in (add, remove):
+        assert_conserved(step)
+    assert (metrics(add).entered, metrics(add).not_synced, metrics(remove).entered) == (6, 1, 0)
+    with time_machine.travel(utc(2026, 3, 2, 10, 0, 1), tick=False):
+        assert entries_release_due() == 6
+    for step in (add, remove):
+        assert_conserved(step)
+    assert metrics(remove).entered == 6

@@ -298,6 +298,10 @@ def test_a_definition_only_sees_its_own_workspace(people, workspace):
     ({"groups": [{"join": "and", "filters": [{"kind": "canvas", "operator": "entered",
                                                "canvas": 999999}]}]},
      "Choose a canvas of this workspace."),
+    ({"groups": [{"join": "and", "filters": [event("buy\x00", "never")]}]},
+     "Group 1, filter 1: Contains a NUL character."),
+    ({"groups": [{"join": "and", "filters": [attribute("plan", "any_of", ["a", "b\x00"])]}]},
+     "Group 1, filter 1: Contains a NUL character."),
 ])
 def test_a_bad_definition_is_refused_saying_where(people, definition, message):
     with pytest.raises(SegmentDefinitionError) as refused:

@@ -37,3 +37,19 @@ def test_bench_refuses_phases_it_cannot_run(settings, phases, message):
     settings.DEBUG = True
     with pytest.raises(CommandError, match=message):
         call_command("bench", "--phases", phases)
+
+
+def test_bench_measures_a_scheduled_run_beside_the_entries_api(tmp_path):
+    env = {**os.environ, "DEBUG": "true",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.sqlite3'}", "REDIS_URL": ""}
+    done = subprocess.run([sys.executable, "manage.py", "bench", "--quick", "--json",
+                           "--phases", "entry,scheduled_entry"], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scheduled = json.loads(done.stdout)["scheduled_entry"]
+    assert scheduled["users"] == 100_000 and scheduled["users_per_s"] > 0
+    assert scheduled["rss_mb_10k"] > 0 and scheduled["rss_mb_100k"] > 0
+    assert scheduled["sender_rss_mb_10k"] > 0 and scheduled["sender_rss_mb_100k"] > 0
+    assert scheduled["entries_api_users_per_s"] > 0
+    assert scheduled["sizes"] == "--quick: 10,000 and 100,000"
+    assert "scheduled_entry: 100,000 profiles of a segment entered by one run" in done.stderr

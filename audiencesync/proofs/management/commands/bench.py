@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--phases", default="all",
                             help="Comma-separated phases to run (default all): entry, ceiling "
                                  "(needs entry), raw (needs ceiling), adherence, latency, "
-                                 "memory, track, import, event_to_synced.")
+                                 "memory, track, import, scheduled_entry, event_to_synced.")
 
     def handle(self, *args, quick: bool, json: bool, phases: str, **options):
         from audiencesync.proofs.bench import bench_run, phases_parse
