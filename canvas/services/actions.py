@@ -155,8 +155,12 @@ def events_enter(*, canvases: Sequence[Canvas], events: Sequence[tuple[int, str,
         profile_ids = sorted({profile_id for profile_id, name, properties in events
                               if name == canvas.entry_event and property_matches(
                                   orjson.loads(properties) if prop else {}, prop, value)})
-        if profile_ids:
+        if not profile_ids:
+            continue
+        try:
             entered += canvas_enter_profiles(canvas=canvas, profile_ids=profile_ids).entered
+        except ServiceError:
+            continue  # stopped since it was read: it takes no entries, the call goes on
     return entered
 
 
