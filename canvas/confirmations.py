@@ -11,7 +11,7 @@ from canvas import selectors
 from canvas.models import Canvas, CanvasStatus, Reentry, Step
 from canvas.services.entry import canvas_check_takes_entries
 from canvas.services.targeting import canvas_has_target
-from canvas.steps import kinds_where, step_type
+from canvas.steps import step_type
 from partners import registry
 from partners.models import Audience
 
@@ -25,13 +25,14 @@ def canvas_stop(*, canvas: Canvas) -> Confirmation:
         raise ServiceError("Only an active canvas can be stopped.")
     inside = selectors.canvas_users_inside(canvas=canvas)
     pending = sum(m.pending for m in selectors.step_metrics(
-        steps=list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters)))))
+        steps=selectors.analytics_steps(canvas=canvas)))
     return Confirmation(
         title=f"Stop canvas {canvas.name}?",
         consequences=[
             f"Stop canvas {canvas.name}: no user enters it any more.",
             f"{_count(inside, 'user waiting in a Delay exits', 'users waiting in Delays exit')}"
-            " the canvas now, without walking the steps after the Delay.",
+            " the canvas now, without walking the steps after the Delay; an add step that "
+            "removes on exit takes them out of its audience.",
             f"{_count(pending, 'pending sync finishes', 'pending syncs finish')}: users "
             "already sent to a sync step still reach the partner.",
             "A stopped canvas cannot be launched again; duplicate it to make a new draft.",

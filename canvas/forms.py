@@ -12,6 +12,7 @@ from canvas.models import (
     SyncAction,
     delay_max_value,
 )
+from canvas.occurrences import zone_get
 from canvas.segments.models import Segment
 from canvas.services.entry_settings import WEEKDAYS, EntrySettings
 
@@ -37,6 +38,21 @@ class DelayForm(forms.Form):
         return cleaned
 
 
+class ExitCriteriaForm(forms.Form):
+    """The canvas page's exit criteria; the service judges the values."""
+
+    event_name = forms.CharField(required=False, strip=True, label="Exception event")
+    event_property = forms.CharField(required=False, strip=True, label="Only when property")
+    event_value = forms.CharField(required=False, strip=True, label="equals")
+    segment_id = forms.TypedChoiceField(coerce=int, empty_value=None, required=False,
+                                        label="Exit segment")
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment_id"].choices = [
+            ("", "None"), *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
+
+
 def _text(value) -> str:
     return "" if value is None else value
 
@@ -56,6 +72,7 @@ class SyncStepForm(forms.Form):
     match_fields = forms.Field(required=False, widget=forms.MultipleHiddenInput)
     respect_ad_tracking = forms.Field(required=False)
     confirm_duplicate = forms.Field(required=False)
+    remove_on_exit = forms.Field(required=False)
 
     def clean_partner(self) -> str:
         return _text(self.cleaned_data["partner"])
@@ -84,6 +101,9 @@ class SyncStepForm(forms.Form):
 
     def clean_confirm_duplicate(self) -> bool:
         return self.cleaned_data["confirm_duplicate"] == "on"
+
+    def clean_remove_on_exit(self) -> bool:
+        return self.cleaned_data["remove_on_exit"] == "on"
 
 
 class LookalikeForm(forms.Form):
@@ -147,15 +167,35 @@ class EntrySettingsForm(forms.Form):
     cap_per_day = forms.IntegerField(min_value=1, required=False, label="Most entries per day",
                                      help_text="A day in the workspace's time zone.")
     cap_total = forms.IntegerField(min_value=1, required=False, label="Most entries in total")
+    entry_event = forms.CharField(
+        required=False, max_length=64, label="Entry event (action-based)",
+        help_text="A user enters when the track API accepts this custom event of theirs, "
+                  "after launch.")
+    entry_event_property = forms.CharField(required=False, max_length=255,
+                                           label="Only when property (optional)")
+    entry_event_value = forms.CharField(required=False, max_length=255, label="equals")
+    entry_window_start = forms.DateTimeField(
+        required=False, label="Entry window opens (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In the workspace's time zone.")
+    entry_window_end = forms.DateTimeField(
+        required=False, label="Entry window closes (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+
+    WINDOW = ("entry_window_start", "entry_window_end")
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
+        self.zone = zone_get(workspace.time_zone)
         self.fields["target_segment_id"].choices = [
             ("", "Every profile of the workspace"),
             *Segment.objects.filter(workspace=workspace).values_list("pk", "name")]
 
     GROUPS = (
         ("How users enter", ("entry_mode", "target_segment_id", "target_filters")),
+        ("When an action-based canvas takes a user in", (
+            "entry_event", "entry_event_property", "entry_event_value", "entry_window_start",
+            "entry_window_end")),
         ("When a scheduled canvas runs", ("schedule_kind", "schedule_date", "schedule_time",
                                           "schedule_weekdays", "schedule_monthday",
                                           "schedule_end_date")),
@@ -182,10 +222,17 @@ class EntrySettingsForm(forms.Form):
         data = dict(self.cleaned_data)
         data["schedule_kind"] = data["schedule_kind"] or ScheduleKind.AT_LAUNCH
         data["schedule_weekdays"] = tuple(data["schedule_weekdays"])
+        for name in self.WINDOW:  # typed as wall time in the workspace's zone
+            if data[name] is not None:
+                data[name] = data[name].replace(tzinfo=None).replace(tzinfo=self.zone)
         return EntrySettings(**data)
 
     @classmethod
     def initial_of(cls, canvas) -> dict:
         initial = {name: getattr(canvas, name) for name in cls.base_fields}
         initial["target_filters"] = json.dumps(canvas.target_filters) if canvas.target_filters else ""
+        zone = zone_get(canvas.workspace.time_zone)
+        for name in cls.WINDOW:
+            if initial[name] is not None:
+                initial[name] = initial[name].astimezone(zone).replace(tzinfo=None)
         return initial

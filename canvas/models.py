@@ -24,6 +24,7 @@ class CanvasStatus(models.TextChoices):
 class EntryMode(models.TextChoices):
     API = "api", "API-triggered"
     SCHEDULED = "scheduled", "Scheduled"
+    ACTION = "action", "Action-based"
 
 
 class ScheduleKind(models.TextChoices):
@@ -86,6 +87,15 @@ class Canvas(models.Model):
     target_filters = models.JSONField(default=dict, blank=True)
     # Archived: hidden from the canvas list (its own filter shows it), kept with its analytics.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Action-based entry: a profile enters when the track API accepts its event of this name
+    # (with the property filter, if any: compared as text, as ExitCriteria's), within the
+    # optional window, counted by when the event was accepted.
+    entry_event = models.CharField("Entry event", max_length=64, blank=True, default="")
+    entry_event_property = models.CharField("Only when property", max_length=255, blank=True,
+                                            default="")
+    entry_event_value = models.CharField("equals", max_length=255, blank=True, default="")
+    entry_window_start = models.DateTimeField("Entry window opens", null=True, blank=True)
+    entry_window_end = models.DateTimeField("Entry window closes", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,6 +109,36 @@ class Canvas(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExitCriteria(models.Model):
+    """When a user leaves a canvas early, wherever they are in it (a Delay included).
+
+    The exception event: a custom event the track API accepts for a user inside the canvas
+    exits them at once; with ``event_property`` set, only an event whose property of that
+    name equals ``event_value`` (compared as text: ``"12"`` matches the number 12) does.
+    The exit segment: see ``segment``.
+    """
+
+    canvas = models.OneToOneField(Canvas, on_delete=models.CASCADE, related_name="exit_criteria")
+    event_name = models.CharField("Exception event", max_length=64, blank=True, default="")
+    event_property = models.CharField("Only when property", max_length=255, blank=True,
+                                      default="")
+    event_value = models.CharField("equals", max_length=255, blank=True, default="")
+    # The exit segment: users inside who no longer match it leave, checked at each scheduled
+    # run of a scheduled canvas, every CANVAS_EXIT_CHECK_MINUTES for the others. Its name
+    # stays when the segment is deleted, so launch can say which one is gone.
+    segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    segment_name = models.CharField(max_length=200, blank=True, default="")
+    segment_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "exit criteria"
+        indexes = [models.Index(fields=["event_name"], name="exit_event_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.canvas} exits on {self.event_name or 'nothing'}"
 
 
 class StepKind(models.TextChoices):
@@ -146,11 +186,25 @@ def _delay_within_max() -> Q:
     return within
 
 
+class ComponentManager(models.Manager):
+    """The steps a marketer placed on the canvas: companions are kept out of ``canvas.steps``."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(companion_of__isnull=True)
+
+
 class Step(models.Model):
-    """One component of a canvas. Audience Sync fields are empty on a Delay and vice versa."""
+    """One component of a canvas. Audience Sync fields are empty on a Delay and vice versa.
+
+    A companion (``companion_of`` set) is no component: the remove step an add step with
+    ``remove_on_exit`` gets at launch, which takes the people it added out of the audience
+    when they leave the canvas. It has no position; ``canvas.steps`` leaves it out and
+    ``Step.objects`` holds it.
+    """
 
     canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="steps")
-    position = models.PositiveIntegerField()
+    # Null only on a companion.
+    position = models.PositiveIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=20, choices=step_kind_choices)
     # Audience Sync
     partner = models.CharField(max_length=20, choices=registry.choices, blank=True, default="")
@@ -164,6 +218,12 @@ class Step(models.Model):
         "Respect ad-tracking consent", default=True,
         help_text="Users without ad-tracking consent are not synced.",
     )
+    remove_on_exit = models.BooleanField(
+        "Remove from this audience when the user leaves the canvas", default=False,
+        help_text="An add step only: its companion removes the people it added when they exit.",
+    )
+    companion_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="companion")
     # Delay
     delay_value = models.PositiveIntegerField(
         null=True, blank=True,
@@ -173,8 +233,13 @@ class Step(models.Model):
     delay_unit = models.CharField(max_length=10, choices=DelayUnit.choices, blank=True,
                                   default="")
 
+    objects = models.Manager()
+    components = ComponentManager()
+
     class Meta:
         ordering = ["canvas", "position"]
+        # Reverse relations (``canvas.steps``) and the admin see components only.
+        default_manager_name = "components"
         constraints = [
             models.UniqueConstraint(fields=["canvas", "position"], name="step_unique_position",
                                     deferrable=models.Deferrable.DEFERRED),
@@ -185,6 +250,8 @@ class Step(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.position is None:
+            return f"{self.canvas} · removed on exit"
         return f"{self.canvas} · {self.position + 1}. {self.get_kind_display()}"
 
     @property

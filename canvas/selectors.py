@@ -15,6 +15,7 @@ from canvas.models import (
     Canvas,
     CanvasEntry,
     CanvasStatus,
+    ExitCriteria,
     ItemPurpose,
     ItemState,
     ScheduledRun,
@@ -24,6 +25,7 @@ from canvas.models import (
     SyncItem,
 )
 from canvas.services.stats import COUNTERS
+from canvas.steps import kinds_where
 from partners import registry
 from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import connection_health_problem
@@ -51,7 +53,7 @@ def canvases_for(*, workspace: Workspace, show: str = "") -> QuerySet[Canvas]:
     entries = CanvasEntry.objects.filter(canvas=OuterRef("pk")).order_by().values("canvas")
     counted = entries.annotate(n=Count("pk")).values("n")
     return canvases.annotate(
-        step_count=Coalesce(Subquery(Step.objects.filter(canvas=OuterRef("pk")).order_by()
+        step_count=Coalesce(Subquery(Step.components.filter(canvas=OuterRef("pk")).order_by()
                                      .values("canvas").annotate(n=Count("pk")).values("n")), 0),
         entered_total=Coalesce(Subquery(counted), 0),
         entered_today=Coalesce(Subquery(entries.filter(entered_at__gte=today)
@@ -62,6 +64,11 @@ def canvases_for(*, workspace: Workspace, show: str = "") -> QuerySet[Canvas]:
 def canvas_users_inside(*, canvas: Canvas) -> int:
     """Users in the canvas now: waiting in a Delay (a sync step lets users on at once)."""
     return CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True).count()
+
+
+def canvas_exit_criteria(*, canvas: Canvas) -> ExitCriteria:
+    """The canvas's exit criteria (unsaved and empty when it has none)."""
+    return ExitCriteria.objects.filter(canvas=canvas).first() or ExitCriteria(canvas=canvas)
 
 
 def canvas_connection_problems(*, workspace: Workspace) -> dict[int, list[str]]:
@@ -122,6 +129,17 @@ class StepMetrics:
         if self.oldest_pending_at is None:
             return None
         return round((timezone.now() - self.oldest_pending_at).total_seconds(), 1)
+
+
+def analytics_steps(*, canvas: Canvas) -> list[Step]:
+    """The steps analytics shows, in order: those with counters, each add step that
+    removes on exit followed by its "removed on exit" companion. Two queries."""
+    components = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
+                      .select_related("audience").order_by("position"))
+    companions = {step.companion_of_id: step for step in Step.objects.filter(
+        companion_of__in=components).select_related("audience")}
+    return [shown for step in components
+            for shown in (step, companions.get(step.pk)) if shown is not None]
 
 
 def step_metrics(*, steps: list[Step]) -> list[StepMetrics]:

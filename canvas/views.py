@@ -15,13 +15,13 @@ from partners.models import AdAccount
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm, EntrySettingsForm, LookalikeForm
-from .models import Canvas, CanvasStatus
+from .forms import CanvasForm, EntrySettingsForm, ExitCriteriaForm, LookalikeForm
+from .models import Canvas, CanvasStatus, StepKind
 from .occurrences import occurrence_next, zone_get
 from .services import audiences as audience_services
 from .services import canvases as canvas_services
 from .services.entry_settings import canvas_entry_settings_update, schedule_describe
-from .steps import all_step_types, kinds_where, step_type
+from .steps import all_step_types, step_type
 
 
 def _canvas_or_404(request, canvas_id: int):
@@ -63,6 +63,8 @@ def _detail_page(request, canvas: Canvas, entry_form: EntrySettingsForm | None =
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
         "waiting": selectors.canvas_funnel(canvas=canvas).waiting,
+        "exit_criteria": selectors.canvas_exit_criteria(canvas=canvas),
+        "exit_check_minutes": settings.CANVAS_EXIT_CHECK_MINUTES,
         "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas),
                                                       workspace=request.workspace),
         "schedule": schedule_describe(canvas=canvas),
@@ -141,6 +143,13 @@ def canvas_action(request, canvas_id: int, action: str):
             canvas_services.canvas_delete(canvas=canvas)
             messages.success(request, f"Draft {canvas.name} deleted.")
             return redirect("canvas:list")
+        elif action == "exit-criteria":
+            form = ExitCriteriaForm(request.POST, workspace=request.workspace)
+            if not form.is_valid():
+                raise ServiceError("The exit criteria were not saved: "
+                                   + " ".join(e for errors in form.errors.values() for e in errors))
+            canvas_services.canvas_exit_criteria_set(canvas=canvas, **form.cleaned_data)
+            messages.success(request, "Exit criteria saved.")
         elif action == "enter-all":
             canvas_services.canvas_enter_all(canvas=canvas)
             messages.success(request, "Entering every profile of the workspace in the "
@@ -222,13 +231,12 @@ def step_edit(request, canvas_id: int, step_id: int):
 @workspace_required
 def canvas_analytics(request, canvas_id: int):
     canvas = _canvas_or_404(request, canvas_id)
-    steps = list(canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.counters))
-                 .select_related("audience").order_by("position"))
+    steps = selectors.analytics_steps(canvas=canvas)
     time_range = selectors.TIME_RANGES.get(request.GET.get("range", ""),
                                            selectors.TIME_RANGES[selectors.DEFAULT_TIME_RANGE])
     charts = {step.pk: sync_chart_svg(selectors.step_series_over(step=step, time_range=time_range),
                                       unit=time_range.unit)
-              for step in steps}
+              for step in steps if step.kind == StepKind.AUDIENCE_SYNC}
     metrics = selectors.step_metrics(steps=steps)
     funnel = selectors.canvas_funnel(canvas=canvas)
     by_step = {m.step.pk: m for m in metrics}

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +94,7 @@ class Sizes:
     latency_seconds: int
     memory: tuple[int, int]
     track_calls: int = 10
+    event_seconds: int = 30
     track_per_call: int = 10_000
     track_profiles: int = 100_000
     import_rows: int = 1_000_000
@@ -108,11 +110,11 @@ QUICK = Sizes(entry=20_000, raw_batches=4, adherence=50_000,
               adherence_workers=(1, 2), latency_rate=2000, latency_seconds=10,
               memory=(10_000, 100_000), track_calls=2, track_per_call=2_000,
               track_profiles=4_000, import_rows=20_000, segment_profiles=20_000,
-              segment_events=100_000, scheduled=(10_000, 100_000))
+              segment_events=100_000, scheduled=(10_000, 100_000), event_seconds=10)
 
 # In the order they run; a phase needs the ones named here to run before it.
 PHASES = ("entry", "ceiling", "raw", "adherence", "latency", "memory", "track", "import",
-          "segment_count", "scheduled_entry")
+          "segment_count", "scheduled_entry", "event_to_synced")
 NEEDS = {"ceiling": "entry", "raw": "ceiling"}
 TRACK_EVENT_NAMES = ("purchase", "cart_abandoned", "app_open")
 
@@ -428,6 +430,70 @@ class Bench:
                  f"rows/s; without the phone column {result['rows_per_s_without_phones']:,} "
                  "rows/s")
         return result
+
+    def event_to_synced(self) -> dict:
+        """Events arriving through the track API at 1,000/s (100 a call, 10 calls a second)
+        into an action-based canvas with a TikTok add step at the default limits: seconds
+        from the track call's answer to the partner's acceptance of its users."""
+        per_call, calls_per_s, seconds = 100, 10, self.sizes.event_seconds
+        calls = calls_per_s * seconds
+        canvas, step = self._step(partner_key="tiktok", fields=["email"],
+                                  name="bench event to synced")
+        Canvas.objects.filter(pk=canvas.pk).update(entry_mode=EntryMode.ACTION,
+                                                   entry_event="cart_abandoned")
+        key = api_key_create(workspace=self.workspace, name="bench events").secret
+        people = [f"evt-{self.run_id}-{i}" for i in range(calls * per_call)]
+        port = free_port()
+        site = f"http://127.0.0.1:{port}"
+        web = Processes()
+        web.web(port=port, workers=4, env={"SITE_URL": site})
+        answered: dict[str, float] = {}
+
+        def post(body: dict) -> requests.Response:
+            answer = requests.post(f"{site}/api/v1/users/track", json=body, timeout=120,
+                                   headers={"Authorization": f"Bearer {key}"})
+            answer.raise_for_status()
+            return answer
+
+        def call(n: int) -> None:
+            who = people[n * per_call:(n + 1) * per_call]
+            now = timezone.now().isoformat()
+            post({"events": [{"external_id": e, "name": "cart_abandoned", "time": now}
+                             for e in who]})
+            done = time.time()
+            for e in who:
+                answered[e] = done
+
+        try:
+            wait_until_serving(f"{site}/accounts/login/")
+            for start in range(0, len(people), 10_000):  # the profiles, with their emails
+                post({"attributes": [{"external_id": e, "email": f"{e}@example.com"}
+                                     for e in people[start:start + 10_000]]})
+            with self._cluster(workers=3, senders=2, limits=True), \
+                    ThreadPoolExecutor(max_workers=8) as pool:
+                started = time.perf_counter()
+                futures = []
+                for n in range(calls):
+                    pause = started + n / calls_per_s - time.perf_counter()
+                    if pause > 0:
+                        time.sleep(pause)
+                    futures.append(pool.submit(call, n))
+                for future in futures:
+                    future.result()
+                achieved = len(people) / (time.perf_counter() - started)
+                self._wait_done(step, timeout_s=120)
+        finally:
+            web.stop()
+        delays = sorted(
+            resolved.timestamp() - answered[external_id] for external_id, resolved in
+            SyncItem.objects.filter(step=step, state=ItemState.SYNCED)
+            .values_list("profile__external_id", "resolved_at").iterator())
+        pick = lambda q: round(delays[min(len(delays) - 1, int(q * len(delays)))], 2)  # noqa: E731
+        self.say(f"event_to_synced: {len(delays):,} events at {achieved:,.0f}/s: p50 "
+                 f"{pick(0.5)} s, p95 {pick(0.95)} s, p99 {pick(0.99)} s from the track call's "
+                 "answer to the partner's acceptance")
+        return {"rate_per_s": round(achieved), "events": len(delays), "p50_s": pick(0.5),
+                "p95_s": pick(0.95), "p99_s": pick(0.99)}
 
     def scheduled_entry(self, entry: dict | None) -> dict:
         """One scheduled run over a segment of N profiles (the smaller size, then the larger),
@@ -797,7 +863,8 @@ def bench_run(*, quick: bool, say, phases: tuple[str, ...] = PHASES,
             "adherence": bench.adherence, "latency": bench.latency, "memory": bench.memory,
             "track": bench.track, "import": bench.import_,
             "segment_count": bench.segment_count,
-            "scheduled_entry": lambda: bench.scheduled_entry(result.get("entry"))}
+            "scheduled_entry": lambda: bench.scheduled_entry(result.get("entry")),
+            "event_to_synced": bench.event_to_synced}
     try:
         bench.setup()
         for phase in phases:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
 from audiencesync.workspaces.apikeys import api_key_create
-from audiencesync.workspaces.models import EventSummary, Membership, Role, Workspace
+from audiencesync.workspaces.models import EventSummary, Membership, Profile, Role, Workspace
 from canvas.models import (
     Canvas,
     CanvasEntry,
@@ -32,11 +32,13 @@ from canvas.models import (
     RunState,
     ScheduleKind,
     Segment,
+    Step,
     StepKind,
     SyncAction,
 )
 from canvas.segments import services as segment_services
 from canvas.segments.compile import segment_profiles
+from canvas.selectors import step_metrics
 from canvas.services import canvases as canvas_services
 from canvas.services.entry_settings import EntrySettings, canvas_entry_settings_update
 from partners.selectors import ad_accounts_selectable
@@ -44,12 +46,13 @@ from partners.selectors import ad_accounts_selectable
 from .browser import Browser
 from .connect import partner_connect, sign_in
 from .processes import Processes, wait_until_serving
-from .sandbox import sandbox_control_headers
+from .sandbox import LiveSandbox, sandbox_control_headers
 from .synthetic import synthetic_activity, synthetic_users
 
 ENTRIES_PER_CALL = 10_000
 TRACK_USERS_PER_CALL = 2_000  # at most 4 events a user: within the 10,000 items a list
 DELAY_SECONDS = 3
+RETARGET_COHORT = 300
 
 
 def _demo_login() -> tuple[Workspace, str, str]:
@@ -98,6 +101,71 @@ def build_canvas(*, workspace: Workspace, partners: list[str], user):
             audience_id=first_tiktok.audience_id, action=SyncAction.REMOVE,
             match_fields=first_tiktok.match_fields, respect_ad_tracking=True)
     return canvas_services.canvas_launch(canvas=canvas)
+
+
+def build_retarget_canvas(*, workspace: Workspace, user):
+    """"Retarget until purchase": action-based on cart_abandoned -> Pinterest add (email)
+    with remove on exit -> Delay 7 days; exception event purchase."""
+    canvas = canvas_services.canvas_create(workspace=workspace, name="Retarget until purchase",
+                                           user=user)
+    add = _sync_step(canvas, partner_key="pinterest", user=user,
+                     audience_name="Demo abandoned carts", fields=["email"])
+    canvas_services.step_update_sync(
+        step=add, partner_key="pinterest", ad_account_id=add.ad_account_id,
+        audience_id=add.audience_id, action=SyncAction.ADD, match_fields=["email"],
+        respect_ad_tracking=True, remove_on_exit=True)
+    delay = canvas_services.step_add(canvas=canvas, kind=StepKind.DELAY)
+    canvas_services.step_update_delay(step=delay, value=7, unit=DelayUnit.DAYS)
+    canvas_entry_settings_update(canvas=canvas, settings=EntrySettings(
+        entry_mode=EntryMode.ACTION, entry_event="cart_abandoned"))
+    canvas_services.canvas_exit_criteria_set(canvas=canvas, event_name="purchase")
+    return canvas_services.canvas_launch(canvas=canvas), add
+
+
+def _retarget(*, site_url: str, workspace: Workspace, user, key: str, people: list[dict],
+              processes: Processes, deadline: float) -> dict:
+    """Send cart_abandoned for a cohort, then purchase for a third of it, through the track
+    API; check the Pinterest audience holds exactly those who abandoned and did not buy
+    (with a usable email and consent); stop the canvas and check it is empty."""
+    canvas, add = build_retarget_canvas(workspace=workspace, user=user)
+    cohort = [p["external_id"] for p in people[:RETARGET_COHORT]]
+    buyers = cohort[::3]
+    now = timezone.now().isoformat()
+    for name, who in (("cart_abandoned", cohort), ("purchase", buyers)):
+        response = requests.post(
+            f"{site_url}/api/v1/users/track", headers={"Authorization": f"Bearer {key}"},
+            json={"events": [{"external_id": e, "name": name, "time": now} for e in who]},
+            timeout=300)
+        response.raise_for_status()
+    expected = set(Profile.objects.filter(
+        workspace=workspace, external_id__in=sorted(set(cohort) - set(buyers)),
+        ad_tracking_enabled=True).exclude(email_sha256="").values_list("email_sha256", flat=True))
+    steps = [add, Step.objects.get(companion_of=add)]
+
+    def settled() -> list[str]:
+        while any(m.pending for m in step_metrics(steps=steps)):
+            processes.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError("Retarget until purchase did not finish in time.")
+            time.sleep(0.5)
+        add.audience.refresh_from_db()
+        return LiveSandbox(url=f"{site_url}/sandbox", processes=processes).members(
+            "pinterest", add.audience.external_id)
+
+    present = settled()
+    if set(present) != expected:
+        raise RuntimeError(f"Retarget until purchase: the audience holds {len(present)} "
+                           f"people, {len(expected)} abandoned a cart, did not buy and can be "
+                           "matched; they should be the same people.")
+    canvas_services.canvas_stop(canvas=canvas)
+    after_stop = settled()
+    if after_stop:
+        raise RuntimeError(f"Retarget until purchase: {len(after_stop)} people are still in "
+                           "the audience after the canvas stopped.")
+    metrics = step_metrics(steps=steps)
+    return {"abandoned": len(cohort), "bought": len(buyers), "expected": len(expected),
+            "present": len(present), "present_after_stop": len(after_stop),
+            "added": metrics[0].synced, "removed_on_exit": metrics[1].synced}
 
 
 def build_scheduled_canvas(*, workspace: Workspace, user, segment: Segment) -> Canvas:
@@ -320,8 +388,12 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
             if not scheduled["audience_matches_segment"]:
                 raise RuntimeError(f"The High value audience does not hold exactly the "
                                    f"segment's reachable members: {scheduled}")
+        retarget = None
+        if "pinterest" in partners:
+            retarget = _retarget(site_url=site_url, workspace=workspace, user=owner, key=key,
+                                 people=people, processes=processes, deadline=deadline)
         record = sandbox_record(site_url)
     return {"steps": steps, "sandbox": record, "in_canvas": in_canvas, "scheduled": scheduled,
-            "entry": entry, "track": track, "segment": segment,
+            "entry": entry, "track": track, "segment": segment, "retarget": retarget,
             "login": {"email": email, "password": password},
             "wall_s": round(time.monotonic() - started, 1)}

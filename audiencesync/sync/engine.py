@@ -33,8 +33,10 @@ from canvas.models import (
     SyncItem,
     SyncRequest,
 )
+from canvas.services.actions import exit_segments_due
 from canvas.services.audience_alerts import audiences_gone
 from canvas.services.entry import entries_release_due
+from canvas.services.exits import exits_due
 from canvas.services.memberships import (
     hash_sets,
     memberships_record_added,
@@ -175,11 +177,16 @@ def _first_batch_in_flight(step: Step) -> bool:
 # --- sending -------------------------------------------------------------------------------
 
 
-def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
-    """Latest intent wins: wait while an earlier opposite action on the same user is unresolved.
+def _first_waiting_item(step: Step, batch: SyncBatch) -> int | None:
+    """Latest intent wins: the first item of the batch (by id) whose user has an earlier
+    opposite action on the same audience still unresolved, which it must wait for; None
+    when no item waits.
 
-    Only the opposite action can change the outcome, and comparing item ids per
-    (audience, profile) means the earliest intent never waits, so nothing deadlocks.
+    Only the opposite action can change the outcome. Comparing item ids per (audience,
+    profile) means the earliest intent never waits; and as the items before the first
+    waiting one are sent without it (``_split_at``), two batches that each hold an
+    intent the other waits for (an add step's batch and its companion's, after a user
+    entered, left and entered again before either was sent) never wait for each other.
     """
     # Erasure and consent removes ride on an add step: a journey add of that same step
     # must wait for them too.
@@ -189,28 +196,34 @@ def _earlier_intent_pending(step: Step, batch: SyncBatch) -> bool:
     if batch.purpose == ItemPurpose.JOURNEY and not (
         Step.objects.filter(pk=step.pk).filter(others).exists()
     ):
-        return False
+        return None
     earlier = SyncItem.objects.filter(
         audience_id=OuterRef("audience_id"), profile_id=OuterRef("profile_id"),
         id__lt=OuterRef("id"), state=ItemState.PENDING,
     ).exclude(action=batch.action)
-    return SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING).filter(
-        Exists(earlier)).exists()
+    return (SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
+            .filter(Exists(earlier)).order_by("id").values_list("id", flat=True).first())
 
 
 def batch_send(*, batch: SyncBatch, step: Step | None = None) -> Outcome:
     if step is None or step.pk != batch.step_id:
         step = _step_queryset().get(pk=batch.step_id)
     members = list(SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
-                   .values_list("profile_id", "hashes"))
-    # A remove sends every set of hashes its person was added under (taken at its entry).
-    rows = [one for _, hashes in members for one in hash_sets(hashes)]
+                   .order_by("id").values_list("id", "profile_id", "hashes"))
     if not members:
         _finish(batch, step, state=ItemState.SYNCED, error="", request=None, count_only=True)
         return Outcome(batch.pk, step.pk, 0, BatchResult.EMPTY)
-    if _earlier_intent_pending(step, batch):
-        _reschedule(batch, delay=1.0, error=WAITING_FOR_EARLIER_INTENT, use_attempt=False)
-        return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
+    waiting = _first_waiting_item(step, batch)
+    if waiting is not None:
+        sendable = [m for m in members if m[0] < waiting]
+        if not sendable:
+            _reschedule(batch, delay=1.0, error=WAITING_FOR_EARLIER_INTENT, use_attempt=False)
+            return Outcome(batch.pk, step.pk, len(members), BatchResult.WAITING)
+        _split_at(batch, waiting)
+        members = sendable
+    members = [(profile_id, hashes) for _, profile_id, hashes in members]
+    # A remove sends every set of hashes its person was added under (taken at its entry).
+    rows = [one for _, hashes in members for one in hash_sets(hashes)]
     audience = step.audience
     pending = _audience_creation_begin(audience)
     # The sync log's duration is the partner's time: waits for a rate slot are left out.
@@ -356,6 +369,21 @@ def _park_for_reconnect(batch: SyncBatch, step: Step, message: str) -> None:
         state=BatchState.WAITING_RECONNECT, lease_until=None, last_error=message[:2000])
 
 
+def _split_at(batch: SyncBatch, item_id: int) -> None:
+    """The batch ends before ``item_id``; the items from it on wait as a batch of their own."""
+    rows = list(SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
+                .order_by("id").values_list("id", "action", "purpose"))
+    before = [row for row in rows if row[0] < item_id]
+    after = [row for row in rows if row[0] >= item_id]
+    now = timezone.now()
+    with transaction.atomic():
+        SyncBatch.objects.filter(pk=batch.pk).update(last_item_id=item_id - 1, size=len(before))
+        SyncBatch.over(after, step_id=batch.step_id, state=BatchState.RETRYING,
+                       next_attempt_at=now + timedelta(seconds=1),
+                       first_attempt_at=batch.first_attempt_at, created_at=now).save()
+    batch.last_item_id, batch.size = item_id - 1, len(before)
+
+
 def _split(batch: SyncBatch) -> None:
     """The partner refused the size: send the range as two halves."""
     rows = list(SyncItem.objects.in_batch(batch).filter(state=ItemState.PENDING)
@@ -434,6 +462,8 @@ def sync_flush(*, deadline_s: float = 60.0) -> list[Outcome]:
     outcomes = []
     end = time.monotonic() + deadline_s
     entries_release_due()
+    exits_due()
+    exit_segments_due()
     batches_expire()
     while time.monotonic() < end:
         outcome = sync_next(skip_saturated=False)

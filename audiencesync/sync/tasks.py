@@ -35,7 +35,9 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
 from django_q.tasks import async_task
 
+from canvas.services.actions import exit_segments_due
 from canvas.services.entry import entries_release_due
+from canvas.services.exits import exits_due
 from partners import ratelimit
 
 from . import engine, services
@@ -185,6 +187,8 @@ def _dispatch_until(token: str, stop: _StopRequest) -> str:
                 if not _dispatcher_lease_keep(token):
                     return "lost the lease"
                 entries_release_due()
+                exits_due()
+                exit_segments_due()
                 if time.monotonic() >= next_expire:
                     engine.batches_expire()
                     next_expire = time.monotonic() + EXPIRE_EVERY_SECONDS

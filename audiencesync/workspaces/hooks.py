@@ -19,6 +19,10 @@ ConsentWithdrawnHandler = Callable[..., object]
 
 _consent_withdrawn: list[ConsentWithdrawnHandler] = []
 
+EventsAcceptedHandler = Callable[..., object]
+
+_events_accepted: list[EventsAcceptedHandler] = []
+
 
 @dataclass(frozen=True)
 class ProfileSection:
@@ -43,6 +47,22 @@ def consent_withdrawn_notify(*, profile_ids: Sequence[int]) -> None:
     """Tell every registered handler that these profiles' consent just turned off."""
     for handler in _consent_withdrawn:
         handler(profile_ids=profile_ids)
+
+
+def on_events_accepted(handler: EventsAcceptedHandler) -> EventsAcceptedHandler:
+    """Register ``handler(workspace_id=..., events=..., received_at=...)``, called with the
+    custom events the track API just accepted, as (profile id, name, properties as JSON),
+    inside the transaction that wrote them."""
+    if handler not in _events_accepted:
+        _events_accepted.append(handler)
+    return handler
+
+
+def events_accepted_notify(*, workspace_id: int, events: Sequence[tuple[int, str, str]],
+                           received_at) -> None:
+    """Tell every registered handler which events the track API accepted just now."""
+    for handler in _events_accepted:
+        handler(workspace_id=workspace_id, events=events, received_at=received_at)
 
 
 def profile_section_add(*, title: str, render: Callable[..., SafeString]) -> None:

@@ -134,6 +134,10 @@ def track_write(*, workspace: Workspace, payload: TrackPayload,
         profile_ids = _profiles_write(workspace=workspace, changes=changes,
                                       external_ids=external_ids, now=now)
         _events_write(workspace=workspace, events=events, profile_ids=profile_ids, now=now)
+        if events:  # counted by when they were accepted: the events' own times play no part
+            hooks.events_accepted_notify(
+                workspace_id=workspace.pk, received_at=now,
+                events=[(profile_ids[e.external_id], e.name, e.properties) for e in events])
         result.attributes_written = len(changes)
         result.events_written = len(events)
     return _in_call_order(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -23,21 +24,24 @@ from canvas.models import (
     CanvasStatus,
     DelayUnit,
     EntryMode,
+    ExitCriteria,
     Step,
     SyncAction,
     delay_max_value,
 )
-from canvas.steps import STEP_TYPES, all_step_types, kinds_where, step_type
+from canvas.segments.models import Segment
+from canvas.steps import STEP_TYPES, all_step_types, step_type
 from partners import registry
 from partners.base import AudienceInfo, PartnerError
 from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import ad_accounts_selectable
 from partners.services import connection_call, partner_audiences_fetch
 
+from .actions import action_launch_problems, event_name_problem
 from .audiences import audience_choose_for_step, audience_fill_fields, audience_names_taken
 from .entry import canvas_check_takes_entries
 from .entry_settings import EntrySettings, entry_launch_problems
-from .stats import step_stats_add
+from .exits import canvas_exits_drain
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
 
@@ -197,9 +201,14 @@ def _check_match_fields(partner_key: str, match_fields: list[str]) -> list[str]:
 def step_update_sync(
     *, step: Step, partner_key: str, ad_account_id: int | None, audience_id: int | None,
     action: str, match_fields: list[str], respect_ad_tracking: bool,
+    remove_on_exit: bool = False,
 ) -> Step:
     """Save the Audience Sync settings of a draft step (incomplete settings are allowed)."""
     _require_draft(step.canvas)
+    if remove_on_exit and action != SyncAction.ADD:
+        raise ServiceError("Only an add step can remove the user from its audience when they "
+                           "leave the canvas: choose Add, or untick remove on exit.",
+                           field="remove_on_exit")
     if partner_key and partner_key not in dict(registry.choices()):
         raise ServiceError(f"Unknown partner {partner_key!r}.", field="partner")
     if action not in SyncAction.values:
@@ -223,22 +232,26 @@ def step_update_sync(
     step.action = action
     step.match_fields = _check_match_fields(partner_key, match_fields) if partner_key else []
     step.respect_ad_tracking = respect_ad_tracking
+    step.remove_on_exit = remove_on_exit
     step.save()
     return step
 
 
 NEW_AUDIENCE = "new"
+
+
 def step_sync_save(
     *, step: Step, user, partner: str, ad_account: int | None, audience: str, q: str,
     action: str, match_fields: list[str], respect_ad_tracking: bool, confirm_duplicate: bool,
-    listed: list[AudienceInfo] | None = None,
+    remove_on_exit: bool = False, listed: list[AudienceInfo] | None = None,
 ) -> str:
     """The Audience Sync editor's one form: partner, ad account, audience (an existing one,
     or ``new`` to create one named ``q``), action and match fields, checked together.
 
     Every field's problem is reported at once (``FieldErrors``) and nothing is written
     until all are fixed. A new audience named like one the ad account already has is made
-    only once the marketer confirms a second one (``confirm_duplicate``). ``listed`` is the
+    only once the marketer confirms a second one (``confirm_duplicate``). An add step may
+    take its people out again when they leave the canvas (``remove_on_exit``). ``listed`` is the
     partner's audience list the page showed, when it has one at hand. Returns the message
     to show.
     """
@@ -290,12 +303,14 @@ def step_sync_save(
         else:
             if not match_fields and not (action == SyncAction.REMOVE and audience != NEW_AUDIENCE):
                 errors["match_fields"] = "Choose at least one match field to sync."
+    if remove_on_exit and action != SyncAction.ADD:
+        errors["remove_on_exit"] = "Only an add step removes its people when they leave."
     if errors:
         raise FieldErrors(errors)
     if audience == NEW_AUDIENCE:
         step_update_sync(step=step, partner_key=partner, ad_account_id=account.pk,
                          audience_id=None, action=SyncAction.ADD, match_fields=match_fields,
-                         respect_ad_tracking=respect_ad_tracking)
+                         respect_ad_tracking=respect_ad_tracking, remove_on_exit=remove_on_exit)
         try:
             created = audience_create(step=step, name=name, match_fields=match_fields, user=user)
         except ServiceError as error:
@@ -312,7 +327,7 @@ def step_sync_save(
         raise FieldErrors({"audience": error.message}) from error
     step_update_sync(step=step, partner_key=partner, ad_account_id=account.pk,
                      audience_id=chosen.pk, action=action, match_fields=match_fields,
-                     respect_ad_tracking=respect_ad_tracking)
+                     respect_ad_tracking=respect_ad_tracking, remove_on_exit=remove_on_exit)
     return "Step saved."
 
 
@@ -449,6 +464,42 @@ def audience_record_created(*, audience: Audience, step: Step | None,
     return audience
 
 
+def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property: str = "",
+                             event_value: str = "", segment_id: int | None = None
+                             ) -> ExitCriteria:
+    """Set the canvas's exception event (blank: none), with its optional property filter,
+    and its exit segment (None: none).
+
+    Users inside the canvas who perform the event leave at once, wherever they are; users
+    inside who no longer match the segment leave when it is next checked.
+    """
+    _require_draft(canvas)
+    event_name, event_property, event_value = (
+        event_name.strip(), event_property.strip(), event_value.strip())
+    segment = None
+    if segment_id is not None:
+        segment = Segment.objects.filter(pk=segment_id, workspace_id=canvas.workspace_id).first()
+        if segment is None:
+            raise ServiceError("That segment is not one of this workspace's.", field="segment_id")
+    if problem := event_name_problem(event_name):
+        raise ServiceError(problem, field="event_name")
+    if event_property and not event_name:
+        raise ServiceError("A property filter needs its exception event: name the event.",
+                           field="event_name")
+    if event_value and not event_property:
+        raise ServiceError("Name the property whose value the event must have.",
+                           field="event_property")
+    for name, text in (("event_property", event_property), ("event_value", event_value)):
+        limit = ExitCriteria._meta.get_field(name).max_length
+        if len(text) > limit or "\x00" in text:
+            raise ServiceError(f"At most {limit} characters, and no NUL character.", field=name)
+    criteria, _ = ExitCriteria.objects.update_or_create(
+        canvas=canvas, defaults={"event_name": event_name, "event_property": event_property,
+                                 "event_value": event_value, "segment": segment,
+                                 "segment_name": segment.name if segment else ""})
+    return criteria
+
+
 def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
     """Every reason the canvas cannot launch, in words for the marketer."""
     return [text for _, text in canvas_launch_problems_located(canvas=canvas)]
@@ -458,7 +509,8 @@ def canvas_launch_problems_located(*, canvas: Canvas) -> list[tuple[int | None, 
     """Every reason the canvas cannot launch, each with the id of the step it concerns
     (None for the canvas as a whole), so the page can link to where it is fixed."""
     problems: list[tuple[int | None, str]] = [
-        (None, text) for text in entry_launch_problems(canvas=canvas)]
+        (None, text) for text in
+        entry_launch_problems(canvas=canvas) + action_launch_problems(canvas=canvas)]
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]
@@ -494,24 +546,21 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
 
 
 def canvas_stop(*, canvas: Canvas) -> Canvas:
-    """No new entries; users waiting in a step (a Delay) leave; pending syncs still finish."""
+    """No new entries; users waiting in a step (a Delay) leave, counted as exits of that
+    step, and the audiences that remove on exit let them go; pending syncs still finish.
+
+    The stop commits first; then the users inside leave in chunks (CANVAS_EXIT_CHUNK), for
+    up to CANVAS_STOP_INLINE_SECONDS here and the rest from the dispatcher's tick, so a
+    canvas with a million users inside stops at once and empties within seconds.
+    """
     with transaction.atomic():
         canvas = Canvas.objects.select_for_update().get(pk=canvas.pk)
         if canvas.status != CanvasStatus.ACTIVE:
             raise ServiceError("Only an active canvas can be stopped.", code="conflict")
-        now = timezone.now()
-        inside = CanvasEntry.objects.filter(canvas=canvas, exited_at__isnull=True)
-        increments = {}
-        for step in canvas.steps.filter(kind__in=kinds_where(lambda kind: kind.waits)):
-            # Lazy: read only by a kind that needs the users (before they are let out).
-            leaving = inside.filter(current_step=step).values_list("profile_id", flat=True)
-            increments.update(step_type(step.kind).on_exit(step=step, profile_ids=leaving,
-                                                           onward=False, now=now))
-        inside.update(exited_at=now, resume_at=None)
-        step_stats_add(increments=increments, at=now)
         canvas.status = CanvasStatus.STOPPED
-        canvas.stopped_at = now
+        canvas.stopped_at = timezone.now()
         canvas.save(update_fields=["status", "stopped_at"])
+    canvas_exits_drain(canvas_id=canvas.pk, seconds=settings.CANVAS_STOP_INLINE_SECONDS)
     return canvas
 
 
@@ -544,6 +593,10 @@ def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
             workspace=canvas.workspace, created_by=user,
             name=canvas_copy_name(workspace=canvas.workspace, name=canvas.name),
             **{name: getattr(canvas, name) for name in EntrySettings.__dataclass_fields__})
+        criteria = ExitCriteria.objects.filter(canvas=canvas).first()
+        if criteria is not None:
+            criteria.pk, criteria.canvas = None, copy
+            criteria.save()
         steps = list(canvas.steps.order_by("position"))
         for step in steps:
             step.pk = None

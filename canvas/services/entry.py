@@ -160,10 +160,13 @@ def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
     phone the profile already has.
     """
     with transaction.atomic():
-        canvas = _lock_active_canvas(canvas.pk)
         withdrawing = _consent_withdrawing(workspace_id=canvas.workspace_id, users=users)
         _profiles_upsert(workspace_id=canvas.workspace_id, users=users,
                          default_country=canvas.workspace.default_country)
+        # Profiles before the canvas, as the track API locks them (then the canvases its
+        # events concern): two calls never wait for each other in opposite orders. A
+        # canvas that takes no entries rolls the profiles back.
+        canvas = _lock_active_canvas(canvas.pk)
         # Before entering: a step that ignores consent and adds them again comes later.
         memberships.profiles_consent_withdrawn(profile_ids=withdrawing)
         profiles = _profile_rows(Profile.objects.filter(
@@ -251,8 +254,11 @@ def _enter(*, canvas: Canvas, profiles: list[ProfileRow], in_target: bool = Fals
                  "exited_at"],
         rows=[(canvas.pk, p.id, step_id, resume_at, entered_at, exited_at) for p in newcomers],
     )
-    step_stats_add(increments=_reach(canvas=canvas, steps=steps, walk=walk, profiles=newcomers,
-                                     now=now), at=now)
+    increments = _reach(canvas=canvas, steps=steps, walk=walk, profiles=newcomers, now=now)
+    if walk.stop is None:  # they walked off the end, after every add of the walk
+        _merge(increments, memberships.memberships_release(
+            exits=[(canvas.pk, p.id) for p in newcomers], now=now))
+    step_stats_add(increments=increments, at=now)
     return result
 
 
@@ -291,8 +297,10 @@ def _merge(into: Increments, more: Increments) -> None:
 def entries_release_due(*, limit: int = 10_000) -> int:
     """Move users whose wait is over on to their next steps; returns how many moved."""
     now = timezone.now()
+    # Users inside a stopped canvas are let out by the stop, not moved on.
     due = list(
-        CanvasEntry.objects.filter(exited_at__isnull=True, resume_at__lte=now)
+        CanvasEntry.objects.filter(exited_at__isnull=True, resume_at__lte=now,
+                                   canvas__status=CanvasStatus.ACTIVE)
         .order_by("resume_at").values_list("pk", "canvas_id", "current_step_id")[:limit]
     )
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -308,10 +316,13 @@ def _release_group(*, canvas_id: int, waiting_step_id: int, entry_ids: list[int]
     with transaction.atomic():
         canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
                   .get(pk=canvas_id))
+        if canvas.status != CanvasStatus.ACTIVE:
+            return 0
+        # Locked, and read after the lock: users an exception event just let out stay out.
         moving = list(
-            CanvasEntry.objects.filter(pk__in=entry_ids, exited_at__isnull=True,
-                                       current_step_id=waiting_step_id)
-            .values_list("pk", "profile_id")
+            CanvasEntry.objects.select_for_update().filter(
+                pk__in=entry_ids, exited_at__isnull=True, current_step_id=waiting_step_id)
+            .order_by("pk").values_list("pk", "profile_id")
         )
         if not moving:
             return 0
@@ -329,5 +340,8 @@ def _release_group(*, canvas_id: int, waiting_step_id: int, entry_ids: list[int]
         profiles = _profile_rows(Profile.objects.filter(pk__in=profile_ids))
         _merge(increments, _reach(canvas=canvas, steps=steps, walk=walk, profiles=profiles,
                                   now=now))
+        if walk.stop is None:
+            _merge(increments, memberships.memberships_release(
+                exits=[(canvas.pk, p) for p in profile_ids], now=now))
         step_stats_add(increments=increments, at=now)
         return len(moving)

@@ -5,7 +5,7 @@ canvas from launching."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, time
+from datetime import date, datetime, time
 
 from django.utils import timezone
 
@@ -14,6 +14,8 @@ from canvas.models import Canvas, CanvasStatus, EntryMode, Reentry, ReentryUnit,
 from canvas.occurrences import local_instant, zone_get
 from canvas.segments.compile import SegmentDefinitionError, definition_clean
 from canvas.segments.models import Segment
+
+from .actions import action_describe, action_settings_check
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -35,6 +37,11 @@ class EntrySettings:
     cap_total: int | None = None
     target_segment_id: int | None = None
     target_filters: dict = field(default_factory=dict)
+    entry_event: str = ""
+    entry_event_property: str = ""
+    entry_event_value: str = ""
+    entry_window_start: datetime | None = None
+    entry_window_end: datetime | None = None
 
 
 def canvas_entry_settings_update(*, canvas: Canvas, settings: EntrySettings) -> Canvas:
@@ -79,7 +86,12 @@ def canvas_entry_settings_update(*, canvas: Canvas, settings: EntrySettings) -> 
             filters = definition_clean(workspace=canvas.workspace, definition=filters)
         except SegmentDefinitionError as error:
             raise ServiceError(f"Extra filters: {error.message}", field="target_filters") from None
-    settings = replace(settings, target_filters=filters if any(filters.values()) else {})
+    settings = replace(settings, target_filters=filters if any(filters.values()) else {},
+                       **{name: getattr(settings, name).strip() for name in (
+                           "entry_event", "entry_event_property", "entry_event_value")})
+    action_settings_check(**{name: getattr(settings, name) for name in (
+        "entry_event", "entry_event_property", "entry_event_value", "entry_window_start",
+        "entry_window_end")})
     for name, value in settings.__dict__.items():
         setattr(canvas, name, list(value) if name == "schedule_weekdays" else value)
     canvas.schedule_weekdays = sorted(set(canvas.schedule_weekdays))
@@ -135,6 +147,8 @@ def entry_launch_problems(*, canvas: Canvas) -> list[str]:
 
 def schedule_describe(*, canvas: Canvas) -> str:
     """The schedule in a few words ("Every Monday and Friday at 09:00 Europe/Paris")."""
+    if canvas.entry_mode == EntryMode.ACTION:
+        return action_describe(canvas=canvas)
     if canvas.entry_mode != EntryMode.SCHEDULED:
         return "API-triggered: users enter through the entries API or Enter all profiles."
     kind = canvas.schedule_kind

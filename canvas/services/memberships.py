@@ -21,6 +21,8 @@ from django.utils import timezone
 from audiencesync.workspaces import rows
 from canvas.models import (
     AudienceMembership,
+    CanvasEntry,
+    CanvasStatus,
     ItemPurpose,
     ItemState,
     Step,
@@ -224,3 +226,88 @@ def profiles_consent_withdrawn(*, profile_ids: Sequence[int]) -> int:
     if not settings.REMOVE_ON_CONSENT_WITHDRAWN or not profile_ids:
         return 0
     return len(memberships_remove(profile_ids=profile_ids, purpose=ItemPurpose.CONSENT))
+
+
+# --- remove on exit: a canvas lets go of the people it holds --------------------------------
+
+
+def memberships_release(*, exits: Sequence[tuple[int, int]], now: datetime) -> dict:
+    """``exits`` (canvas, profile) just left their canvases: queue, on the companion of each
+    add step that removes on exit, the remove of the people that step holds in its audience.
+
+    A person stays in the audience while anything else holds them: an add without remove on
+    exit (that add meant "keep"), or an add with it of another canvas they are still inside.
+    Otherwise the remove sends every set of hashes their membership records and pending adds
+    carry, after those adds (latest intent). Nothing is queued for someone whose latest
+    pending item for the audience is already a remove. Returns the companions' counters.
+    Call it inside the exiting transaction; at most five queries whatever the number of people.
+    """
+    canvas_ids = sorted({canvas_id for canvas_id, _ in exits})
+    releasing = list(Step.objects.filter(canvas_id__in=canvas_ids, remove_on_exit=True,
+                                         action=SyncAction.ADD, companion__isnull=False)
+                     .values_list("pk", "canvas_id", "audience_id", "companion__pk"))
+    if not releasing:
+        return {}
+    companion_of = {(canvas_id, audience_id): companion
+                    for _, canvas_id, audience_id, companion in releasing}
+    own_steps = {step_id: canvas_id for step_id, canvas_id, _, _ in releasing}
+    audience_ids = sorted({audience_id for _, _, audience_id, _ in releasing})
+    profile_ids = sorted({profile_id for _, profile_id in exits})
+    ids = rows.any_of(profile_ids, db_type="bigint")
+    # (audience, profile) -> [(step, its canvas, removes on exit, hashes)] of what holds them.
+    holds: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for audience_id, profile_id, step_id, canvas_id, keeps, hashes in (
+            AudienceMembership.objects.filter(audience_id__in=audience_ids, profile_id__in=ids)
+            .order_by("id").values_list("audience_id", "profile_id", "step_id",
+                                        "step__canvas_id", "step__remove_on_exit", "hashes")):
+        holds[(audience_id, profile_id)].append((step_id, canvas_id, keeps, hashes))
+    last_action: dict[tuple[int, int], str] = {}
+    for audience_id, profile_id, step_id, canvas_id, keeps, action, hashes in (
+            SyncItem.objects.filter(audience_id__in=audience_ids, profile_id__in=ids,
+                                    state=ItemState.PENDING)
+            .order_by("id").values_list("audience_id", "profile_id", "step_id",
+                                        "step__canvas_id", "step__remove_on_exit", "action",
+                                        "hashes")):
+        last_action[(audience_id, profile_id)] = action
+        if action == SyncAction.ADD:
+            holds[(audience_id, profile_id)].append((step_id, canvas_id, keeps, hashes))
+    others = sorted({canvas_id for held in holds.values() for _, canvas_id, keeps, _ in held
+                     if keeps and canvas_id is not None} - set(canvas_ids))
+    still_inside = set(
+        CanvasEntry.objects.filter(canvas_id__in=others, profile_id__in=ids,
+                                   exited_at__isnull=True, canvas__status=CanvasStatus.ACTIVE)
+        .values_list("canvas_id", "profile_id")) if others else set()
+    queued: dict[int, list[tuple[int, list[HashSet]]]] = defaultdict(list)
+    for canvas_id, profile_id in sorted(set(exits)):
+        for audience_id in audience_ids:
+            companion = companion_of.get((canvas_id, audience_id))
+            held = holds.get((audience_id, profile_id), [])
+            if companion is None or not any(own_steps.get(step_id) == canvas_id
+                                            for step_id, *_ in held):
+                continue  # this canvas put nobody there
+            if last_action.get((audience_id, profile_id)) == SyncAction.REMOVE:
+                continue  # already on the way out
+            kept = any(step_id is None or not keeps or (
+                other != canvas_id and (other, profile_id) in still_inside)
+                for step_id, other, keeps, _ in held)
+            if kept:
+                continue
+            sets = _distinct(one for *_, hashes in held for one in hash_sets(hashes))
+            if sets:
+                queued[companion].append((profile_id, sets))
+    if not queued:
+        return {}
+    audience_of = {companion: audience_id
+                   for (_, audience_id), companion in companion_of.items()}
+    list(SyncCursor.objects.select_for_update().filter(step_id__in=sorted(queued))
+         .values_list("pk", flat=True))
+    created_at = rows.db_datetime(now)
+    rows.rows_insert(
+        model=SyncItem,
+        columns=["step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",
+                 "reason", "created_at", "resolved_at"],
+        rows=[(companion, profile_id, audience_of[companion], SyncAction.REMOVE,
+               ItemPurpose.JOURNEY, rows.db_json(item_hashes(sets)), ItemState.PENDING, "",
+               created_at, None)
+              for companion in sorted(queued) for profile_id, sets in queued[companion]])
+    return {companion: {"entered": len(people)} for companion, people in queued.items()}

@@ -2,8 +2,9 @@
 
 The data is written by the ground floor (``audiencesync.workspaces.track``); this layer
 holds the API's contract, shared with the entries API: the workspace's Bearer keys, the
-Idempotency-Key, 400/401/413 and per-item errors. It is where the action-based entry of
-canvases will take the accepted events.
+Idempotency-Key, 400/401/413 and per-item errors. The events it accepts reach canvases
+through the ground floor's events-accepted hook (``exits.events_exit``, registered in
+canvas/apps.py), in the call's transaction.
 """
 
 from __future__ import annotations

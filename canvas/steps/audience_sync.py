@@ -61,6 +61,8 @@ class AudienceSync(StepType):
     summary_template = "canvas/_step_sync_summary.html"
 
     def describe(self, *, step: Step) -> str:
+        if step.companion_of_id is not None:
+            return f"Removed on exit from {step.audience.name}"
         return " · ".join(filter(None, [
             step.get_partner_display() if step.partner else "",
             (f"{'Remove from' if step.action == SyncAction.REMOVE else 'Add to'} "
@@ -155,7 +157,15 @@ class AudienceSync(StepType):
         return problems
 
     def on_launch(self, *, steps: list[Step]) -> None:
-        SyncCursor.objects.bulk_create([SyncCursor(step=step) for step in steps],
+        """Each step gets its cursor; an add step that removes on exit, its companion."""
+        companions = Step.objects.bulk_create([
+            Step(canvas_id=step.canvas_id, position=None, kind=step.kind, partner=step.partner,
+                 ad_account_id=step.ad_account_id, audience_id=step.audience_id,
+                 action=SyncAction.REMOVE, match_fields=step.match_fields,
+                 respect_ad_tracking=False, companion_of=step)
+            for step in steps
+            if step.action == SyncAction.ADD and step.remove_on_exit])
+        SyncCursor.objects.bulk_create([SyncCursor(step=step) for step in [*steps, *companions]],
                                        ignore_conflicts=True)
 
     def on_reach(self, *, canvas, canvas_steps: list[Step], steps: list[Step], profiles: list,
@@ -217,7 +227,8 @@ def _editor_values(*, step: Step, form) -> dict:
         # The match fields were not on the page yet (no ad account chosen): an unticked box
         # was never offered, so the step's own settings (consent respected by default) stand.
         values.update(match_fields=list(step.match_fields),
-                      respect_ad_tracking=step.respect_ad_tracking)
+                      respect_ad_tracking=step.respect_ad_tracking,
+                      remove_on_exit=step.remove_on_exit)
     return values
 
 
@@ -237,7 +248,8 @@ def _step_values(step: Step) -> dict:
         audience = step.audience.external_id or f"local-{step.audience_id}"
     return {"partner": step.partner, "ad_account": step.ad_account_id, "audience": audience,
             "q": q, "action": step.action, "match_fields": list(step.match_fields),
-            "respect_ad_tracking": step.respect_ad_tracking, "confirm_duplicate": False}
+            "respect_ad_tracking": step.respect_ad_tracking, "remove_on_exit": step.remove_on_exit,
+            "confirm_duplicate": False}
 
 
 _ITEM_COLUMNS = ("step_id", "profile_id", "audience_id", "action", "purpose", "hashes", "state",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from canvas.models import DelayUnit, Step, StepKind
 
-from .base import Editor, StepType
+from .base import Counter, Editor, Increments, StepType
 
 
 class Delay(StepType):
@@ -16,6 +17,8 @@ class Delay(StepType):
     fields = ("delay_value", "delay_unit")
     defaults = {"delay_value": 1, "delay_unit": DelayUnit.HOURS}
     waits = True
+    # Users who left the canvas from here: the last step, an exception event, a stop.
+    counters = (Counter("exited", "Exited canvas", short="exited"),)
     editor = Editor(template="canvas/step_delay.html", form="canvas.forms.DelayForm",
                     save="canvas.services.canvases.step_delay_edit")
     summary_template = "canvas/_step_delay_summary.html"
@@ -30,3 +33,7 @@ class Delay(StepType):
 
     def wait_until(self, *, step: Step, now: datetime) -> datetime:
         return now + step.delay
+
+    def on_exit(self, *, step: Step, profile_ids: Sequence[int], onward: bool,
+                now: datetime) -> Increments:
+        return {} if onward else {step.pk: {"exited": len(profile_ids)}}

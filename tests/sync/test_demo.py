@@ -53,6 +53,17 @@ def test_demo_runs_the_whole_flow_and_everything_adds_up(tmp_path):
                                 "state": "finished"}
     assert audience("Demo segment high value")["present"] == scheduled["reachable_members"]
 
+    # Retarget until purchase: the audience held exactly the people who abandoned a cart and
+    # did not buy (the demo checks them one by one against the sandbox), then nobody.
+    retarget = result["retarget"]
+    assert (retarget["abandoned"], retarget["bought"]) == (300, 100)
+    assert 0 < retarget["expected"] == retarget["present"] <= 200
+    assert retarget["present_after_stop"] == 0
+    assert retarget["removed_on_exit"] == retarget["added"]
+    carts = audience("Demo abandoned carts")
+    assert (carts["received_add"], carts["received_remove"], carts["present"]) == (
+        retarget["added"], retarget["removed_on_exit"], 0)
+
     # Attributes and events went through the track API and are there to select on.
     track = result["track"]
     assert track["attributes_written"] == 400 and track["rejected"] == 0

@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--phases", default="all",
                             help="Comma-separated phases to run (default all): entry, ceiling "
                                  "(needs entry), raw (needs ceiling), adherence, latency, "
-                                 "memory, track, import, segment_count, scheduled_entry.")
+                                 "memory, track, import, segment_count, scheduled_entry, "
+                                 "event_to_synced.")
 
     def handle(self, *args, quick: bool, json: bool, phases: str, **options):
         from audiencesync.proofs.bench import bench_run, phases_parse

@@ -108,6 +108,13 @@ class Command(BaseCommand):
                       f"{scheduled['segment_members']:,} members have a usable email or phone "
                       f"and ad tracking on, and the TikTok audience holds exactly them "
                       f"({scheduled['audience_members']:,}).\n")
+        retarget = result.get("retarget")
+        if retarget:
+            out.write(f"\nRetarget until purchase: {retarget['abandoned']} abandoned a cart, "
+                      f"{retarget['bought']} of them bought; the Pinterest audience held "
+                      f"exactly the {retarget['present']} who did not buy and can be matched "
+                      f"({retarget['removed_on_exit']} removed on exit), and "
+                      f"{retarget['present_after_stop']} once the canvas stopped.\n")
         record = result["sandbox"]
         if record is None:
             out.write("\nThe partners are not a sandbox: what they hold is theirs to say.\n")

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canvas', '0008_sync_request_outcome_choices'),
+        ('canvas', '0010_admin_names'),
         ('workspaces', '0008_profile_identifiers_stored'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canvas', '0009_segment'),
+        ('canvas', '0011_segment'),
         ('workspaces', '0010_workspace_time_zone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
