@@ -131,8 +131,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Two PostgreSQL features SQLite goes without, on purpose: the event summaries' indexes carry
 # extra columns so segment filters read the index alone (W040; SQLite keeps the key columns),
-# and a step's unique position is checked at commit (W038; the services that move steps keep
-# positions unique at every moment, which SQLite's missing constraint never needs to see).
+# and a step's unique position checked at commit so two steps can swap places (W038; on SQLite
+# the services that add, move and remove steps are what keep positions unique).
 SILENCED_SYSTEM_CHECKS = ["models.W040", "models.W038"]
 
 REDIS_URL = env.str("REDIS_URL", default="")
