@@ -118,3 +118,13 @@ def test_a_name_no_database_keeps_is_refused_in_words(owner, name, reason):
 
     with pytest.raises(ServiceError, match=reason):
         canvas_services.canvas_rename(canvas=canvas, name=name)
+
+
+def test_the_list_shows_each_canvas_entry_mode(owner_client, owner):
+    canvas = _canvas(owner, "Nightly")
+    Canvas.objects.filter(pk=canvas.pk).update(entry_mode="scheduled")
+
+    page = owner_client.get(reverse("canvas:list")).content.decode()
+
+    row = page[page.index(">Nightly<"):]
+    assert "Scheduled" in row[:row.index("</tr>")]
