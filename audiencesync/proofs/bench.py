@@ -534,6 +534,8 @@ class Bench:
             result["sizes"] = f"--quick: {self.sizes.scheduled[0]:,} and {self.sizes.scheduled[1]:,}"
         if entry:
             result["entries_api_users_per_s"] = entry["users_per_s"]
+        return result
+
     def segment_count(self) -> dict:
         """Seconds to count the demo's High value segment exactly, over profiles and events
         written with set-based SQL (see ``_segment_data``)."""
