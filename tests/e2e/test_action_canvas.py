@@ -13,7 +13,14 @@ from audiencesync.sync.engine import sync_flush
 from audiencesync.workspaces.track import TrackPayload, track_write
 from tests.e2e_support import live_partners, sandbox  # noqa: F401
 
-from .test_browser import canvas_with_sync_step, choose_ad_account, connect_tiktok, sign_in
+from .test_browser import (
+    audience_box,
+    audience_option,
+    canvas_with_sync_step,
+    choose_ad_account,
+    connect_tiktok,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,13 +39,15 @@ def test_an_action_based_canvas_with_an_exception_event_and_remove_on_exit(
     connect_tiktok(page, shoot)
     canvas_with_sync_step(page, shoot, name="Retarget until purchase")
     choose_ad_account(page)
-    page.get_by_label("Audience name").fill("Abandoned carts")
+    audience_box(page).fill("Abandoned carts")
+    audience_option(page, "Create audience “Abandoned carts”").locator("input").check()
     page.get_by_label("Email", exact=True).check()
     page.get_by_label("Remove from this audience when the user leaves the canvas").check()
     shoot("step-remove-on-exit")
-    page.get_by_role("button", name="Create Audience").click()
+    page.get_by_role("button", name="Save step").click()
     expect(page.locator(".messages")).to_contain_text("Abandoned carts")
-    expect(page.get_by_text("it removes them again when they leave the canvas")).to_be_visible()
+    expect(page.locator("#current-audience")).to_contain_text(
+        "removes them again when they leave the canvas")
 
     page.get_by_role("link", name="Back to the canvas").click()
     page.get_by_role("button", name="Delay").click()

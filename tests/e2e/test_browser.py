@@ -107,9 +107,19 @@ def canvas_with_sync_step(page: Page, shoot, *, name: str) -> None:
     expect(page.get_by_text("TikTok ad account", exact=True)).to_be_visible()
 
 
+def htmx_ready(page: Page, selector: str) -> None:
+    """Wait until htmx has wired up the element a swap just brought (it does so a few
+    milliseconds after the swap; a person is never that quick, a test is)."""
+    page.wait_for_function(
+        "s => { const e = document.querySelector(s); return !!(e && e['htmx-internal-data']); }",
+        arg=selector)
+
+
 def choose_ad_account(page: Page) -> None:
+    htmx_ready(page, "#ad-account")
     page.get_by_label("TikTok ad account").select_option(label=TIKTOK_US_ACCOUNT)
     expect(audience_box(page)).to_be_visible()
+    htmx_ready(page, "#audience-q")
 
 
 def audience_box(page: Page):
