@@ -176,3 +176,22 @@ def test_no_page_has_a_serious_accessibility_violation(page, shoot, owner, pages
         if violations := axe_serious(page):
             found["Menu open"] = violations
     assert found == {}
+
+
+def test_analytics_figures_update_in_place_keeping_the_keyboard_focus(page, owner, pages):
+    canvas = owner.workspace.canvases.get()
+    page.set_viewport_size(PHONE)
+    sign_in(page, email=owner.user.email)
+    open_page(page, pages["Analytics"])
+    entered = page.locator("[data-funnel=entered]")
+    expect(entered).to_have_text("3")
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("link", name="Last 7 days").focus()
+
+    canvas_enter_users(canvas=canvas, users=builders.users(2, start=3))
+
+    # The page polls every 5 seconds: the wait allows two polls.
+    expect(entered).to_have_text("5", timeout=12_000)
+    expect(page.locator("[data-metric=entered]")).to_have_text("5")
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.get_by_role("link", name="Last 7 days")).to_be_focused()
