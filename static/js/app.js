@@ -46,10 +46,11 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 })();
 
-// A panel whose table is wider than the screen scrolls sideways; one with no link or field in
-// it takes the focus itself (tabindex), so the keyboard can scroll it too.
+// A panel whose table is wider than the screen scrolls sideways, as does a long example in a
+// <pre>; one with no link or field in it takes the focus itself (tabindex), so the keyboard
+// can scroll it too.
 function makeScrollingPanelsFocusable() {
-  document.querySelectorAll(".panel").forEach(function (panel) {
+  document.querySelectorAll(".panel, pre").forEach(function (panel) {
     var scrolls = panel.scrollWidth > panel.clientWidth;
     var focusable = panel.querySelector("a[href], button, input, select, textarea, [tabindex]");
     if (scrolls && !focusable) {
