@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from canvas.models import Canvas
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
@@ -30,14 +31,22 @@ def pages(owner, live_partners):  # noqa: F811
     canvas = builders.active_canvas(owner.workspace, name="Win back lapsed buyers with a long name")
     step = builders.sync_step(canvas, account=account, target=builders.audience(account))
     builders.delay_step(canvas, seconds=3600)
-    canvas_enter_users(canvas=canvas, users=builders.users(3, ad_tracking_enabled=True, phone="+14155552671"))
+    canvas_enter_users(canvas=canvas,
+                       users=builders.users(3, ad_tracking_enabled=True, phone="+14155552671"))
     profile = owner.workspace.profiles.order_by("external_id").first()
+    draft = Canvas.objects.create(workspace=owner.workspace, name="Spring retargeting")
+    draft_step = builders.sync_step(draft, account=account,
+                                    target=builders.audience(account, external_id="9002"))
+    draft_delay = builders.delay_step(draft)
     return {
         "Home": "/",
         "Canvases": "/canvases/",
         "A canvas": f"/canvases/{canvas.pk}/",
         "Audience Sync step": f"/canvases/{canvas.pk}/steps/{step.pk}/",
         "Analytics": f"/canvases/{canvas.pk}/analytics/",
+        "A draft canvas": f"/canvases/{draft.pk}/",
+        "Step editor": f"/canvases/{draft.pk}/steps/{draft_step.pk}/",
+        "Delay editor": f"/canvases/{draft.pk}/steps/{draft_delay.pk}/",
         "Audiences": f"/canvases/audiences/{account.pk}/",
         "Partners": "/partners/",
         "A partner": "/partners/tiktok/",
@@ -184,7 +193,7 @@ def test_no_page_has_a_serious_accessibility_violation(page, shoot, owner, pages
 
 
 def test_analytics_figures_update_in_place_keeping_the_keyboard_focus(page, owner, pages):
-    canvas = owner.workspace.canvases.get()
+    canvas = owner.workspace.canvases.get(status="active")
     page.set_viewport_size(PHONE)
     sign_in(page, email=owner.user.email)
     open_page(page, pages["Analytics"])
