@@ -126,6 +126,10 @@ def test_every_page_fits_a_phone_with_a_menu_that_leads_everywhere(page, shoot, 
     toggle = page.get_by_role("button", name="Menu")
     links = menu.get_by_role("link")
     open_page(page, "/")
+    page.keyboard.press("Tab")  # the first stop skips the header
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
     expect(menu).to_be_hidden()
     expect(toggle).to_have_attribute("aria-expanded", "false")
     toggle.focus()
