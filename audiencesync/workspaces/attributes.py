@@ -10,10 +10,13 @@ removes the attribute from the profile.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
 from django.utils import timezone
 
 from .fields import USER_FIELDS, json_type
@@ -27,7 +30,7 @@ MAX_STRING_LENGTH = 1000
 MAX_ARRAY_LENGTH = 100
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})",
                        re.IGNORECASE)
-_TYPE_TEXT = {
+TYPE_TEXT = {
     AttributeType.STRING: "a string",
     AttributeType.NUMBER: "a number",
     AttributeType.BOOLEAN: "a boolean",
@@ -109,11 +112,101 @@ def attribute_value_for_type(typed: TypedValue, *, type: str) -> object:
     # A string attribute takes any text, including one that reads as a date.
     if type == AttributeType.STRING and typed.type == AttributeType.DATETIME:
         return typed.text
-    expected = _TYPE_TEXT[AttributeType(type)]
-    got = _TYPE_TEXT[AttributeType(typed.type)]
+    expected = TYPE_TEXT[AttributeType(type)]
+    got = TYPE_TEXT[AttributeType(typed.type)]
     hint = (" (a date-time is ISO 8601 with a time zone, e.g. 2026-12-02T01:02:03Z)"
             if type == AttributeType.DATETIME else "")
     raise ValueError(f"This workspace's attribute is {expected}{hint}, not {got}.")
+
+
+# --- CSV cells ------------------------------------------------------------------------------
+# A cell is text; the column's type says how to read it. A number is written as in JSON (so
+# "007" or "1,5" stay text), a boolean as true or false (any case), a date-time as above, a
+# list of strings as a JSON array (["a", "b"], in a CSV cell quoted: "[""a"", ""b""]").
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_BOOLEANS = {"true": True, "false": False}
+# Integers beyond this lose digits in the JSON of browsers and most partners' tools.
+_MAX_EXACT_INTEGER = 2**53
+
+
+def attribute_cell_value(cell: str, *, type: str) -> object:
+    """The stored value of a non-empty CSV ``cell`` in a column of ``type``; ValueError says
+    why it does not fit."""
+    if type == AttributeType.STRING:
+        # As the import has always taken them: a row is at most 128 KB (see csv_rows), and
+        # it has no NUL (checked per row).
+        return cell
+    if type == AttributeType.NUMBER:
+        number = _number(cell)
+        if number is None:
+            raise ValueError(f"{cell!r} is not a number (such as 42, -1.5 or 2e3)")
+        return number
+    if type == AttributeType.BOOLEAN:
+        flag = _BOOLEANS.get(cell.lower())
+        if flag is None:
+            raise ValueError(f"{cell!r} is not a boolean (true or false)")
+        return flag
+    if type == AttributeType.DATETIME:
+        moment = datetime_parse(cell)
+        if moment is None:
+            raise ValueError(f"{cell!r} is not a date-time (ISO 8601 with a time zone, such as "
+                             "2026-12-02T01:02:03Z)")
+        return datetime_canonical(moment)
+    strings = _string_list(cell)
+    if strings is None:
+        raise ValueError(f"{cell!r} is not a list of strings (a JSON array such as "
+                         '["a", "b"])')
+    if len(strings) > MAX_ARRAY_LENGTH:
+        raise ValueError(f"a list of at most {MAX_ARRAY_LENGTH} strings, not {len(strings)}")
+    for element in strings:
+        _check_text(element)
+    return strings
+
+
+def attribute_column_type(cells: Iterable[str]) -> str:
+    """The type of a new CSV column, from its non-empty cells (all of them, or a sample):
+    the one type every cell fits, tried in the order number, boolean, date-time, list of
+    strings; a string when they fit none alike (or there are none)."""
+    candidates = [AttributeType.NUMBER, AttributeType.BOOLEAN, AttributeType.DATETIME,
+                  AttributeType.STRING_ARRAY]
+    seen = False
+    for cell in cells:
+        seen = True
+        candidates = [type for type in candidates if _fits(cell, type)]
+        if not candidates:
+            break
+    return candidates[0] if seen and candidates else AttributeType.STRING
+
+
+def _fits(cell: str, type: str) -> bool:
+    try:
+        attribute_cell_value(cell, type=type)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(cell: str) -> int | float | None:
+    match = _NUMBER.fullmatch(cell)
+    if match is None:
+        return None
+    if match.group(1) is None and match.group(2) is None:
+        number = int(cell)
+        return number if abs(number) <= _MAX_EXACT_INTEGER else None
+    number = float(cell)
+    return number if math.isfinite(number) else None
+
+
+def _string_list(cell: str) -> list | None:
+    if not cell.startswith("["):
+        return None
+    try:
+        value = orjson.loads(cell)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+        return None
+    return value
 
 
 def attribute_catalogue(*, workspace_id: int) -> dict[str, str]:

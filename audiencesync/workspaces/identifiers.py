@@ -28,6 +28,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from . import phones
+
 EMAIL = "email"
 PHONE = "phone"
 IDFA = "idfa"
@@ -62,8 +64,9 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]{2,}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ZEROED_UUID = "00000000-0000-0000-0000-000000000000"
 _E164 = phonenumbers.PhoneNumberFormat.E164
-# Parsing a phone number is by far the slowest step (~25 us); files and calls often carry
-# the same numbers again (re-imports, updates), so recent answers are kept.
+# Parsing a phone number with phonenumbers is by far the slowest step (25-100 us): numbers
+# written plainly take the fast path of ``phones``, and for the others, which files and calls
+# often carry again (re-imports, updates), recent answers are kept.
 _PHONE_CACHE_SIZE = 65536
 
 
@@ -87,27 +90,37 @@ class Normalized:
 
 def normalize(*, field: str, raw: str, default_country: str = "") -> Normalized:
     """Normalise one raw value of ``field``; ``default_country`` matters for phones only."""
+    value, sha256, reason = judge(field, raw, default_country)
+    if reason:
+        return Normalized(field=field, reason=reason)
+    return Normalized(field=field, value=value, sha256=sha256)
+
+
+def judge(field: str, raw: str, default_country: str) -> tuple[str, str, str]:
+    """One raw value of ``field`` judged: (normalised value, SHA-256, "") or ("", "", reason).
+    ``normalize`` and ``stored_values`` both go through here; positional and answering a
+    tuple because the import calls it for every identifier of every row."""
     value = raw.strip()
     lowered = value.lower()
-    if _SHA256_HEX.fullmatch(lowered):
-        return Normalized(field=field, value=lowered, sha256=lowered)
+    if len(lowered) == 64 and _SHA256_HEX.fullmatch(lowered):
+        return lowered, lowered, ""
     if field == EMAIL:
+        if not _EMAIL.fullmatch(lowered):
+            return "", "", INVALID_EMAIL
         value = lowered
-        if not _EMAIL.fullmatch(value):
-            return Normalized(field=field, reason=INVALID_EMAIL)
     elif field == PHONE:
         value = _e164(value, default_country.upper() or None)
         if value is None:
-            return Normalized(field=field, reason=INVALID_PHONE)
+            return "", "", INVALID_PHONE
     elif field in ADVERTISING_ID_FIELDS:
+        if lowered == _ZEROED_UUID:
+            return "", "", ZEROED_ADVERTISING_ID
+        if not _UUID.fullmatch(lowered):
+            return "", "", INVALID_ADVERTISING_ID
         value = lowered
-        if value == _ZEROED_UUID:
-            return Normalized(field=field, reason=ZEROED_ADVERTISING_ID)
-        if not _UUID.fullmatch(value):
-            return Normalized(field=field, reason=INVALID_ADVERTISING_ID)
     else:
         raise ValueError(f"{field!r} is not an identifier field; expected one of {FIELDS}.")
-    return Normalized(field=field, value=value, sha256=_sha256(value))
+    return value, hashlib.sha256(value.encode()).hexdigest(), ""
 
 
 def profile_identifiers(
@@ -149,10 +162,7 @@ def stored_values(*, field: str, raw: str, default_country: str) -> tuple[str, s
     hash with no reason, or blanks and the reason (``missing`` for a blank value)."""
     if not raw or raw.isspace():
         return "", "", MISSING
-    judged = normalize(field=field, raw=raw, default_country=default_country)
-    if judged.ok:
-        return judged.value, judged.sha256, ""
-    return "", "", judged.reason
+    return judge(field, raw, default_country)
 
 
 def stored_row(*, values: dict[str, str], default_country: str) -> dict[str, str]:
@@ -182,12 +192,13 @@ def profile_stored_identifiers(*, profile, respect_ad_tracking: bool = True
     return judged
 
 
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+def _e164(value: str, region: str | None) -> str | None:
+    fast = phones.e164_fast(value, region)
+    return _e164_parsed(value, region) if fast is phones.UNDECIDED else fast
 
 
 @lru_cache(maxsize=_PHONE_CACHE_SIZE)
-def _e164(value: str, region: str | None) -> str | None:
+def _e164_parsed(value: str, region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

@@ -212,7 +212,13 @@ def _editor_values(*, step: Step, form) -> dict:
     # Read again from what was sent: a field an error was added to left ``cleaned_data``.
     sent = type(form)(form.data)
     sent.is_valid()  # lenient: every field cleans
-    return dict(sent.cleaned_data)
+    values = dict(sent.cleaned_data)
+    if "fields_shown" not in form.data:
+        # The match fields were not on the page yet (no ad account chosen): an unticked box
+        # was never offered, so the step's own settings (consent respected by default) stand.
+        values.update(match_fields=list(step.match_fields),
+                      respect_ad_tracking=step.respect_ad_tracking)
+    return values
 
 
 def _creation_unfinished(step: Step) -> bool:

@@ -89,9 +89,9 @@ def test_entry_copies_the_stored_hashes_and_never_hashes(workspace, sync_canvas,
                        "u2,,\n"
                        "u3,bad-email,\n")
     judged = []
-    real_normalize = identifiers.normalize
-    monkeypatch.setattr(identifiers, "normalize",
-                        lambda **kwargs: judged.append(kwargs) or real_normalize(**kwargs))
+    real_judge = identifiers.judge
+    monkeypatch.setattr(identifiers, "judge",
+                        lambda *args: judged.append(args) or real_judge(*args))
 
     result = canvas_enter_profiles(
         canvas=sync_canvas, profile_ids=list(Profile.objects.values_list("pk", flat=True)))
@@ -110,9 +110,9 @@ def test_entry_copies_the_stored_hashes_and_never_hashes(workspace, sync_canvas,
 
 def test_entering_users_by_the_api_service_hashes_once_per_user(sync_canvas, monkeypatch):
     judged = []
-    real_normalize = identifiers.normalize
-    monkeypatch.setattr(identifiers, "normalize",
-                        lambda **kwargs: judged.append(kwargs) or real_normalize(**kwargs))
+    real_judge = identifiers.judge
+    monkeypatch.setattr(identifiers, "judge",
+                        lambda *args: judged.append(args) or real_judge(*args))
     canvas_enter_users(canvas=sync_canvas, users=builders.users(5))
     # One email each, judged once as the profile is written; entry adds nothing.
     assert len(judged) == 5

@@ -125,3 +125,14 @@ def test_the_delay_editor_keeps_a_wrong_value_with_its_error_and_a_way_back(owne
 
     assert 'value="400"' in page and "A delay waits at most 365 days" in page
     assert f'href="{reverse("canvas:detail", args=[canvas.pk])}"' in page
+
+
+def test_consent_stays_respected_by_default_while_the_form_grows(owner_client, tiktok, editor):
+    _, url = editor
+
+    partner_chosen = owner_client.post(url, {"partner": "tiktok", "do": "refresh"})
+    account_chosen = owner_client.post(url, {"partner": "tiktok", "ad_account": tiktok.pk,
+                                             "do": "refresh"}).content.decode()
+
+    assert "fields_shown" not in partner_chosen.content.decode()
+    assert re.search(r'name="respect_ad_tracking" checked', account_chosen)

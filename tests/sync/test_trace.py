@@ -1,5 +1,7 @@
 """The per-user sync trace on the profile page and the sync pages of the admin."""
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -164,7 +166,8 @@ def test_admin_sync_log_names_each_outcome_and_filters_by_any_of_them(operator, 
     engine.sync_flush()
 
     log = operator.get("/admin/canvas/syncrequest/").content.decode()
-    assert '<td class="field-outcome">Rate limited</td>' in log
+    # The outcome leads each row (the first column links to the request).
+    assert re.search(r'<th class="field-outcome"><a href="[^"]+">Rate limited</a></th>', log)
     # Every outcome is offered, not only those in the log so far.
     for label in ("Accepted", "Invalid token", "Audience gone", "Batch too large",
                   "Transient error", "Refused"):

@@ -16,7 +16,8 @@ class Command(CsvImportCommand):
                                progress=progress, on_consent_withdrawn=consent_withdrawn_notify)
 
     def summary(self, report: ImportReport) -> str:
-        return (
+        new = ", ".join(f"{name} ({type})" for name, type in report.new_attributes.items())
+        return (f"New attributes: {new}.\n" if new else "") + (
             f"{report.rows_read:,} rows read: {report.created:,} created, "
             f"{report.updated:,} updated, {report.rejected_count:,} rejected, "
             f"{report.warning_count:,} warnings, in {report.elapsed_seconds:.1f} s "
