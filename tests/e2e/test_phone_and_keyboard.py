@@ -76,6 +76,26 @@ def open_page(page: Page, path: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_be_visible()
 
 
+# A file a marketer might import: a new column, a row without an id, an email that is no
+# email and a very long id (long words must wrap or scroll, never widen the page).
+IMPORT_CSV = (
+    "external_id,email,phone,loyalty_tier\n"
+    "u0,user0@example.com,+14155552671,gold\n"
+    ",nobody@example.com,,silver\n"
+    "u9,not-an-email,,bronze\n"
+    f"{'customer-' * 12}1,long@example.com,,gold\n"
+).encode()
+
+
+def import_profiles(page: Page) -> None:
+    """Import IMPORT_CSV on the profile import page: the page answers with its report."""
+    open_page(page, "/profiles/import/")
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "people.csv", "mimeType": "text/csv", "buffer": IMPORT_CSV})
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-report")).to_contain_text("rejected")
+
+
 def page_width(page: Page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
@@ -120,6 +140,10 @@ def test_every_page_fits_a_phone_with_a_menu_that_leads_everywhere(page, shoot, 
         shoot(name)
         assert page_width(page) <= PHONE["width"], f"{name} is {page_width(page)} px wide"
         assert focus_rings(page) == [], f"{name}: focus not visible on these"
+
+    import_profiles(page)
+    shoot("Import report")
+    assert page_width(page) <= PHONE["width"], f"the import report is {page_width(page)} px wide"
 
     # The menu is folded; by keyboard it opens, says so, and every link in it leads to a page.
     menu = page.locator("#site-menu")
@@ -185,6 +209,11 @@ def test_no_page_has_a_serious_accessibility_violation(page, shoot, owner, pages
             shoot(name)
         if violations := axe_serious(page):
             found[name] = violations
+    import_profiles(page)
+    if viewport is DESKTOP:
+        shoot("Import report")
+    if violations := axe_serious(page):
+        found["Import report"] = violations
     toggle = page.get_by_role("button", name="Menu")
     if viewport is DESKTOP:  # wide enough for the header's links, no menu to open
         expect(toggle).to_be_hidden()
