@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("partners/", include("partners.urls")),
     path("canvases/", include("canvas.urls")),
+    path("segments/", include("canvas.segments.urls")),
     path("api/v1/", include("canvas.api_urls")),
     path("", include("audiencesync.sync.urls")),
     path("", include("audiencesync.workspaces.urls")),

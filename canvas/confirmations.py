@@ -8,8 +8,9 @@ from audiencesync.confirm import Confirmation
 from audiencesync.errors import ServiceError
 from audiencesync.workspaces.profile_selectors import profile_count
 from canvas import selectors
-from canvas.models import Canvas, CanvasStatus, Step
+from canvas.models import Canvas, CanvasStatus, Reentry, Step
 from canvas.services.entry import canvas_check_takes_entries
+from canvas.services.targeting import canvas_has_target
 from canvas.steps import kinds_where, step_type
 from partners import registry
 from partners.models import Audience
@@ -64,6 +65,13 @@ def canvas_enter_all(*, canvas: Canvas) -> Confirmation:
             f" of workspace {canvas.workspace.name} into canvas {canvas.name}, in the background.",
             "Each walks the canvas's steps: its Audience Sync steps send them to the partners.",
             "Profiles already in the canvas are not entered again.",
+            *([f"Only the members of its target audience (segment "
+               f"{canvas.target_segment.name if canvas.target_segment_id else 'and filters'}) "
+               "enter; the others are counted as not eligible."]
+              if canvas_has_target(canvas=canvas) else []),
+            *(["Its re-entry rule and entry caps apply."]
+              if canvas.reentry != Reentry.AFTER_EXIT or canvas.cap_per_day or canvas.cap_total
+              else []),
         ],
         button="Enter all profiles", cancel_url=reverse("canvas:detail", args=[canvas.pk]),
     )

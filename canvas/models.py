@@ -6,7 +6,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -21,6 +21,30 @@ class CanvasStatus(models.TextChoices):
     STOPPED = "stopped", "Stopped"
 
 
+class EntryMode(models.TextChoices):
+    API = "api", "API-triggered"
+    SCHEDULED = "scheduled", "Scheduled"
+
+
+class ScheduleKind(models.TextChoices):
+    AT_LAUNCH = "at_launch", "At launch"
+    ONCE = "once", "Once, at a date and time"
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+    MONTHLY = "monthly", "Every month"
+
+
+class Reentry(models.TextChoices):
+    NEVER = "never", "Never: a user enters once"
+    AFTER_EXIT = "after_exit", "Once the user has left the canvas"
+    AFTER_WAIT = "after_wait", "A while after the user's last entry"
+
+
+class ReentryUnit(models.TextChoices):
+    HOURS = "hours", "hours"
+    DAYS = "days", "days"
+
+
 class Canvas(models.Model):
     """A journey: an ordered list of steps every entered profile walks through."""
 
@@ -33,12 +57,45 @@ class Canvas(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Entry settings (see canvas.services.entry_settings). Wall times are in the workspace's
+    # time zone, read when each occurrence is computed.
+    entry_mode = models.CharField(max_length=10, choices=EntryMode.choices,
+                                  default=EntryMode.API)
+    schedule_kind = models.CharField(max_length=10, choices=ScheduleKind.choices,
+                                     default=ScheduleKind.AT_LAUNCH)
+    schedule_date = models.DateField("Date", null=True, blank=True)
+    schedule_time = models.TimeField("Time", null=True, blank=True)
+    schedule_weekdays = models.JSONField("Days of the week", default=list, blank=True)
+    schedule_monthday = models.PositiveSmallIntegerField(
+        "Day of the month", null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)])
+    schedule_end_date = models.DateField("Last day", null=True, blank=True)
+    reentry = models.CharField(max_length=12, choices=Reentry.choices,
+                               default=Reentry.AFTER_EXIT)
+    reentry_wait_value = models.PositiveIntegerField(null=True, blank=True)
+    reentry_wait_unit = models.CharField(max_length=10, choices=ReentryUnit.choices,
+                                         blank=True, default="")
+    cap_per_run = models.PositiveIntegerField("Most entries per scheduled run", null=True,
+                                              blank=True)
+    cap_per_day = models.PositiveIntegerField("Most entries per day", null=True, blank=True)
+    cap_total = models.PositiveIntegerField("Most entries in total", null=True, blank=True)
+    # The target audience: a segment (PROTECT: one in use cannot be deleted) and extra
+    # filters of the same kinds, a definition as canvas.segments.compile describes it.
+    target_segment = models.ForeignKey("canvas.Segment", null=True, blank=True,
+                                       on_delete=models.PROTECT, related_name="canvases")
+    target_filters = models.JSONField(default=dict, blank=True)
     # Archived: hidden from the canvas list (its own filter shows it), kept with its analytics.
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "canvases"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(schedule_monthday__isnull=True)
+                | Q(schedule_monthday__gte=1, schedule_monthday__lte=31),
+                name="canvas_monthday_1_to_31"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -167,6 +224,51 @@ class CanvasEntry(models.Model):
             # The canvas list's "entered today" and "entered in total", read from the index.
             models.Index(fields=["canvas", "entered_at"], name="entry_canvas_entered_idx"),
         ]
+
+
+class RunState(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+
+
+class ScheduledRun(models.Model):
+    """One occurrence of a scheduled canvas's entry, entering its target audience.
+
+    Unique per canvas and occurrence: of two clusters that find the same occurrence due,
+    one inserts this row and runs it, the other finds it there. Chunks of profiles are
+    entered in id order, each in one transaction with ``last_profile_id`` and the counters,
+    so a run whose worker died is picked up where it stopped, entering nobody twice.
+    """
+
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="runs")
+    occurrence = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=RunState.choices,
+                             default=RunState.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker running it has it until then; past it, the run is taken for dead and resumed.
+    lease_until = models.DateTimeField()
+    last_profile_id = models.BigIntegerField(default=0)
+    eligible = models.PositiveIntegerField(default=0)
+    entered = models.PositiveIntegerField(default=0)
+    already_in_canvas = models.PositiveIntegerField(default=0)
+    reentry_blocked = models.PositiveIntegerField(default=0)
+    capped_run = models.PositiveIntegerField(default=0)
+    capped_day = models.PositiveIntegerField(default=0)
+    capped_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-occurrence"]
+        constraints = [
+            models.UniqueConstraint(fields=["canvas", "occurrence"], name="run_unique_occurrence"),
+        ]
+
+    @property
+    def skipped(self) -> int:
+        return (self.already_in_canvas + self.reentry_blocked + self.capped_run
+                + self.capped_day + self.capped_total)
 
 
 class ItemState(models.TextChoices):
@@ -417,3 +519,7 @@ class IdempotentResponse(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
         ]
+
+
+# Segments live in their own package; Django finds an app's models through this module.
+from canvas.segments.models import Segment  # noqa: E402,F401

@@ -17,6 +17,7 @@ from canvas.models import (
     CanvasStatus,
     ItemPurpose,
     ItemState,
+    ScheduledRun,
     Step,
     StepKind,
     StepStats,
@@ -274,6 +275,11 @@ def active_sync_steps() -> QuerySet[Step]:
     return Step.objects.filter(kind="audience_sync").filter(
         Q(canvas__status=CanvasStatus.ACTIVE) | Q(items__state=ItemState.PENDING)
     ).distinct()
+
+
+def scheduled_runs_recent(*, canvas: Canvas, limit: int = 20) -> list[ScheduledRun]:
+    """The canvas's latest scheduled runs, newest first."""
+    return list(canvas.runs.order_by("-occurrence")[:limit])
 
 
 def audiences_to_read_back() -> QuerySet[Audience]:

@@ -7,6 +7,7 @@ app_name = "canvas"
 urlpatterns = [
     path("", views.canvas_list, name="list"),
     path("<int:canvas_id>/", views.canvas_detail, name="detail"),
+    path("<int:canvas_id>/entry/", views.canvas_entry_settings, name="entry_settings"),
     path("<int:canvas_id>/analytics/", views.canvas_analytics, name="analytics"),
     path("<int:canvas_id>/do/<slug:action>/", views.canvas_action, name="action"),
     path("<int:canvas_id>/steps/<int:step_id>/", views.step_edit, name="step"),

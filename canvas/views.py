@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audiencesync.confirm import confirmation_page, is_confirmed
@@ -14,10 +15,12 @@ from partners.models import AdAccount
 
 from . import confirmations, selectors
 from .charts import sync_chart_svg
-from .forms import CanvasForm, LookalikeForm
+from .forms import CanvasForm, EntrySettingsForm, LookalikeForm
 from .models import Canvas, CanvasStatus
+from .occurrences import occurrence_next, zone_get
 from .services import audiences as audience_services
 from .services import canvases as canvas_services
+from .services.entry_settings import canvas_entry_settings_update, schedule_describe
 from .steps import all_step_types, kinds_where, step_type
 
 
@@ -45,9 +48,13 @@ def canvas_list(request):
 
 @workspace_required
 def canvas_detail(request, canvas_id: int):
-    canvas = _canvas_or_404(request, canvas_id)
+    return _detail_page(request, _canvas_or_404(request, canvas_id))
+
+
+def _detail_page(request, canvas: Canvas, entry_form: EntrySettingsForm | None = None):
     steps = list(canvas.steps.select_related("ad_account", "audience").order_by("position"))
     problems = selectors.canvas_connection_problems(workspace=request.workspace)
+    zone = zone_get(request.workspace.time_zone)
     return render(request, "canvas/detail.html", {
         "canvas": canvas, "steps": steps, "banners": problems.get(canvas.pk, []),
         "launch_problems": [problem if isinstance(problem, list) else [None, problem]
@@ -56,7 +63,33 @@ def canvas_detail(request, canvas_id: int):
             steps=[s for s in steps if step_type(s.kind).counters])},
         "step_types": all_step_types(),
         "waiting": selectors.canvas_funnel(canvas=canvas).waiting,
-    })
+        "entry_form": entry_form or EntrySettingsForm(initial=EntrySettingsForm.initial_of(canvas),
+                                                      workspace=request.workspace),
+        "schedule": schedule_describe(canvas=canvas),
+        "next_run": occurrence_next(canvas=canvas, zone=zone, after=timezone.now()),
+        "runs": selectors.scheduled_runs_recent(canvas=canvas),
+        "zone": zone,
+    }, status=400 if entry_form is not None else 200)
+
+
+@workspace_required
+def canvas_entry_settings(request, canvas_id: int):
+    """The entry settings section's save (a plain form POST, or htmx)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    canvas = _canvas_or_404(request, canvas_id)
+    form = EntrySettingsForm(request.POST, workspace=request.workspace)
+    if not form.is_valid():
+        messages.error(request, "The entry settings were not saved: see the fields marked.")
+        return _detail_page(request, canvas, entry_form=form)
+    try:
+        canvas_entry_settings_update(canvas=canvas, settings=form.entry_settings())
+    except ServiceError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        messages.error(request, "The entry settings were not saved: see the fields marked.")
+        return _detail_page(request, canvas, entry_form=form)
+    messages.success(request, "Entry settings saved.")
+    return redirect("canvas:detail", canvas.pk)
 
 
 # Actions that cannot be taken back: a GET, or a POST without the confirmation, shows what

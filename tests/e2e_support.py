@@ -1,6 +1,16 @@
-"""Point the product's partner settings at the sandbox mounted in a live test server."""
+"""Point the product's partner settings at the sandbox mounted in a live test server; the
+test database's URL for the real processes a test starts."""
 
 import pytest
+from django.db import connection
+
+
+def database_url() -> str:
+    """DATABASE_URL of the test database, for a cluster or server in another process."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
 
 
 @pytest.fixture

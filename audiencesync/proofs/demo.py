@@ -6,6 +6,7 @@ pages; users enter through the public API; the demo only watches the numbers.
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import time
@@ -23,8 +24,21 @@ from audiencesync.accounts.services import user_email_mark_verified
 from audiencesync.sync.selectors import sync_status_report
 from audiencesync.workspaces.apikeys import api_key_create
 from audiencesync.workspaces.models import EventSummary, Membership, Role, Workspace
-from canvas.models import CanvasEntry, DelayUnit, StepKind, SyncAction
+from canvas.models import (
+    Canvas,
+    CanvasEntry,
+    DelayUnit,
+    EntryMode,
+    RunState,
+    ScheduleKind,
+    Segment,
+    StepKind,
+    SyncAction,
+)
+from canvas.segments import services as segment_services
+from canvas.segments.compile import segment_profiles
 from canvas.services import canvases as canvas_services
+from canvas.services.entry_settings import EntrySettings, canvas_entry_settings_update
 from partners.selectors import ad_accounts_selectable
 
 from .browser import Browser
@@ -86,6 +100,43 @@ def build_canvas(*, workspace: Workspace, partners: list[str], user):
     return canvas_services.canvas_launch(canvas=canvas)
 
 
+def build_scheduled_canvas(*, workspace: Workspace, user, segment: Segment) -> Canvas:
+    """"High value": the segment enters at launch -> TikTok add (email, phone)."""
+    canvas = canvas_services.canvas_create(workspace=workspace, name="High value", user=user)
+    _sync_step(canvas, partner_key="tiktok", user=user, audience_name="Demo segment high value",
+               fields=["email", "phone"])
+    canvas_entry_settings_update(canvas=canvas, settings=EntrySettings(
+        entry_mode=EntryMode.SCHEDULED, schedule_kind=ScheduleKind.AT_LAUNCH,
+        target_segment_id=segment.pk))
+    return canvas_services.canvas_launch(canvas=canvas)
+
+
+def _hash_sets(keys) -> set[frozenset[str]]:
+    """Each member as the set of SHA-256 hex digests it was matched on."""
+    return {frozenset(re.findall(r"[0-9a-f]{64}", key)) for key in keys}
+
+
+def scheduled_audience_check(*, site_url: str, canvas: Canvas, segment: Segment) -> dict:
+    """The canvas's run, and whether the sandbox's audience holds exactly the segment's
+    members that have a usable email or phone and ad tracking enabled."""
+    step = canvas.steps.select_related("audience").get()
+    reachable = (segment_profiles(segment=segment).filter(ad_tracking_enabled=True)
+                 .exclude(email_sha256="", phone_sha256=""))
+    expected = _hash_sets("|".join(filter(None, pair)) for pair in
+                          reachable.values_list("email_sha256", "phone_sha256").iterator())
+    response = requests.get(
+        f"{site_url}/sandbox/__sandbox__/audiences/tiktok/{step.audience.external_id}/members",
+        timeout=30, headers=sandbox_control_headers())
+    response.raise_for_status()
+    held = _hash_sets(response.json()["members"])
+    run = canvas.runs.get()
+    return {"segment_members": segment_profiles(segment=segment).count(),
+            "reachable_members": len(expected), "audience_members": len(held),
+            "audience_matches_segment": held == expected,
+            "run": {"eligible": run.eligible, "entered": run.entered, "skipped": run.skipped,
+                    "state": run.state}}
+
+
 def _enter(*, site_url: str, canvas_id: int, key: str, users: list[dict]) -> dict:
     totals = {"entered": 0, "already_in_canvas": 0, "rejected": 0}
     for start in range(0, len(users), ENTRIES_PER_CALL):
@@ -122,8 +173,44 @@ def _events_by_name(workspace: Workspace) -> dict[str, int]:
                 .annotate(total=Sum("count")).order_by("name").values_list("name", "total"))
 
 
+HIGH_VALUE = {"groups": [{"join": "and", "filters": [
+    {"kind": "attribute", "attribute": "lifetime_spend", "operator": "greater", "value": 500},
+    {"kind": "event", "event": "purchase", "operator": "at_least", "count": 2, "days": 30},
+    {"kind": "identifier", "identifier": "email"},
+]}], "exclusions": []}
+
+
+def _high_value(*, workspace: Workspace, user, processes: Processes, timeout_s: float) -> dict:
+    """The "High value" segment built from what the track API wrote, its exact size counted
+    by the cluster's task as the page's button asks for it."""
+    segment = segment_services.segment_create(workspace=workspace, name="High value",
+                                              definition=HIGH_VALUE, user=user)
+    segment_services.segment_size_request(segment=segment)
+    deadline = time.monotonic() + timeout_s
+    while segment.size_computed_at is None:
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("The High value segment was not counted in time.")
+        time.sleep(0.2)
+        segment = Segment.objects.get(pk=segment.pk)
+    return {"name": segment.name, "size": segment.size, "reach": segment.reach}
+
+
 def _canvas_steps(canvas_id: int) -> list[dict]:
     return [s for s in sync_status_report()["steps"] if s["canvas_id"] == canvas_id]
+
+
+def _scheduled_wait(canvas: Canvas, *, deadline: float, processes: Processes) -> None:
+    """Until the cluster has run the canvas's launch occurrence and synced everyone."""
+    while True:
+        processes.check_alive()
+        steps = _canvas_steps(canvas.pk)
+        if (canvas.runs.filter(state=RunState.FINISHED).exists()
+                and all(s["pending"] == 0 for s in steps)):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("The scheduled canvas did not finish in time; see its page.")
+        time.sleep(0.5)
 
 
 def sandbox_record(site_url: str) -> dict | None:
@@ -198,6 +285,9 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
         track = _track(site_url=site_url, key=key, users=people)
         track["events_by_name"] = _events_by_name(workspace)
         entry = _enter(site_url=site_url, canvas_id=canvas.pk, key=key, users=people)
+        # After the entries API, which brought the users' identifiers.
+        segment = _high_value(workspace=workspace, user=owner, processes=processes,
+                              timeout_s=60 + users / 1000)
 
         deadline = time.monotonic() + (timeout_s or 300 + users / 200)
         with tqdm(total=entry["entered"] * len(_canvas_steps(canvas.pk)), unit="user",
@@ -219,7 +309,19 @@ def demo_run(*, users: int, partners: list[str], show_progress: bool = True,
                 if time.monotonic() > deadline:
                     raise TimeoutError("The demo did not finish in time; see sync_status.")
                 time.sleep(0.5)
+        scheduled = None
+        if "tiktok" in partners:
+            target = Segment.objects.get(workspace=workspace, name="High value")
+            high_value = build_scheduled_canvas(workspace=workspace, user=owner, segment=target)
+            _scheduled_wait(high_value, deadline=time.monotonic() + 300 + users / 200,
+                            processes=processes)
+            scheduled = scheduled_audience_check(site_url=site_url, canvas=high_value,
+                                                 segment=target)
+            if not scheduled["audience_matches_segment"]:
+                raise RuntimeError(f"The High value audience does not hold exactly the "
+                                   f"segment's reachable members: {scheduled}")
         record = sandbox_record(site_url)
-    return {"steps": steps, "sandbox": record, "in_canvas": in_canvas,
-            "entry": entry, "track": track, "login": {"email": email, "password": password},
+    return {"steps": steps, "sandbox": record, "in_canvas": in_canvas, "scheduled": scheduled,
+            "entry": entry, "track": track, "segment": segment,
+            "login": {"email": email, "password": password},
             "wall_s": round(time.monotonic() - started, 1)}

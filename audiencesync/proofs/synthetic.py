@@ -37,12 +37,15 @@ def synthetic_activity(users: list[dict], *, now: datetime, seed: int = 7
                        ) -> tuple[list[dict], list[dict]]:
     """Track API items for the users: a ``lifetime_spend`` (number) and ``plan`` (string)
     attribute each, and 0 to 4 events of the last week among ``purchase`` (with the sku and
-    amount), ``cart_abandoned`` (items and value) and ``app_open`` (platform)."""
+    amount), ``cart_abandoned`` (items and value) and ``app_open`` (platform). Half the
+    users spent up to 1,200 before this week, which ``lifetime_spend`` includes."""
     rng = random.Random(seed)
+    # Its own generator, so that the events are the same with or without the history.
+    history = random.Random(seed + 1)
     attributes, events = [], []
     for user in users:
         external_id = user["external_id"]
-        spend = 0.0
+        spend = round(history.uniform(0, 1200), 2) if history.random() < 0.5 else 0.0
         for _ in range(rng.randrange(5)):
             name = rng.choice(EVENT_NAMES)
             when = now - timedelta(minutes=rng.randrange(1, 7 * 24 * 60))

@@ -8,6 +8,7 @@ SCHEDULES = {
     "Sync dispatcher (restarts the chain if it broke)": ("audiencesync.sync.tasks.dispatch", 1),
     "Reconcile step counters with the outbox": ("audiencesync.sync.tasks.reconcile", 10),
     "Purge sync history past retention": ("audiencesync.sync.tasks.purge_history", 60),
+    "Start scheduled canvas entries": ("canvas.tasks.scheduled_entry_tick", 1),
     "Count profiles per custom attribute": ("audiencesync.workspaces.tasks.count_attributes", 60),
     "Read audience size and health at the partners": ("canvas.tasks.read_audience_health", 30),
 }

@@ -1,3 +1,5 @@
+from zoneinfo import available_timezones
+
 import phonenumbers
 import pycountry
 from django import forms
@@ -30,6 +32,15 @@ class WorkspaceForm(forms.Form):
         initial="US",
         help_text="Used for phone numbers written without a country code.",
     )
+    time_zone = forms.ChoiceField(
+        choices=lambda: [(zone, zone) for zone in time_zone_names()], initial="UTC",
+        required=False,
+        help_text="Scheduled canvases run at their times in this time zone.",
+    )
+
+
+def time_zone_names() -> list[str]:
+    return sorted(available_timezones() - {"localtime", "Factory"})
 
 
 # The largest id a row can have: ids are signed 64-bit integers (BigAutoField).

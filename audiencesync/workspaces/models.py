@@ -16,6 +16,10 @@ class Workspace(models.Model):
         default="US",
         help_text="ISO 3166 country used for phone numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64, default="UTC",
+        help_text="IANA time zone in which scheduled canvases run (Europe/Paris, ...).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -169,8 +173,11 @@ class Profile(models.Model):
                 fields=["workspace", "external_id"], name="profile_unique_external_id"
             )
         ]
-        # The profile search matches the normalised values.
-        indexes = [models.Index(fields=["workspace", "email_normalized"],
+        # The profile search matches the normalised values. A scheduled canvas's run walks
+        # a workspace's profiles in id order, a chunk at a time: (workspace, id) reads just
+        # the chunk, however many other workspaces share the table.
+        indexes = [models.Index(fields=["workspace", "id"], name="profile_workspace_id_idx"),
+                   models.Index(fields=["workspace", "email_normalized"],
                                 name="profile_email_idx"),
                    models.Index(fields=["workspace", "phone_normalized"],
                                 name="profile_phone_idx")]
@@ -268,7 +275,9 @@ class EventSummary(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name"], name="event_summary_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx")]
+        # Segments select profiles by event name; on PostgreSQL the index alone answers them.
+        indexes = [models.Index(fields=["workspace", "name"], name="event_summary_name_idx",
+                                include=["profile", "count", "last_at"])]
 
 
 class EventDailyCount(models.Model):
@@ -287,4 +296,6 @@ class EventDailyCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "name", "day"], name="event_daily_unique")
         ]
-        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx")]
+        # Segments sum a name's recent days per profile; on PostgreSQL the index alone answers.
+        indexes = [models.Index(fields=["workspace", "name", "day"], name="event_daily_name_idx",
+                                include=["profile", "count"])]

@@ -4,6 +4,7 @@ import logging
 import secrets
 import smtplib
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from django.conf import settings
@@ -40,7 +41,8 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-def workspace_create(*, name: str, owner, default_country: str = "US") -> Workspace:
+def workspace_create(*, name: str, owner, default_country: str = "US",
+                     time_zone: str = "UTC") -> Workspace:
     name = name.strip()
     if not name:
         raise ServiceError("A workspace needs a name.", field="name")
@@ -49,6 +51,7 @@ def workspace_create(*, name: str, owner, default_country: str = "US") -> Worksp
             name=name,
             slug=_unique_slug(name),
             default_country=_valid_country(default_country),
+            time_zone=_valid_time_zone(time_zone or "UTC"),
             created_by=owner,
         )
         Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
@@ -63,7 +66,17 @@ def _valid_country(code: str) -> str:
     return code
 
 
-def workspace_update(*, workspace: Workspace, name: str, default_country: str) -> Workspace:
+def _valid_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ServiceError(f"{name or '(empty)'} is not an IANA time zone (Europe/Paris, "
+                           "America/New_York, UTC).", field="time_zone") from None
+    return name
+
+
+def workspace_update(*, workspace: Workspace, name: str, default_country: str,
+                     time_zone: str = "") -> Workspace:
     name = name.strip()
     if not name:
         raise ServiceError("A workspace needs a name.", field="name")
@@ -71,8 +84,10 @@ def workspace_update(*, workspace: Workspace, name: str, default_country: str) -
     country_changed = country != workspace.default_country
     workspace.name = name
     workspace.default_country = country
+    if time_zone:  # a form without the field keeps the zone
+        workspace.time_zone = _valid_time_zone(time_zone)
     with transaction.atomic():
-        workspace.save(update_fields=["name", "default_country"])
+        workspace.save(update_fields=["name", "default_country", "time_zone"])
         if country_changed:
             # A number written without a country code means another number now.
             profiles_identifiers_refresh(workspace=workspace, fields=[identifiers.PHONE])

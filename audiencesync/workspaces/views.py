@@ -24,6 +24,7 @@ def workspace_create(request):
                 name=form.cleaned_data["name"],
                 owner=request.user,
                 default_country=form.cleaned_data["default_country"],
+                time_zone=form.cleaned_data["time_zone"],
             )
         except ServiceError as error:
             form.add_error(error.field, error.message)
@@ -73,7 +74,8 @@ def _int(value) -> int | None:
 @workspace_required
 def workspace_settings(request):
     workspace = request.workspace
-    initial = {"name": workspace.name, "default_country": workspace.default_country}
+    initial = {"name": workspace.name, "default_country": workspace.default_country,
+               "time_zone": workspace.time_zone}
     form = WorkspaceForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if not request.membership.can_manage:

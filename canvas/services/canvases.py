@@ -22,6 +22,7 @@ from canvas.models import (
     CanvasEntry,
     CanvasStatus,
     DelayUnit,
+    EntryMode,
     Step,
     SyncAction,
     delay_max_value,
@@ -35,6 +36,7 @@ from partners.services import connection_call, partner_audiences_fetch
 
 from .audiences import audience_choose_for_step, audience_fill_fields, audience_names_taken
 from .entry import canvas_check_takes_entries
+from .entry_settings import EntrySettings, entry_launch_problems
 from .stats import step_stats_add
 
 _AUDIENCE_NAME_MAX_LENGTH = Audience._meta.get_field("name").max_length
@@ -54,6 +56,8 @@ def canvas_rename(*, canvas: Canvas, name: str) -> Canvas:
         raise ServiceError("A canvas needs a name.", field="name")
     if len(name) > Canvas._meta.get_field("name").max_length:
         raise ServiceError("A canvas name is at most 200 characters.", field="name")
+    if "\x00" in name:
+        raise ServiceError("A canvas name cannot contain a NUL character.", field="name")
     Canvas.objects.filter(pk=canvas.pk).update(name=name)
     canvas.name = name
     return canvas
@@ -453,7 +457,8 @@ def canvas_launch_problems(*, canvas: Canvas) -> list[str]:
 def canvas_launch_problems_located(*, canvas: Canvas) -> list[tuple[int | None, str]]:
     """Every reason the canvas cannot launch, each with the id of the step it concerns
     (None for the canvas as a whole), so the page can link to where it is fixed."""
-    problems: list[tuple[int | None, str]] = []
+    problems: list[tuple[int | None, str]] = [
+        (None, text) for text in entry_launch_problems(canvas=canvas)]
     steps = list(canvas.steps.select_related("ad_account__connection", "audience")
                  .order_by("position"))
     needed = [t for t in all_step_types() if t.needed_to_launch]
@@ -481,6 +486,10 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
         canvas.status = CanvasStatus.ACTIVE
         canvas.launched_at = timezone.now()
         canvas.save(update_fields=["status", "launched_at"])
+        if canvas.entry_mode == EntryMode.SCHEDULED:
+            # Not a minute later with the next tick: "at launch" means now.
+            transaction.on_commit(lambda: async_task("canvas.tasks.scheduled_entry_tick",
+                                                     task_name="scheduled canvas entries"))
     return canvas
 
 
@@ -533,7 +542,8 @@ def canvas_duplicate(*, canvas: Canvas, user) -> Canvas:
     with transaction.atomic():
         copy = Canvas.objects.create(
             workspace=canvas.workspace, created_by=user,
-            name=canvas_copy_name(workspace=canvas.workspace, name=canvas.name))
+            name=canvas_copy_name(workspace=canvas.workspace, name=canvas.name),
+            **{name: getattr(canvas, name) for name in EntrySettings.__dataclass_fields__})
         steps = list(canvas.steps.order_by("position"))
         for step in steps:
             step.pk = None

@@ -29,22 +29,45 @@ from canvas.steps import Increments, step_type
 
 from . import memberships
 from .stats import step_stats_add
+from .targeting import (
+    canvas_has_target,
+    canvas_target_profiles,
+    cap_room,
+    profiles_in_target,
+    reentry_blocked,
+)
 
 
 @dataclass
 class EntryResult:
+    """What became of the users of one entry: each is counted in exactly one of entered,
+    already_in_canvas, not_eligible (outside the target audience), reentry_blocked (the
+    re-entry rule), capped (an entry cap: ``capped_by`` says which) or rejected (invalid)."""
+
     entered: int = 0
     already_in_canvas: int = 0
+    not_eligible: int = 0
+    reentry_blocked: int = 0
+    capped_by: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
 
+    @property
+    def capped(self) -> int:
+        return sum(self.capped_by.values())
+
     def as_dict(self) -> dict:
         return {"entered": self.entered, "already_in_canvas": self.already_in_canvas,
-                "rejected": self.rejected, "errors": self.errors}
+                "not_eligible": self.not_eligible, "reentry_blocked": self.reentry_blocked,
+                "capped": self.capped, "rejected": self.rejected, "errors": self.errors}
 
     def add(self, other: EntryResult) -> None:
         self.entered += other.entered
         self.already_in_canvas += other.already_in_canvas
+        self.not_eligible += other.not_eligible
+        self.reentry_blocked += other.reentry_blocked
+        for cap, n in other.capped_by.items():
+            self.capped_by[cap] = self.capped_by.get(cap, 0) + n
         self.rejected += other.rejected
         self.errors += other.errors
 
@@ -77,8 +100,8 @@ def canvas_check_takes_entries(*, canvas: Canvas) -> None:
 
 
 def _lock_active_canvas(canvas_id: int) -> Canvas:
-    canvas = (Canvas.objects.select_for_update(of=("self",)).select_related("workspace")
-              .filter(pk=canvas_id).first())
+    canvas = (Canvas.objects.select_for_update(of=("self",))
+              .select_related("workspace", "target_segment").filter(pk=canvas_id).first())
     if canvas is None:
         raise ServiceError("No such canvas.", code="not_found")
     canvas_check_takes_entries(canvas=canvas)
@@ -106,6 +129,28 @@ def canvas_enter_profiles(*, canvas: Canvas, profile_ids: list[int]) -> EntryRes
             workspace_id=canvas.workspace_id,
             pk__in=rows.any_of(profile_ids, db_type="bigint")))
         return _enter(canvas=canvas, profiles=profiles)
+
+
+def canvas_lock_for_entry(*, canvas_id: int) -> Canvas:
+    """Lock an active canvas for entry, in the caller's transaction (ServiceError
+    ``not_found`` or ``conflict`` if it takes no entries)."""
+    return _lock_active_canvas(canvas_id)
+
+
+def canvas_enter_target_chunk(*, canvas: Canvas, after_id: int, limit: int,
+                              run_room: int | None) -> tuple[list[int], EntryResult]:
+    """Enter the next ``limit`` profiles of the canvas's target audience above ``after_id``.
+
+    For a scheduled run, in its transaction, with the canvas locked by
+    ``canvas_lock_for_entry``. Returns the ids taken (the eligible profiles, in id order;
+    none: the audience is done) and what became of them.
+    """
+    ids = list(canvas_target_profiles(canvas=canvas).filter(pk__gt=after_id).order_by("pk")
+               .values_list("pk", flat=True)[:limit])
+    if not ids:
+        return ids, EntryResult()
+    return ids, _enter(canvas=canvas, profiles=[ProfileRow(i) for i in ids], in_target=True,
+                       run_room=run_room)
 
 
 def canvas_enter_users(*, canvas: Canvas, users: list[dict]) -> EntryResult:
@@ -166,19 +211,37 @@ def _profiles_upsert(*, workspace_id: int, users: list[dict], default_country: s
         )
 
 
-def _enter(*, canvas: Canvas, profiles: list[ProfileRow]) -> EntryResult:
+def _enter(*, canvas: Canvas, profiles: list[ProfileRow], in_target: bool = False,
+           run_room: int | None = None) -> EntryResult:
+    """Enter ``profiles`` that pass the canvas's entry rules, in this order: the target
+    audience (unless the caller took them from it: ``in_target``), not inside the canvas
+    now, the re-entry rule, then the caps (``run_room``: a scheduled run's own), which
+    keep the first profiles in id order."""
+    result = EntryResult()
+    now = timezone.now()
+    if not in_target and canvas_has_target(canvas=canvas):
+        eligible = set(profiles_in_target(canvas=canvas, profile_ids=[p.id for p in profiles]))
+        result.not_eligible = len(profiles) - len(eligible)
+        profiles = [p for p in profiles if p.id in eligible]
     in_canvas = set(
         CanvasEntry.objects.filter(
             canvas=canvas, exited_at__isnull=True,
             profile_id__in=rows.any_of([p.id for p in profiles], db_type="bigint"),
         ).values_list("profile_id", flat=True)
-    )
+    ) if profiles else set()
     newcomers = [p for p in profiles if p.id not in in_canvas]
-    result = EntryResult(entered=len(newcomers), already_in_canvas=len(profiles) - len(newcomers))
+    result.already_in_canvas = len(profiles) - len(newcomers)
+    blocked = reentry_blocked(canvas=canvas, profile_ids=[p.id for p in newcomers], now=now)
+    newcomers = [p for p in newcomers if p.id not in blocked]
+    result.reentry_blocked = len(blocked)
+    if newcomers:
+        kept, result.capped_by = cap_room(canvas=canvas, now=now, run_room=run_room).cut(
+            len(newcomers))
+        newcomers = sorted(newcomers, key=lambda p: p.id)[:kept]
+    result.entered = len(newcomers)
     if not newcomers:
         return result
     steps = list(canvas.steps.order_by("position"))
-    now = timezone.now()
     walk = canvas_walk(steps=steps, start=0)
     step_id, resume_at, exited_at = _placement(walk, now)
     resume_at, entered_at, exited_at = (rows.db_datetime(at) for at in (resume_at, now, exited_at))

@@ -35,3 +35,9 @@ def metric(metrics, name: str):
 def shown_on_canvas(counters):
     """The counters a kind shows on the canvas page (those with a short label)."""
     return [counter for counter in counters if counter.short]
+
+
+@register.filter
+def in_zone(moment, zone):
+    """{{ moment|in_zone:zone|date:"..." }}: a UTC instant as the workspace's wall time."""
+    return moment.astimezone(zone) if moment else moment

@@ -110,3 +110,11 @@ def test_a_component_is_added_between_two_others_from_the_canvas_page(owner_clie
     assert kinds[0] == (first.pk, "delay") and kinds[2] == (last.pk, "delay")
     assert kinds[1][1] == "audience_sync"
     assert [s.position for s in canvas.steps.order_by("position")] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("name", "reason"), [("a\x00b", "NUL"), ("x" * 201, "200 characters")])
+def test_a_name_no_database_keeps_is_refused_in_words(owner, name, reason):
+    canvas = _canvas(owner)
+
+    with pytest.raises(ServiceError, match=reason):
+        canvas_services.canvas_rename(canvas=canvas, name=name)

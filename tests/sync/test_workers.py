@@ -22,17 +22,11 @@ from partners.models import Audience
 from partners.services import connection_credentials
 from partners.tiktok import TikTok
 from tests import builders
+from tests.e2e_support import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RATE, MAX_ROWS = 10, 200
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`manage.py bench [--quick] [--json] [--phases ...]`: throughput, rate adherence, latency,
-memory, the track API and the profile import."""
+memory, the track API, the profile import and counting a segment."""
 
 import json
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--phases", default="all",
                             help="Comma-separated phases to run (default all): entry, ceiling "
                                  "(needs entry), raw (needs ceiling), adherence, latency, "
-                                 "memory, track, import.")
+                                 "memory, track, import, segment_count, scheduled_entry.")
 
     def handle(self, *args, quick: bool, json: bool, phases: str, **options):
         from audiencesync.proofs.bench import bench_run, phases_parse
@@ -87,6 +87,11 @@ class Command(BaseCommand):
             label = f"import ({i['rows']:,} rows, half updates)"
             lines.append(f"{label:<40}{i['rows_per_s']:>10,} rows/s   without phones "
                          f"{i['rows_per_s_without_phones']:,} rows/s")
+        if "segment_count" in r:
+            c = r["segment_count"]
+            label = f"segment_count ({c['profiles']:,} profiles)"
+            lines.append(f"{label:<40}{c['seconds']:>10} s     High value: {c['size']:,} "
+                         f"profiles, {c['events']:,} events (first run {c['first_seconds']} s)")
         self.stdout.write("\n".join(lines) + "\n")
 
 
