@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from canvas.models import Canvas
+from canvas.models import Canvas, Segment
+from canvas.segments.compile import definition_clean
+from canvas.segments.services import segment_size_calculate
 from canvas.services.entry import canvas_enter_users
 from tests import builders
 from tests.e2e_support import live_partners  # noqa: F401
@@ -38,6 +40,12 @@ def pages(owner, live_partners):  # noqa: F811
     draft_step = builders.sync_step(draft, account=account,
                                     target=builders.audience(account, external_id="9002"))
     draft_delay = builders.delay_step(draft)
+    segment = Segment.objects.create(
+        workspace=owner.workspace, name="Reachable by email",
+        definition=definition_clean(workspace=owner.workspace, definition={
+            "groups": [{"join": "and", "filters": [{"kind": "identifier", "identifier": "email"}]}],
+            "exclusions": []}))
+    segment_size_calculate(segment_id=segment.pk)
     return {
         "Home": "/",
         "Canvases": "/canvases/",
@@ -48,6 +56,9 @@ def pages(owner, live_partners):  # noqa: F811
         "Step editor": f"/canvases/{draft.pk}/steps/{draft_step.pk}/",
         "Delay editor": f"/canvases/{draft.pk}/steps/{draft_delay.pk}/",
         "Audiences": f"/canvases/audiences/{account.pk}/",
+        "Segments": "/segments/",
+        "A segment": f"/segments/{segment.pk}/",
+        "New segment": "/segments/new/",
         "Partners": "/partners/",
         "A partner": "/partners/tiktok/",
         "Profiles": "/profiles/",
@@ -166,7 +177,7 @@ def test_every_page_fits_a_phone_with_a_menu_that_leads_everywhere(page, shoot, 
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
     expect(toggle).to_be_focused()
-    assert names == ["Canvases", "Profiles", "Partner Integrations", "Members", "Settings",
+    assert names == ["Canvases", "Segments", "Profiles", "Partner Integrations", "Members", "Settings",
                      "New workspace"]
     for name in names:
         toggle.click()
