@@ -1,3 +1,7 @@
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
 from .models import Membership
 from .selectors import membership_for
 from .services import membership_mark_used
@@ -34,4 +38,9 @@ class CurrentWorkspaceMiddleware:
                 request.membership = membership
                 request.workspace = membership.workspace
                 workspace_make_current(request, membership)
-        return self.get_response(request)
+                # Pages show times in the workspace's zone (templates name it with |date's T).
+                timezone.activate(ZoneInfo(membership.workspace.time_zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()  # the thread's next request starts from UTC again

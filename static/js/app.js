@@ -21,3 +21,47 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The header's menu button (hidden until this runs, so without scripts the menu stays open):
+// it opens and closes the menu; Escape closes it and gives the focus back to the button.
+(function () {
+  var toggle = document.querySelector("header.top .menu-toggle");
+  if (!toggle) {
+    return;
+  }
+  var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+  function setOpen(open) {
+    menu.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  toggle.hidden = false;
+  toggle.addEventListener("click", function () {
+    setOpen(toggle.getAttribute("aria-expanded") !== "true");
+  });
+  toggle.parentElement.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && menu.classList.contains("open")) {
+      setOpen(false);
+      toggle.focus();
+    }
+  });
+})();
+
+// A panel whose table is wider than the screen scrolls sideways, as does a long example in a
+// <pre>; one with no link or field in it takes the focus itself (tabindex), so the keyboard
+// can scroll it too.
+function makeScrollingPanelsFocusable() {
+  document.querySelectorAll(".panel, pre").forEach(function (panel) {
+    var scrolls = panel.scrollWidth > panel.clientWidth;
+    var focusable = panel.querySelector("a[href], button, input, select, textarea, [tabindex]");
+    if (scrolls && !focusable) {
+      panel.tabIndex = 0;
+      panel.dataset.scrollFocus = "";
+    } else if ("scrollFocus" in panel.dataset) {
+      panel.removeAttribute("tabindex");
+      delete panel.dataset.scrollFocus;
+    }
+  });
+}
+makeScrollingPanelsFocusable();
+window.addEventListener("resize", makeScrollingPanelsFocusable);
+document.addEventListener("htmx:afterSettle", makeScrollingPanelsFocusable);
