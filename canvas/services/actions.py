@@ -48,18 +48,27 @@ def event_name_problem(name: str) -> str:
     return ""
 
 
+def event_filter_check(*, name: str, prop: str, value: str, which: str,
+                       fields: tuple[str, str]) -> None:
+    """ServiceError when an event filter (an event, optionally one property equal to a value)
+    can never be right; ``which`` names the event ("entry", "exception") and ``fields`` are
+    the form's names for the event and the property."""
+    if problem := event_name_problem(name):
+        raise ServiceError(problem, field=fields[0])
+    if prop and not name:
+        raise ServiceError(f"A property filter needs its {which} event: name the event.",
+                           field=fields[0])
+    if value and not prop:
+        raise ServiceError(f"Name the property whose value the {which} event must have.",
+                           field=fields[1])
+
+
 def action_settings_check(*, entry_event: str, entry_event_property: str,
                           entry_event_value: str, entry_window_start: datetime | None,
                           entry_window_end: datetime | None) -> None:
     """ServiceError naming the field when the action-based settings can never be right."""
-    if problem := event_name_problem(entry_event):
-        raise ServiceError(problem, field="entry_event")
-    if entry_event_property and not entry_event:
-        raise ServiceError("A property filter needs its entry event: name the event.",
-                           field="entry_event")
-    if entry_event_value and not entry_event_property:
-        raise ServiceError("Name the property whose value the entry event must have.",
-                           field="entry_event_property")
+    event_filter_check(name=entry_event, prop=entry_event_property, value=entry_event_value,
+                       which="entry", fields=("entry_event", "entry_event_property"))
     if entry_window_start and entry_window_end and entry_window_end <= entry_window_start:
         raise ServiceError("The entry window closes after it opens.", field="entry_window_end")
 

@@ -37,7 +37,7 @@ from partners.models import AdAccount, Audience, AudienceStatus
 from partners.selectors import ad_accounts_selectable
 from partners.services import connection_call, partner_audiences_fetch
 
-from .actions import action_launch_problems, event_name_problem
+from .actions import action_launch_problems, event_filter_check
 from .audiences import audience_choose_for_step, audience_fill_fields, audience_names_taken
 from .entry import canvas_check_takes_entries
 from .entry_settings import EntrySettings, entry_launch_problems
@@ -481,14 +481,8 @@ def canvas_exit_criteria_set(*, canvas: Canvas, event_name: str, event_property:
         segment = Segment.objects.filter(pk=segment_id, workspace_id=canvas.workspace_id).first()
         if segment is None:
             raise ServiceError("That segment is not one of this workspace's.", field="segment_id")
-    if problem := event_name_problem(event_name):
-        raise ServiceError(problem, field="event_name")
-    if event_property and not event_name:
-        raise ServiceError("A property filter needs its exception event: name the event.",
-                           field="event_name")
-    if event_value and not event_property:
-        raise ServiceError("Name the property whose value the event must have.",
-                           field="event_property")
+    event_filter_check(name=event_name, prop=event_property, value=event_value,
+                       which="exception", fields=("event_name", "event_property"))
     for name, text in (("event_property", event_property), ("event_value", event_value)):
         limit = ExitCriteria._meta.get_field(name).max_length
         if len(text) > limit or "\x00" in text:
